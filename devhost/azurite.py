@@ -1,0 +1,54 @@
+"""Azurite (the Azure Storage emulator, from npm) on free ports with its data in a temporary folder."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from devhost.processes import ManagedProcess, free_port, port_open
+from shared.storage import azurite_connection_string
+
+ROOT = Path(__file__).resolve().parent.parent
+AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite"
+
+
+class Azurite:
+    def __init__(self, workdir: Path | None = None) -> None:
+        if not AZURITE_BIN.exists():
+            raise RuntimeError(f"{AZURITE_BIN} is missing: run scripts/bootstrap (it runs 'npm ci')")
+        self._own_dir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="azurite-"))
+        self.blob_port, self.queue_port, self.table_port = free_port(), free_port(), free_port()
+        data = self.workdir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [
+            str(AZURITE_BIN), "--silent", "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl",
+            "--location", str(data),
+            "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
+            "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
+            "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),
+        ]
+        self.process = ManagedProcess("azurite", argv, self.workdir / "azurite.log")
+
+    @property
+    def connection_string(self) -> str:
+        return azurite_connection_string(self.blob_port, self.queue_port, self.table_port)
+
+    def start(self) -> Azurite:
+        self.process.start()
+        self.process.wait_ready(
+            lambda: all(port_open(p) for p in (self.blob_port, self.queue_port, self.table_port)), timeout_s=60
+        )
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Azurite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,156 @@
+"""Serve the app's HTTP functions on ``/{routePrefix}/...`` as the Functions host does, over ASGI.
+
+Requests become ``azure.functions.HttpRequest`` objects and responses come back from ``HttpResponse``, so the
+app's code cannot tell this host from Azure's. Synchronous functions run on a bounded thread pool, like the
+Python worker's (``PYTHON_THREADPOOL_THREAD_COUNT``). Host-level answers (401 for a missing key, 404 for no
+route, 500 for an unhandled exception) have empty bodies, as Azure's do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import time
+from typing import Any
+
+import anyio
+import azure.functions as func
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+
+from devhost.app_loader import HttpFunction
+from devhost.keys import HostKeys
+from devhost.routing import Router
+
+logger = logging.getLogger("devhost.http")
+
+MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _to_func_request(request: Request, body: bytes, route_params: dict[str, str]) -> func.HttpRequest:
+    headers: dict[str, str] = {}
+    for key, value in request.headers.items():
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return func.HttpRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=headers,
+        params=dict(request.query_params),
+        route_params=route_params,
+        body=body,
+    )
+
+
+def _to_response(result: Any) -> Response:
+    if isinstance(result, func.HttpResponse):
+        headers = dict(result.headers)
+        if not any(k.lower() == "content-type" for k in headers) and result.mimetype:
+            charset = f"; charset={result.charset}" if result.mimetype.startswith("text/") else ""
+            headers["Content-Type"] = f"{result.mimetype}{charset}"
+        return Response(content=result.get_body(), status_code=result.status_code, headers=headers)
+    if result is None:
+        return Response(status_code=204)
+    return Response(content=str(result), media_type="text/plain")
+
+
+class FunctionsHttpHost:
+    def __init__(self, functions: list[HttpFunction], keys: HostKeys, prefix: str = "api") -> None:
+        self.functions = functions
+        self.keys = keys
+        self.prefix = prefix.strip("/")
+        self._router: Router[HttpFunction] = Router()
+        for function in functions:
+            self._router.add(function.route, function.methods, function)
+        threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "0") or 0) or min(32, (os.cpu_count() or 1) + 4)
+        self._limiter = anyio.CapacityLimiter(threads)
+
+    def asgi(self) -> Starlette:
+        return Starlette(
+            routes=[
+                StarletteRoute("/admin/host/ping", self._ping, methods=["GET", "POST"]),
+                StarletteRoute("/admin/host/status", self._status, methods=["GET"]),
+                StarletteRoute("/admin/functions", self._list_functions, methods=["GET"]),
+                StarletteRoute("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
+            ]
+        )
+
+    async def _ping(self, request: Request) -> Response:
+        return Response(status_code=200)
+
+    async def _status(self, request: Request) -> Response:
+        if not self.keys.allows("admin", request):
+            return Response(status_code=401)
+        return JSONResponse({"state": "Running", "functions": len(self.functions)})
+
+    async def _list_functions(self, request: Request) -> Response:
+        if not self.keys.allows("admin", request):
+            return Response(status_code=401)
+        return JSONResponse(
+            [
+                {
+                    "name": f.name,
+                    "route": f"{self.prefix}/{f.route}",
+                    "methods": sorted(f.methods),
+                    "authLevel": f.auth_level,
+                }
+                for f in self.functions
+            ]
+        )
+
+    async def _dispatch(self, request: Request) -> Response:
+        path = request.path_params["path"]
+        if self.prefix:
+            head, _, rest = path.partition("/")
+            if head.lower() != self.prefix.lower():
+                return Response(status_code=404)
+            path = rest
+        found = self._router.match(path, request.method)
+        if found is None:
+            return Response(status_code=404)
+        function, route_params = found
+        if not self.keys.allows(function.auth_level, request):
+            return Response(status_code=401)
+        try:
+            body = await _read_body(request)
+        except BodyTooLarge:
+            return Response(status_code=413)
+        started = time.perf_counter()
+        response = await self._invoke(function, _to_func_request(request, body, route_params))
+        logger.info(
+            "%s %s -> %s %s (%.1f ms)",
+            request.method, request.url.path, function.name, response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    async def _invoke(self, function: HttpFunction, req: func.HttpRequest) -> Response:
+        kwargs = {function.arg_name: req}
+        try:
+            if inspect.iscoroutinefunction(function.handler):
+                result = await function.handler(**kwargs)
+            else:
+                result = await anyio.to_thread.run_sync(lambda: function.handler(**kwargs), limiter=self._limiter)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("function %s raised", function.name)
+            return Response(status_code=500)
+        return _to_response(result)

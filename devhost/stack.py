@@ -1,0 +1,108 @@
+"""The whole service on one machine: Azurite plus the devhost serving function_app.py.
+
+Used by ``scripts/transcribe``, ``scripts/up``, the tests and the benchmarks, so they all run the same stack.
+``python -m devhost.stack`` keeps it running until Ctrl-C and prints how to reach it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+import urllib.request
+from pathlib import Path
+
+from devhost.azurite import Azurite
+from devhost.processes import ManagedProcess, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback URL we built)
+            return int(response.status) == 200
+    except OSError:
+        return False
+
+
+class LocalStack:
+    def __init__(self, env: dict[str, str] | None = None, port: int | None = None, app_dir: Path = ROOT) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="transcription-stack-"))
+        self.azurite = Azurite(self.workdir / "azurite")
+        self.port = port or free_port()
+        self.function_key = secrets.token_urlsafe(24)
+        self.master_key = secrets.token_urlsafe(24)
+        self.app_dir = app_dir
+        self.extra_env = env or {}
+        self.devhost: ManagedProcess | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def connection_string(self) -> str:
+        return self.azurite.connection_string
+
+    def host_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "Storage": self.connection_string,
+                "AzureWebJobsStorage": self.connection_string,
+                "DEVHOST_FUNCTION_KEY": self.function_key,
+                "DEVHOST_MASTER_KEY": self.master_key,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> LocalStack:
+        try:
+            self.azurite.start()
+            argv = [sys.executable, "-m", "devhost", "--port", str(self.port), "--app-dir", str(self.app_dir)]
+            self.devhost = ManagedProcess("devhost", argv, self.workdir / "devhost.log", env=self.host_env(), cwd=ROOT)
+            self.devhost.start()
+            self.devhost.wait_ready(lambda: _http_ok(f"{self.base_url}/admin/host/ping"), timeout_s=60)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.devhost is not None:
+            self.devhost.stop()
+        self.azurite.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> int:
+    port = int(os.environ.get("DEVHOST_PORT", "7071"))
+    with LocalStack(port=port) as stack:
+        print(f"API:           {stack.base_url}/api")
+        print(f"Function key:  {stack.function_key}")
+        print(f"Storage:       {stack.connection_string}")
+        print(f"Logs:          {stack.workdir}")
+        print("Client:        TRANSCRIBE_API_URL=%s TRANSCRIBE_API_KEY=%s" % (stack.base_url, stack.function_key))
+        print("Ctrl-C stops the stack.", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

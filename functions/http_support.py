@@ -1,0 +1,91 @@
+"""The HTTP edge shared by every API function: JSON in, JSON or problem+json out.
+
+Handlers raise :class:`~shared.errors.ServiceError`; :func:`api_errors` turns it into an RFC 9457 response, and
+turns anything unexpected into a 500 ``internal_error`` that logs the traceback but shows the caller nothing
+internal.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import ErrorCode, PermanentError, ServiceError
+
+logger = logging.getLogger(__name__)
+
+MAX_JSON_BODY = 64 * 1024
+PROBLEM_JSON = "application/problem+json"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def json_response(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        model.model_dump_json(), status_code=status, headers=headers, mimetype="application/json"
+    )
+
+
+def problem_response(error: ServiceError, instance: str | None = None) -> func.HttpResponse:
+    headers = {"Retry-After": "5"} if error.retryable else None
+    return func.HttpResponse(
+        json.dumps(error.to_problem(instance)), status_code=error.code.status, headers=headers, mimetype=PROBLEM_JSON
+    )
+
+
+def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
+    body = req.get_body()
+    if len(body) > MAX_JSON_BODY:
+        raise PermanentError(ErrorCode.REQUEST_TOO_LARGE, f"the JSON body may be at most {MAX_JSON_BODY} bytes")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PermanentError(ErrorCode.INVALID_JSON, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise PermanentError(ErrorCode.VALIDATION_ERROR, "the body must be a JSON object", errors=[])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise PermanentError(
+            ErrorCode.VALIDATION_ERROR, f"{len(errors)} field(s) failed validation", errors=errors
+        ) from None
+
+
+def base_url(req: func.HttpRequest, configured: str | None) -> str:
+    """Where the caller reached us, so returned links work from the caller's side of any proxy."""
+    if configured:
+        return configured.rstrip("/")
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+Handler = Callable[[func.HttpRequest], func.HttpResponse]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def api_errors(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        instance = urlsplit(req.url).path
+        try:
+            return handler(req)
+        except ServiceError as exc:
+            if exc.code.status >= 500:
+                logger.warning("%s %s failed: %s", req.method, instance, exc)
+            return problem_response(exc, instance)
+        except Exception:
+            logger.exception("unhandled error in %s %s", req.method, instance)
+            error = ServiceError(ErrorCode.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
+            return problem_response(error, instance)
+
+    return wrapper

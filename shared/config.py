@@ -1,0 +1,61 @@
+"""Typed settings, read once per process and only when a handler first needs them.
+
+Never instantiate :class:`Settings` at import time: an exception while ``function_app.py`` is imported makes the
+Functions host index zero functions with almost no log. Handlers call :func:`get_settings`.
+
+Storage follows the Functions connection conventions so the same app settings work for the host's bindings and
+for our own clients: ``Storage`` holds a connection string (Azurite, or an account key in a pinch), or
+``Storage__blobServiceUri`` / ``Storage__queueServiceUri`` (+ ``Storage__clientId`` for a user-assigned managed
+identity) select identity-based access.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.blocks import MAX_BLOB_SIZE, MAX_BLOCK_SIZE, MIB
+
+GIB = 1024 * MIB
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRANSCRIBE_", extra="ignore", populate_by_name=True)
+
+    storage_connection_string: str | None = Field(
+        default=None, validation_alias=AliasChoices("Storage", "TRANSCRIBE_STORAGE_CONNECTION_STRING")
+    )
+    storage_blob_service_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("Storage__blobServiceUri", "Storage__serviceUri")
+    )
+    storage_queue_service_uri: str | None = Field(default=None, validation_alias="Storage__queueServiceUri")
+    storage_client_id: str | None = Field(default=None, validation_alias="Storage__clientId")
+
+    uploads_container: str = "uploads"
+    jobs_container: str = "jobs"
+    segments_container: str = "segments"
+    results_container: str = "results"
+
+    max_upload_bytes: int = Field(default=100 * GIB, gt=0, le=MAX_BLOB_SIZE)
+    upload_block_size: int = Field(default=8 * MIB, ge=MIB, le=MAX_BLOCK_SIZE)
+    upload_sas_ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    # Azure discards uncommitted blocks a week after the last Put Block; close the session a bit earlier.
+    upload_session_ttl_seconds: int = Field(default=6 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+    # Where customers reach the API, when a proxy or Front Door hides it from the request URL.
+    public_base_url: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_storage(self) -> Settings:
+        if not (self.storage_connection_string or self.storage_blob_service_uri):
+            raise ValueError(
+                "no storage configured: set 'Storage' to a connection string (Azurite: see "
+                "local.settings.sample.json) or 'Storage__blobServiceUri' for a managed identity"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,86 @@
+"""Every error the service reports, as data with a stable code.
+
+The HTTP layer turns a :class:`ServiceError` into an RFC 9457 ``application/problem+json`` body; activities and
+workers use :attr:`ServiceError.retryable` to decide between "let Durable/queue retries handle it" and "fail the
+job now". Codes are a public contract (customers and Logic Apps branch on them): never rename one.
+
+Tree::
+
+    ServiceError                      code, HTTP status, title, detail, extra members
+    ├── PermanentError                bad input or state; retrying cannot help
+    └── TransientError                storage or network trouble; safe to retry
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class ErrorCode(Enum):
+    """Catalogue of codes: value = (HTTP status, short human title)."""
+
+    INVALID_JSON = (400, "The request body is not valid JSON")
+    VALIDATION_ERROR = (422, "The request does not match the schema")
+    REQUEST_TOO_LARGE = (413, "The request body is too large")
+    FILE_TOO_LARGE = (413, "The file is larger than this service accepts")
+    UNSUPPORTED_FORMAT = (415, "The file extension is not a supported audio format")
+    UNSUPPORTED_MEDIA_TYPE = (415, "The content type is not a supported audio type")
+    CONTENT_TYPE_MISMATCH = (422, "The content type does not match the file extension")
+    INVALID_FILENAME = (422, "The file name is not acceptable")
+    INVALID_IDEMPOTENCY_KEY = (400, "The Idempotency-Key header is not acceptable")
+    IDEMPOTENCY_KEY_REUSED = (422, "The Idempotency-Key was already used with a different request")
+    JOB_NOT_FOUND = (404, "No job with this id")
+    STORAGE_UNAVAILABLE = (503, "Storage is temporarily unavailable")
+    INTERNAL_ERROR = (500, "Internal error")
+
+    @property
+    def status(self) -> int:
+        return self.value[0]
+
+    @property
+    def title(self) -> str:
+        return self.value[1]
+
+    @property
+    def slug(self) -> str:
+        return self.name.lower()
+
+
+class ServiceError(Exception):
+    """An error with a stable code; ``extra`` becomes extension members of the problem body."""
+
+    retryable = False
+
+    def __init__(self, code: ErrorCode, detail: str, **extra: Any) -> None:
+        super().__init__(f"{code.slug}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        """RFC 9457 body; ``type`` is a stable URN so clients can branch on it as well as on ``code``."""
+        body: dict[str, Any] = {
+            "type": f"urn:transcription:error:{self.code.slug}",
+            "title": self.code.title,
+            "status": self.code.status,
+            "detail": self.detail,
+            "code": self.code.slug,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class PermanentError(ServiceError):
+    """Bad input or a state that retrying cannot fix."""
+
+
+class TransientError(ServiceError):
+    """Storage or network trouble: the same call may succeed later."""
+
+    retryable = True
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(ErrorCode.STORAGE_UNAVAILABLE, detail, **extra)

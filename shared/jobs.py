@@ -1,0 +1,74 @@
+"""The job record store: one JSON blob per job, plus idempotency-key claims.
+
+Blobs rather than a table: the same code runs against Azurite and Azure with no extra service, a conditional
+create (``If-None-Match: *``) gives an atomic "first writer wins" for idempotency keys, and ETags give
+optimistic concurrency for status updates.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import ContainerClient, ContentSettings
+
+from shared.errors import ErrorCode, PermanentError
+from shared.models import JobRecord
+from shared.storage import storage_errors
+
+_JSON = ContentSettings(content_type="application/json")
+
+
+def _record_blob(job_id: str) -> str:
+    return f"records/{job_id}.json"
+
+
+def _idempotency_blob(key_hash: str) -> str:
+    return f"idempotency/{key_hash}.json"
+
+
+class JobStore:
+    def __init__(self, container: ContainerClient) -> None:
+        self._container = container
+
+    def create(self, record: JobRecord) -> None:
+        with storage_errors("create job", record.job_id):
+            self._container.upload_blob(
+                _record_blob(record.job_id),
+                record.model_dump_json().encode(),
+                overwrite=False,
+                content_settings=_JSON,
+            )
+
+    def get(self, job_id: str) -> JobRecord:
+        with storage_errors("read job", job_id):
+            try:
+                data = self._container.download_blob(_record_blob(job_id)).readall()
+            except ResourceNotFoundError:
+                raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'") from None
+        return JobRecord.model_validate_json(data)
+
+    def claim_idempotency_key(self, key_hash: str, job_id: str, fingerprint: str) -> tuple[str, str] | None:
+        """Atomically bind a key to a job. Returns ``None`` if we won, else the earlier (job_id, fingerprint)."""
+        body = json.dumps({"job_id": job_id, "fingerprint": fingerprint}).encode()
+        with storage_errors("claim idempotency key", job_id):
+            try:
+                self._container.upload_blob(
+                    _idempotency_blob(key_hash), body, overwrite=False, content_settings=_JSON
+                )
+                return None
+            except ResourceExistsError:
+                earlier = json.loads(self._container.download_blob(_idempotency_blob(key_hash)).readall())
+        return earlier["job_id"], earlier["fingerprint"]
+
+    def wait_for(self, job_id: str, timeout_s: float = 5.0) -> JobRecord:
+        """Read a record that a concurrent request has claimed but may not have written yet."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return self.get(job_id)
+            except PermanentError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)

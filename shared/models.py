@@ -1,0 +1,111 @@
+"""API and storage contracts, as pydantic models.
+
+These models are the single source of truth for request validation, response bodies, the persisted job record
+and (later) the OpenAPI documents; keep field names stable, they are a public contract.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.blocks import MAX_BLOCK_SIZE, MIB
+
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^(auto|[a-z]{2,3})$")]
+MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+MetadataValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+class JobStatus(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    QUEUED = "queued"
+    TRANSCRIBING = "transcribing"
+    MERGING = "merging"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class UploadRequest(BaseModel):
+    """Body of ``POST /api/uploads``; unknown fields are refused so typos don't pass silently."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+    filename: str = Field(min_length=1, max_length=1024, description="The file's base name, with extension")
+    size_bytes: int = Field(gt=0, description="Exact size of the file in bytes")
+    content_type: str | None = Field(default=None, max_length=255, description="MIME type; optional")
+    language: LanguageCode | None = Field(default=None, description="ISO 639-1 code, or 'auto' to detect")
+    block_size_bytes: int | None = Field(
+        default=None, ge=MIB, le=MAX_BLOCK_SIZE, description="Preferred block size; the service may raise it"
+    )
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(
+        default=None, max_length=16, description="Your own tags, returned with the job"
+    )
+
+
+class ReceivedBlocks(BaseModel):
+    blocks: int = 0
+    bytes: int = 0
+    ranges: list[tuple[int, int]] = Field(
+        default_factory=list, description="Inclusive runs of block indices already staged with the right size"
+    )
+
+
+class UploadTarget(BaseModel):
+    """How to put the bytes: Put Block to ``url`` for each block, then Put Block List."""
+
+    url: str = Field(description="Blob URL with a SAS that may only create and write this one blob")
+    expires_at: datetime
+    block_size: int
+    block_count: int
+    block_id_format: Literal["base64('blk-' + zero-padded 6-digit block index)"] = (
+        "base64('blk-' + zero-padded 6-digit block index)"
+    )
+    commit_content_type: str = Field(description="Send as x-ms-blob-content-type with Put Block List")
+
+
+class UploadSession(BaseModel):
+    """Returned by ``POST /api/uploads`` (201) and ``GET /api/uploads/{job_id}`` (200)."""
+
+    job_id: str
+    status: JobStatus
+    upload_state: Literal["open", "committed", "expired"]
+    filename: str
+    size_bytes: int
+    content_type: str
+    language: str | None
+    metadata: dict[str, str] | None
+    created_at: datetime
+    session_expires_at: datetime
+    upload: UploadTarget | None = Field(description="Present while the session is open; a fresh SAS each call")
+    received: ReceivedBlocks
+    committed_bytes: int = 0
+    status_url: str
+    upload_status_url: str
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobRecord(BaseModel):
+    """The persisted job: one JSON blob per job, updated with ETag concurrency."""
+
+    job_id: str
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime
+    filename: str
+    blob_name: str = Field(description="Path of the audio inside the uploads container")
+    size_bytes: int
+    content_type: str
+    language: str | None = None
+    metadata: dict[str, str] | None = None
+    block_size: int
+    session_expires_at: datetime
+    request_fingerprint: str
+    error: JobError | None = None

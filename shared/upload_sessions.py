@@ -1,0 +1,174 @@
+"""Upload sessions: validate a request, persist the job, hand out SAS URLs, report what has arrived.
+
+No byte of audio passes through here. The client puts blocks straight into Blob Storage; this module only asks
+storage which blocks it holds (Get Block List, with the app's own credential, since the customer's SAS cannot
+read) so that an interrupted upload can resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared import storage
+from shared.audio_types import resolve_content_type
+from shared.blocks import BlockPlan, received_indices, to_ranges
+from shared.config import Settings, get_settings
+from shared.errors import ErrorCode, PermanentError
+from shared.filenames import sanitize_filename
+from shared.ids import is_job_id, new_job_id
+from shared.jobs import JobStore
+from shared.models import JobRecord, JobStatus, ReceivedBlocks, UploadRequest, UploadSession, UploadTarget
+from shared.sas import BlobSigner, upload_permission
+
+logger = logging.getLogger(__name__)
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def validate_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise PermanentError(
+            ErrorCode.INVALID_IDEMPOTENCY_KEY,
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters (a UUID is ideal)",
+        )
+    return key
+
+
+@dataclass
+class _Arrived:
+    committed_bytes: int
+    received: ReceivedBlocks
+
+
+class UploadSessions:
+    def __init__(self, settings: Settings, jobs: JobStore, signer: BlobSigner) -> None:
+        self._settings = settings
+        self._jobs = jobs
+        self._signer = signer
+        self._uploads = storage.container(settings.uploads_container)
+
+    def create(self, request: UploadRequest, idempotency_key: str | None, base_url: str) -> tuple[UploadSession, bool]:
+        """Start a session; with an idempotency key, a repeat returns the first session and ``True``."""
+        limit = self._settings.max_upload_bytes
+        if request.size_bytes > limit:
+            raise PermanentError(
+                ErrorCode.FILE_TOO_LARGE,
+                f"the file is {request.size_bytes} bytes; this service accepts at most {limit} bytes",
+                max_size_bytes=limit,
+            )
+        name = sanitize_filename(request.filename)
+        content_type = resolve_content_type(name.extension, request.content_type)
+        fingerprint = _sha256(request.model_dump_json())
+        job_id = new_job_id()
+        key = validate_idempotency_key(idempotency_key)
+        if key is not None:
+            earlier = self._jobs.claim_idempotency_key(_sha256(key), job_id, fingerprint)
+            if earlier is not None:
+                return self._replay(earlier, fingerprint, base_url), True
+        plan = BlockPlan.for_size(request.size_bytes, request.block_size_bytes or self._settings.upload_block_size)
+        now = datetime.now(UTC)
+        record = JobRecord(
+            job_id=job_id,
+            status=JobStatus.AWAITING_UPLOAD,
+            created_at=now,
+            updated_at=now,
+            filename=name.display,
+            blob_name=f"{job_id}/{name.blob_name}",
+            size_bytes=request.size_bytes,
+            content_type=content_type,
+            language=request.language,
+            metadata=request.metadata,
+            block_size=plan.block_size,
+            session_expires_at=now + timedelta(seconds=self._settings.upload_session_ttl_seconds),
+            request_fingerprint=fingerprint,
+        )
+        self._jobs.create(record)
+        logger.info(
+            "upload session created job_id=%s size_bytes=%d blocks=%d", job_id, plan.size_bytes, plan.block_count
+        )
+        return self._session(record, _Arrived(0, ReceivedBlocks()), base_url), False
+
+    def describe(self, job_id: str, base_url: str) -> UploadSession:
+        if not is_job_id(job_id):
+            raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'")
+        record = self._jobs.get(job_id)
+        return self._session(record, self._arrived(record), base_url)
+
+    def _replay(self, earlier: tuple[str, str], fingerprint: str, base_url: str) -> UploadSession:
+        job_id, earlier_fingerprint = earlier
+        if earlier_fingerprint != fingerprint:
+            raise PermanentError(
+                ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                "this Idempotency-Key was used for a different request; use a new key per upload",
+                job_id=job_id,
+            )
+        record = self._jobs.wait_for(job_id)
+        return self._session(record, self._arrived(record), base_url)
+
+    def _arrived(self, record: JobRecord) -> _Arrived:
+        plan = BlockPlan(record.size_bytes, record.block_size)
+        blob = self._uploads.get_blob_client(record.blob_name)
+        with storage.storage_errors("get block list", record.job_id):
+            try:
+                committed, uncommitted = blob.get_block_list("all")
+            except ResourceNotFoundError:
+                return _Arrived(0, ReceivedBlocks())
+        committed_bytes = sum(b.size for b in committed)
+        got = received_indices(plan, ((b.id, b.size) for b in uncommitted))
+        received = ReceivedBlocks(
+            blocks=len(got), bytes=sum(plan.length(i) for i in got), ranges=to_ranges(got)
+        )
+        return _Arrived(committed_bytes, received)
+
+    def _session(self, record: JobRecord, arrived: _Arrived, base_url: str) -> UploadSession:
+        now = datetime.now(UTC)
+        committed = arrived.committed_bytes > 0 or record.status != JobStatus.AWAITING_UPLOAD
+        state = "committed" if committed else ("expired" if now >= record.session_expires_at else "open")
+        return UploadSession(
+            job_id=record.job_id,
+            status=record.status,
+            upload_state=state,
+            filename=record.filename,
+            size_bytes=record.size_bytes,
+            content_type=record.content_type,
+            language=record.language,
+            metadata=record.metadata,
+            created_at=record.created_at,
+            session_expires_at=record.session_expires_at,
+            upload=self._target(record, now) if state == "open" else None,
+            received=arrived.received,
+            committed_bytes=arrived.committed_bytes,
+            status_url=f"{base_url}/api/jobs/{record.job_id}",
+            upload_status_url=f"{base_url}/api/uploads/{record.job_id}",
+        )
+
+    def _target(self, record: JobRecord, now: datetime) -> UploadTarget:
+        plan = BlockPlan(record.size_bytes, record.block_size)
+        expiry = min(now + timedelta(seconds=self._settings.upload_sas_ttl_seconds), record.session_expires_at)
+        url = self._signer.blob_url(self._settings.uploads_container, record.blob_name, upload_permission(), expiry)
+        return UploadTarget(
+            url=url,
+            expires_at=expiry,
+            block_size=plan.block_size,
+            block_count=plan.block_count,
+            commit_content_type=record.content_type,
+        )
+
+
+@lru_cache(maxsize=1)
+def upload_sessions() -> UploadSessions:
+    settings = get_settings()
+    signer = BlobSigner(storage.blob_service(), storage.account_key())
+    return UploadSessions(settings, JobStore(storage.container(settings.jobs_container)), signer)
