@@ -45,7 +45,7 @@ FORMATS: dict[str, AudioFormat] = {
 
 
 def resolve_content_type(extension: str, declared: str | None) -> str:
-    """Return the content type to store for an upload, or raise with a code the client can act on."""
+    """Return the canonical content type to store for an upload, or raise with a code the client can act on."""
     fmt = FORMATS.get(extension.lower())
     if fmt is None:
         raise PermanentError(
@@ -68,4 +68,4 @@ def resolve_content_type(extension: str, declared: str | None) -> str:
             f"content type '{media_type}' does not match a '.{fmt.extension}' file; "
             f"use '{fmt.content_type}' or omit content_type",
         )
-    return media_type
+    return fmt.content_type  # one canonical type per format, whatever alias the client sent

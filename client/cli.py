@@ -1,0 +1,107 @@
+"""``python -m client``: the customer's command line for the transcription service.
+
+    python -m client upload talk.wav                 # new upload, progress bar, prints the job id
+    python -m client upload talk.wav --resume JOB_ID # after an interruption: sends only the missing blocks
+    python -m client upload-status JOB_ID            # what has arrived
+
+The API address and key come from ``--api``/``--key`` or ``TRANSCRIBE_API_URL``/``TRANSCRIBE_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from client.api import ApiError, TranscriptionApi
+from client.block_upload import UploadError, UploadOptions
+from client.uploads import UploadResult, upload_file
+
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_bytes(text: str) -> int:
+    """``8M``, ``512k``, ``1G`` or plain bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgKMG]?)i?[bB]?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 8M, 512k or 1G)")
+    return int(float(match[1]) * _UNITS[match[2].lower()])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m client", description="Transcription service client")
+    parser.add_argument("--api", default=os.environ.get("TRANSCRIBE_API_URL", "http://127.0.0.1:7071"))
+    parser.add_argument("--key", default=os.environ.get("TRANSCRIBE_API_KEY"), help="function key")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("upload", help="upload an audio file (resumable)")
+    up.add_argument("file", type=Path)
+    up.add_argument("--resume", metavar="JOB_ID", help="continue an interrupted upload of the same file")
+    up.add_argument("--language", help="ISO 639-1 code, or 'auto'")
+    up.add_argument("--concurrency", type=int, default=4, help="parallel Put Block calls (default 4)")
+    up.add_argument("--block-size", type=parse_bytes, help="preferred block size, e.g. 16M (service may raise it)")
+    up.add_argument("--limit-rate", type=parse_bytes, help="cap the upload rate, e.g. 20M (bytes per second)")
+    up.add_argument("--no-checksum", action="store_true", help="skip the per-block Content-MD5")
+    up.add_argument("--no-progress", action="store_true")
+    up.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    st = sub.add_parser("upload-status", help="show what has arrived for an upload")
+    st.add_argument("job_id")
+    return parser
+
+
+def _print_result(result: UploadResult, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.__dict__))
+        return
+    rate = result.sent_bytes / result.seconds / 1024**2 if result.seconds else 0.0
+    print(f"Uploaded {result.size_bytes} bytes as job {result.job_id} "
+          f"({result.sent_bytes} sent, {result.resumed_bytes} already there, {rate:.1f} MiB/s)")
+    print(f"Status: {result.status_url}")
+
+
+def _upload(api: TranscriptionApi, args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        print(f"error: {args.file} is not a file", file=sys.stderr)
+        return 2
+    job: dict[str, str] = {}
+
+    def announce(session: dict[str, object]) -> None:
+        job["id"] = str(session["job_id"])
+        print(f"Job {job['id']}: upload {session['upload_state']}", file=sys.stderr, flush=True)
+
+    options = UploadOptions(concurrency=max(1, args.concurrency), checksum=not args.no_checksum,
+                            bytes_per_second=args.limit_rate)
+    try:
+        result = upload_file(api, args.file, resume_job_id=args.resume, language=args.language,
+                             block_size=args.block_size, options=options,
+                             show_progress=not args.no_progress and sys.stderr.isatty(), on_session=announce)
+    except KeyboardInterrupt:
+        if "id" in job:
+            print(f"\nInterrupted. Resume with: python -m client upload {args.file} --resume {job['id']}",
+                  file=sys.stderr)
+        return 130
+    except UploadError as exc:
+        hint = f"; resume with --resume {job['id']}" if "id" in job else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return 1
+    _print_result(result, args.json)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    api = TranscriptionApi(args.api, args.key)
+    try:
+        if args.command == "upload":
+            return _upload(api, args)
+        print(json.dumps(api.get_upload(args.job_id), indent=2))
+        return 0
+    except ApiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        api.close()
