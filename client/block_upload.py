@@ -86,7 +86,8 @@ class UploadOptions:
 
 class BlockUploader:
     def __init__(self, path: Path, plan: BlockPlan, sas: SasSource, options: UploadOptions,
-                 on_bytes: Callable[[int], None] = lambda n: None) -> None:
+                 on_bytes: Callable[[int], None] = lambda n: None,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self._path = path
         self._plan = plan
         self._sas = sas
@@ -95,7 +96,7 @@ class BlockUploader:
         self._limiter = RateLimiter(options.bytes_per_second)
         self._stop = threading.Event()
         limits = httpx.Limits(max_connections=options.concurrency + 2, max_keepalive_connections=options.concurrency + 2)
-        self._http = httpx.Client(limits=limits, timeout=httpx.Timeout(60.0, connect=15.0))
+        self._http = httpx.Client(limits=limits, timeout=httpx.Timeout(60.0, connect=15.0), transport=transport)
 
     def close(self) -> None:
         self._http.close()

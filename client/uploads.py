@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from client.api import TranscriptionApi
 from client.block_upload import BlockUploader, SasSource, SasTarget, UploadError, UploadOptions
 from client.progress import ByteProgress
@@ -51,7 +53,8 @@ def open_session(api: TranscriptionApi, path: Path, resume_job_id: str | None, l
 def upload_file(api: TranscriptionApi, path: Path, *, resume_job_id: str | None = None,
                 language: str | None = None, block_size: int | None = None,
                 options: UploadOptions | None = None, show_progress: bool = False,
-                on_session: Callable[[dict[str, Any]], None] = lambda s: None) -> UploadResult:
+                on_session: Callable[[dict[str, Any]], None] = lambda s: None,
+                transport: httpx.BaseTransport | None = None) -> UploadResult:
     started = time.monotonic()
     session = open_session(api, path, resume_job_id, language, block_size)
     job_id = session["job_id"]
@@ -65,7 +68,7 @@ def upload_file(api: TranscriptionApi, path: Path, *, resume_job_id: str | None 
     resumed = sum(plan.length(i) for i in received)
     sas = SasSource(SasTarget.from_session(session), lambda: SasTarget.from_session(api.get_upload(job_id)))
     with ByteProgress(plan.size_bytes, resumed, path.name, show_progress) as progress:
-        uploader = BlockUploader(path, plan, sas, options or UploadOptions(), on_bytes=progress.advance)
+        uploader = BlockUploader(path, plan, sas, options or UploadOptions(), progress.advance, transport)
         try:
             uploader.put_blocks(missing)
             uploader.commit(session["upload"]["commit_content_type"])

@@ -2,7 +2,8 @@
 
 Supported: literal segments (case-insensitive), ``{name}``, ``{name?}`` (optional, trailing), ``{name:int}``
 style constraints (``int``, ``long``, ``guid``, ``bool``, ``alpha``) and a trailing catch-all ``{*rest}``.
-More literal segments win over parameters, as in ASP.NET's route precedence.
+Precedence is ASP.NET's: segment by segment from the left, a literal beats a constrained parameter, which
+beats a plain one, then an optional one, then a catch-all.
 """
 
 from __future__ import annotations
@@ -23,21 +24,22 @@ _CONSTRAINTS = {
 }
 
 
-def compile_template(template: str) -> tuple[re.Pattern[str], int]:
-    """Return the regex for a template and its number of literal segments (for precedence)."""
+def compile_template(template: str) -> tuple[re.Pattern[str], tuple[int, ...]]:
+    """Return the regex for a template and its precedence key (lower sorts first)."""
     parts = [p for p in template.strip("/").split("/") if p]
-    pattern, literals = "", 0
+    pattern, rank = "", []
     for part in parts:
         match = _PARAM.match(part)
         if match is None:
             if "{" in part or "}" in part:
                 raise ValueError(f"unsupported route segment '{part}' in '{template}'")
             pattern += "/" + re.escape(part)
-            literals += 1
+            rank.append(0)
             continue
         name = match["name"]
         if match["star"]:
             pattern += f"(?:/(?P<{name}>.*))?"
+            rank.append(4)
             continue
         constraint = match["constraint"]
         if constraint and constraint not in _CONSTRAINTS:
@@ -45,7 +47,8 @@ def compile_template(template: str) -> tuple[re.Pattern[str], int]:
         body = _CONSTRAINTS.get(constraint or "", r"[^/]+")
         segment = f"/(?P<{name}>{body})"
         pattern += f"(?:{segment})?" if match["opt"] else segment
-    return re.compile(f"^{pattern}/?$", re.IGNORECASE), literals
+        rank.append(3 if match["opt"] else 1 if constraint else 2)
+    return re.compile(f"^{pattern}/?$", re.IGNORECASE), tuple(rank)
 
 
 @dataclass
@@ -54,10 +57,10 @@ class Route(Generic[T]):
     methods: frozenset[str]
     target: T
     regex: re.Pattern[str] = field(init=False)
-    literals: int = field(init=False)
+    precedence: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.regex, self.literals = compile_template(self.template)
+        self.regex, self.precedence = compile_template(self.template)
 
 
 class Router(Generic[T]):
@@ -66,7 +69,7 @@ class Router(Generic[T]):
 
     def add(self, template: str, methods: frozenset[str], target: T) -> None:
         self._routes.append(Route(template, methods, target))
-        self._routes.sort(key=lambda r: -r.literals)
+        self._routes.sort(key=lambda r: r.precedence)
 
     def match(self, path: str, method: str) -> tuple[T, dict[str, str]] | None:
         """Find the route for a path (relative to the route prefix); a method mismatch is no match, as in Azure."""

@@ -1,0 +1,54 @@
+"""Fixtures shared by all tests: one real local stack (Azurite + devhost) per test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from devhost.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests must not depend on a developer's TRANSCRIBE_* or storage variables."""
+    for name in list(os.environ):
+        if name.startswith(("TRANSCRIBE_", "Storage", "STORAGE")):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack() as running:
+        yield running
+
+
+@pytest.fixture
+def api(stack: LocalStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base_url, headers={"x-functions-key": stack.function_key}, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def blob_service(stack: LocalStack) -> BlobServiceClient:
+    return BlobServiceClient.from_connection_string(stack.connection_string)
+
+
+def make_file(path: Path, size: int, seed: int = 1) -> Path:
+    """Incompressible, reproducible content written in slices (never the whole file in memory)."""
+    import random
+
+    rng = random.Random(seed)
+    with path.open("wb") as out:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            out.write(rng.randbytes(n))
+            left -= n
+    return path

@@ -1,0 +1,185 @@
+"""The customer client against the real stack: byte-identical uploads, interruptions, resume, retries."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from client.api import ApiError, TranscriptionApi
+from client.block_upload import UploadError, UploadOptions
+from client.uploads import upload_file
+from devhost.stack import LocalStack
+from shared.blocks import MIB
+from shared.sas import BlobSigner, upload_permission
+from shared.storage import DEV_ACCOUNT_KEY
+from tests.conftest import ROOT, make_file
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sha256_blob(service: BlobServiceClient, job_id: str, name: str) -> str:
+    digest = hashlib.sha256()
+    for chunk in service.get_blob_client("uploads", f"{job_id}/{name}").download_blob().chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _client(stack: LocalStack, *args: str, **popen: object) -> subprocess.Popen[str]:
+    env = dict(os.environ, TRANSCRIBE_API_URL=stack.base_url, TRANSCRIBE_API_KEY=stack.function_key)
+    return subprocess.Popen([sys.executable, "-m", "client", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
+
+
+@pytest.fixture
+def service_api(stack: LocalStack) -> TranscriptionApi:
+    api = TranscriptionApi(stack.base_url, stack.function_key)
+    yield api  # type: ignore[misc]
+    api.close()
+
+
+def test_multi_block_upload_arrives_byte_identical(stack: LocalStack, blob_service: BlobServiceClient,
+                                                  tmp_path: Path) -> None:
+    audio = make_file(tmp_path / "meeting.wav", 13 * MIB + 12345)
+    proc = _client(stack, "upload", str(audio), "--block-size", "1M", "--concurrency", "4", "--json")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert (result["size_bytes"], result["sent_bytes"], result["resumed_bytes"]) == (audio.stat().st_size,) * 2 + (0,)
+    assert _sha256_blob(blob_service, result["job_id"], "meeting.wav") == _sha256_file(audio)
+    props = blob_service.get_blob_client("uploads", f"{result['job_id']}/meeting.wav").get_blob_properties()
+    assert props.content_settings.content_type == "audio/wav"
+
+
+def test_interrupted_upload_resumes_and_sends_only_what_is_missing(
+    stack: LocalStack, blob_service: BlobServiceClient, service_api: TranscriptionApi, tmp_path: Path
+) -> None:
+    audio = make_file(tmp_path / "long talk.flac", 24 * MIB + 7, seed=2)
+    proc = _client(stack, "upload", str(audio), "--block-size", "1M", "--concurrency", "2", "--limit-rate", "3M")
+    job_id = _wait_for_job_line(proc)
+    deadline = time.monotonic() + 60
+    while service_api.get_upload(job_id)["received"]["blocks"] < 6:
+        assert time.monotonic() < deadline, "client made no progress"
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)  # a crash, not a polite stop
+    proc.wait()
+    staged = service_api.get_upload(job_id)
+    assert staged["upload_state"] == "open" and 6 <= staged["received"]["blocks"] < 25
+
+    resumed = _client(stack, "upload", str(audio), "--resume", job_id, "--json")
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    result = json.loads(out)
+    assert result["job_id"] == job_id
+    assert result["resumed_bytes"] >= staged["received"]["bytes"]
+    assert result["sent_bytes"] + result["resumed_bytes"] == audio.stat().st_size
+    assert _sha256_blob(blob_service, job_id, "long_talk.flac") == _sha256_file(audio)
+
+
+def _wait_for_job_line(proc: subprocess.Popen[str]) -> str:
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert line.startswith("Job "), line
+    return line.split()[1].rstrip(":")
+
+
+def test_resume_refuses_a_different_file(stack: LocalStack, service_api: TranscriptionApi, tmp_path: Path) -> None:
+    audio = make_file(tmp_path / "a.wav", 3 * MIB)
+    session = service_api.create_upload({"filename": "a.wav", "size_bytes": 5 * MIB})
+    with pytest.raises(UploadError, match="not the same file"):
+        upload_file(service_api, audio, resume_job_id=session["job_id"])
+
+
+def test_resume_of_a_committed_upload_sends_nothing(stack: LocalStack, service_api: TranscriptionApi,
+                                                   tmp_path: Path) -> None:
+    audio = make_file(tmp_path / "done.wav", 2 * MIB)
+    first = upload_file(service_api, audio)
+    again = upload_file(service_api, audio, resume_job_id=first.job_id)
+    assert (again.job_id, again.sent_bytes) == (first.job_id, 0)
+
+
+def test_unknown_job_resume_is_a_clear_error(service_api: TranscriptionApi, tmp_path: Path) -> None:
+    audio = make_file(tmp_path / "x.wav", 1024)
+    with pytest.raises(ApiError) as caught:
+        upload_file(service_api, audio, resume_job_id="01a22308-92f9-719f-87ae-a00945090e9e")
+    assert (caught.value.status, caught.value.code) == (404, "job_not_found")
+
+
+class FlakyTransport(httpx.BaseTransport):
+    """Real HTTP to Azurite, except that every block's first attempt dies with a connection error or a 503."""
+
+    def __init__(self) -> None:
+        self._real = httpx.HTTPTransport()
+        self.seen: dict[str, int] = {}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        key = request.url.params.get("blockid") or request.url.params.get("comp", "")
+        self.seen[key] = self.seen.get(key, 0) + 1
+        if self.seen[key] == 1:
+            if len(self.seen) % 2:
+                raise httpx.ConnectError("injected", request=request)
+            return httpx.Response(503, headers={"x-ms-error-code": "ServerBusy"})
+        return self._real.handle_request(request)
+
+
+def test_failed_blocks_and_commit_are_retried(blob_service: BlobServiceClient, service_api: TranscriptionApi,
+                                              tmp_path: Path) -> None:
+    audio = make_file(tmp_path / "flaky.mp3", 5 * MIB + 3, seed=3)
+    flaky = FlakyTransport()
+    result = upload_file(service_api, audio, block_size=MIB, transport=flaky, options=UploadOptions(concurrency=3))
+    assert len(flaky.seen) == 7  # 6 blocks and the commit, each failed once then went through
+    assert all(count == 2 for count in flaky.seen.values())
+    assert _sha256_blob(blob_service, result.job_id, "flaky.mp3") == _sha256_file(audio)
+
+
+def test_refused_block_stops_the_upload_with_a_clear_error(service_api: TranscriptionApi, tmp_path: Path) -> None:
+    audio = make_file(tmp_path / "refused.wav", 2 * MIB)
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, headers={"x-ms-error-code": "InvalidBlockId"})
+
+    with pytest.raises(UploadError, match="refused: HTTP 400 InvalidBlockId"):
+        upload_file(service_api, audio, block_size=MIB, transport=httpx.MockTransport(refuse))
+
+
+def test_expired_sas_is_renewed_through_the_api(stack: LocalStack, blob_service: BlobServiceClient,
+                                                 service_api: TranscriptionApi, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first URL handed out is already dead (as after a long pause); storage says 403, the client renews."""
+    import client.block_upload as block_upload
+
+    audio = make_file(tmp_path / "renew.wav", 2 * MIB, seed=4)
+    signer = BlobSigner(blob_service, DEV_ACCOUNT_KEY)
+    original = block_upload.SasTarget.from_session
+    calls = {"n": 0}
+
+    def first_one_expired(session: dict) -> block_upload.SasTarget:
+        target = original(session)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            past = datetime.now(UTC) - timedelta(minutes=1)
+            blob = target.url.split("/uploads/", 1)[1].split("?", 1)[0]
+            dead = signer.blob_url("uploads", blob, upload_permission(), past)
+            return block_upload.SasTarget(dead, datetime.now(UTC) + timedelta(hours=1))
+        return target
+
+    monkeypatch.setattr(block_upload.SasTarget, "from_session", staticmethod(first_one_expired))
+    result = upload_file(service_api, audio, block_size=MIB)
+    assert calls["n"] >= 2
+    assert _sha256_blob(blob_service, result.job_id, "renew.wav") == _sha256_file(audio)

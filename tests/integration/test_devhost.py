@@ -1,0 +1,54 @@
+"""The devhost serves the real function_app.py, with the Functions host's routes and key checks."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+import function_app
+from devhost.stack import LocalStack
+
+BODY = {"filename": "k.wav", "size_bytes": 10}
+
+
+def test_devhost_serves_exactly_the_apps_functions(stack: LocalStack) -> None:
+    listed = httpx.get(f"{stack.base_url}/admin/functions", headers={"x-functions-key": stack.master_key}).json()
+    expected = {}
+    for f in function_app.app.get_functions():
+        trigger = f.get_trigger().get_dict_repr()
+        expected[f.get_function_name()] = ("api/" + trigger["route"], sorted(str(m.value) for m in trigger["methods"]))
+    assert {f["name"]: (f["route"], f["methods"]) for f in listed} == expected
+    assert {"create_upload", "get_upload"} <= set(expected)
+
+
+@pytest.mark.parametrize(
+    ("headers", "params", "status"),
+    [
+        ({}, {}, 401),
+        ({"x-functions-key": "wrong"}, {}, 401),
+        ({}, {"code": "wrong"}, 401),
+        ({"x-functions-key": "FUNCTION"}, {}, 201),
+        ({}, {"code": "FUNCTION"}, 201),
+        ({"x-functions-key": "MASTER"}, {}, 201),
+    ],
+)
+def test_function_keys_are_enforced(stack: LocalStack, headers: dict, params: dict, status: int) -> None:
+    keys = {"FUNCTION": stack.function_key, "MASTER": stack.master_key}
+    headers = {k: keys.get(v, v) for k, v in headers.items()}
+    params = {k: keys.get(v, v) for k, v in params.items()}
+    response = httpx.post(f"{stack.base_url}/api/uploads", json=BODY, headers=headers, params=params)
+    assert response.status_code == status
+    if status == 401:
+        assert response.content == b""  # the Functions host answers 401 with an empty body
+
+
+def test_admin_api_needs_the_master_key(stack: LocalStack) -> None:
+    url = f"{stack.base_url}/admin/functions"
+    assert httpx.get(url, headers={"x-functions-key": stack.function_key}).status_code == 401
+    assert httpx.get(url).status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/nothing"), ("DELETE", "/api/uploads"), ("GET", "/uploads")])
+def test_no_route_is_404(stack: LocalStack, method: str, path: str) -> None:
+    response = httpx.request(method, f"{stack.base_url}{path}", headers={"x-functions-key": stack.function_key})
+    assert response.status_code == 404

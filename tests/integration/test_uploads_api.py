@@ -1,0 +1,168 @@
+"""POST/GET /api/uploads through the devhost against a real Azurite."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import uuid
+
+import httpx
+import pytest
+from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient
+
+from shared.blocks import MIB, block_name
+from shared.ids import is_job_id
+
+GOOD = {"filename": "talk.wav", "size_bytes": 20 * MIB}
+
+
+def _problem(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["type"] == f"urn:transcription:error:{code}"
+    assert body["title"] and body["detail"]
+    return body
+
+
+def test_create_returns_a_session_with_a_block_plan(api: httpx.Client, blob_service: BlobServiceClient) -> None:
+    response = api.post("/api/uploads", json={**GOOD, "language": "en", "metadata": {"case": "A-1"}})
+    assert response.status_code == 201, response.text
+    session = response.json()
+    assert is_job_id(session["job_id"])
+    assert session["status"] == "awaiting_upload"
+    assert session["upload_state"] == "open"
+    assert session["content_type"] == "audio/wav"
+    assert session["metadata"] == {"case": "A-1"}
+    upload = session["upload"]
+    assert (upload["block_size"], upload["block_count"]) == (8 * MIB, 3)
+    assert f"/uploads/{session['job_id']}/talk.wav?" in upload["url"]
+    assert "sp=cw" in upload["url"]
+    assert session["status_url"].endswith(f"/api/jobs/{session['job_id']}")
+    assert response.headers["location"] == session["upload_status_url"]
+    record = blob_service.get_blob_client("jobs", f"records/{session['job_id']}.json").download_blob().readall()
+    assert b'"awaiting_upload"' in record
+
+
+def test_preferred_block_size_is_honoured(api: httpx.Client) -> None:
+    session = api.post("/api/uploads", json={**GOOD, "block_size_bytes": 2 * MIB}).json()
+    assert (session["upload"]["block_size"], session["upload"]["block_count"]) == (2 * MIB, 10)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b"", 400, "invalid_json"),
+        (b"[1, 2]", 422, "validation_error"),
+        (b'{"size_bytes": 10}', 422, "validation_error"),
+        (b'{"filename": "a.wav"}', 422, "validation_error"),
+        (b'{"filename": "a.wav", "size_bytes": 10, "colour": "red"}', 422, "validation_error"),
+        (b'{"filename": "a.wav", "size_bytes": "10"}', 422, "validation_error"),
+        (b'{"filename": "a.wav", "size_bytes": 0}', 422, "validation_error"),
+        (b'{"filename": "a.wav", "size_bytes": -5}', 422, "validation_error"),
+        (b'{"filename": "a.wav", "size_bytes": 10, "language": "english"}', 422, "validation_error"),
+        (b'{"filename": "a.wav", "size_bytes": 10, "block_size_bytes": 1000}', 422, "validation_error"),
+        (b'{"filename": "a.wav", "size_bytes": 10000000000000000}', 413, "file_too_large"),
+        (b'{"filename": "notes.txt", "size_bytes": 10}', 415, "unsupported_format"),
+        (b'{"filename": "a.wav", "size_bytes": 10, "content_type": "text/html"}', 415, "unsupported_media_type"),
+        (b'{"filename": "a.wav", "size_bytes": 10, "content_type": "audio/mpeg"}', 422, "content_type_mismatch"),
+        (b'{"filename": "../../etc/cron.d/x.wav", "size_bytes": 10}', 422, "invalid_filename"),
+        (b'{"filename": "a\\\\b.wav", "size_bytes": 10}', 422, "invalid_filename"),
+        (b'{"filename": "a\\u0000.wav", "size_bytes": 10}', 422, "invalid_filename"),
+        ('{"filename": "a\uff0fb.wav", "size_bytes": 10}'.encode(), 422, "invalid_filename"),
+        ('{"filename": "x\u202evaw.mp3", "size_bytes": 10}'.encode(), 422, "invalid_filename"),
+        (('{"filename": "' + "a" * 300 + '.wav", "size_bytes": 10}').encode(), 422, "invalid_filename"),
+        (b'{"filename": "a.wav", "size_bytes": 10, "pad": "' + b"x" * 70000 + b'"}', 413, "request_too_large"),
+    ],
+)
+def test_bad_input_gets_a_problem_with_a_stable_code(api: httpx.Client, body: bytes, status: int, code: str) -> None:
+    response = api.post("/api/uploads", content=body, headers={"content-type": "application/json"})
+    problem = _problem(response, status, code)
+    assert problem["instance"] == "/api/uploads"
+
+
+def test_validation_problems_name_the_fields(api: httpx.Client) -> None:
+    response = api.post("/api/uploads", json={"filename": "a.wav", "size_bytes": 0, "colour": "red"})
+    fields = {e["field"] for e in _problem(response, 422, "validation_error")["errors"]}
+    assert fields == {"size_bytes", "colour"}
+
+
+def test_too_large_says_the_limit(api: httpx.Client) -> None:
+    response = api.post("/api/uploads", json={"filename": "a.wav", "size_bytes": 10**16})
+    assert _problem(response, 413, "file_too_large")["max_size_bytes"] == 100 * 1024**3
+
+
+def test_bad_input_creates_no_job(api: httpx.Client, blob_service: BlobServiceClient) -> None:
+    before = sum(1 for _ in blob_service.get_container_client("jobs").list_blobs(name_starts_with="records/"))
+    api.post("/api/uploads", json={"filename": "../x.wav", "size_bytes": 10})
+    after = sum(1 for _ in blob_service.get_container_client("jobs").list_blobs(name_starts_with="records/"))
+    assert after == before
+
+
+@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "01a22308-92f9-719f-87ae-a00945090e9e", "not-an-id", "...", "%27%3B--"])
+def test_unknown_jobs_are_404_problems(api: httpx.Client, job_id: str) -> None:
+    _problem(api.get(f"/api/uploads/{job_id}"), 404, "job_not_found")
+
+
+def test_same_idempotency_key_gives_the_same_session(api: httpx.Client) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = api.post("/api/uploads", json=GOOD, headers=key)
+    second = api.post("/api/uploads", json=GOOD, headers=key)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["job_id"] == second.json()["job_id"]
+    assert "idempotent-replayed" not in first.headers
+    assert second.headers["idempotent-replayed"] == "true"
+
+
+def test_idempotency_key_with_a_different_body_is_refused(api: httpx.Client) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = api.post("/api/uploads", json=GOOD, headers=key).json()
+    response = api.post("/api/uploads", json={**GOOD, "size_bytes": 5}, headers=key)
+    assert _problem(response, 422, "idempotency_key_reused")["job_id"] == first["job_id"]
+
+
+def test_invalid_idempotency_key_is_refused(api: httpx.Client) -> None:
+    _problem(api.post("/api/uploads", json=GOOD, headers={"Idempotency-Key": "x" * 300}), 400, "invalid_idempotency_key")
+
+
+def test_concurrent_requests_with_one_key_make_one_job(api: httpx.Client) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: api.post("/api/uploads", json=GOOD, headers=key), range(8)))
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["job_id"] for r in responses}) == 1
+
+
+def _stage(url: str, indices: list[int], sizes: dict[int, int]) -> BlobClient:
+    blob = BlobClient.from_blob_url(url)
+    for i in indices:
+        blob.stage_block(block_name(i), b"\0" * sizes.get(i, MIB))
+    return blob
+
+
+def test_get_reports_staged_blocks_then_the_commit(api: httpx.Client) -> None:
+    session = api.post("/api/uploads", json={"filename": "a.flac", "size_bytes": 3 * MIB + 10,
+                                               "block_size_bytes": MIB}).json()
+    job = session["job_id"]
+    blob = _stage(session["upload"]["url"], [0, 1, 3], {3: 10})
+    blob.stage_block(block_name(2), b"short")  # wrong size: must be sent again
+    blob.stage_block("xyz-000002", b"\0" * MIB)  # same length as ours (Azure insists), not ours
+    status = api.get(f"/api/uploads/{job}").json()
+    assert status["upload_state"] == "open"
+    assert status["received"] == {"blocks": 3, "bytes": 2 * MIB + 10, "ranges": [[0, 1], [3, 3]]}
+    assert status["upload"]["url"] != session["upload"]["url"] or status["upload"]["expires_at"]
+
+    blob.stage_block(block_name(2), b"\0" * MIB)
+    blob.commit_block_list([BlobBlock(block_name(i)) for i in range(4)])
+    status = api.get(f"/api/uploads/{job}").json()
+    assert status["upload_state"] == "committed"
+    assert status["committed_bytes"] == 3 * MIB + 10
+    assert status["upload"] is None
+
+
+def test_every_response_is_json_and_errors_never_leak_internals(api: httpx.Client) -> None:
+    response = api.post("/api/uploads", json={"filename": "a.wav", "size_bytes": 10**16})
+    text = response.text.lower()
+    assert "traceback" not in text and "accountkey" not in text and "devstoreaccount1" not in text
