@@ -85,9 +85,15 @@ class UploadOptions:
 
 
 class BlockUploader:
-    def __init__(self, path: Path, plan: BlockPlan, sas: SasSource, options: UploadOptions,
-                 on_bytes: Callable[[int], None] = lambda n: None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        plan: BlockPlan,
+        sas: SasSource,
+        options: UploadOptions,
+        on_bytes: Callable[[int], None] = lambda n: None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self._path = path
         self._plan = plan
         self._sas = sas
@@ -95,7 +101,9 @@ class BlockUploader:
         self._on_bytes = on_bytes
         self._limiter = RateLimiter(options.bytes_per_second)
         self._stop = threading.Event()
-        limits = httpx.Limits(max_connections=options.concurrency + 2, max_keepalive_connections=options.concurrency + 2)
+        limits = httpx.Limits(
+            max_connections=options.concurrency + 2, max_keepalive_connections=options.concurrency + 2
+        )
         self._http = httpx.Client(limits=limits, timeout=httpx.Timeout(60.0, connect=15.0), transport=transport)
 
     def close(self) -> None:
@@ -122,8 +130,11 @@ class BlockUploader:
         xml = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{body}</BlockList>'.encode()
 
         def send(target: SasTarget) -> httpx.Response:
-            headers = {"x-ms-version": target.api_version, "x-ms-blob-content-type": content_type,
-                       "Content-Type": "application/xml"}
+            headers = {
+                "x-ms-version": target.api_version,
+                "x-ms-blob-content-type": content_type,
+                "Content-Type": "application/xml",
+            }
             return self._http.put(f"{target.url}&comp=blocklist", content=xml, headers=headers)
 
         self._with_retries("commit", send)

@@ -58,8 +58,10 @@ def _print_result(result: UploadResult, as_json: bool) -> None:
         print(json.dumps(result.__dict__))
         return
     rate = result.sent_bytes / result.seconds / 1024**2 if result.seconds else 0.0
-    print(f"Uploaded {result.size_bytes} bytes as job {result.job_id} "
-          f"({result.sent_bytes} sent, {result.resumed_bytes} already there, {rate:.1f} MiB/s)")
+    print(
+        f"Uploaded {result.size_bytes} bytes as job {result.job_id} "
+        f"({result.sent_bytes} sent, {result.resumed_bytes} already there, {rate:.1f} MiB/s)"
+    )
     print(f"Status: {result.status_url}")
 
 
@@ -73,16 +75,26 @@ def _upload(api: TranscriptionApi, args: argparse.Namespace) -> int:
         job["id"] = str(session["job_id"])
         print(f"Job {job['id']}: upload {session['upload_state']}", file=sys.stderr, flush=True)
 
-    options = UploadOptions(concurrency=max(1, args.concurrency), checksum=not args.no_checksum,
-                            bytes_per_second=args.limit_rate)
+    options = UploadOptions(
+        concurrency=max(1, args.concurrency), checksum=not args.no_checksum, bytes_per_second=args.limit_rate
+    )
     try:
-        result = upload_file(api, args.file, resume_job_id=args.resume, language=args.language,
-                             block_size=args.block_size, options=options,
-                             show_progress=not args.no_progress and sys.stderr.isatty(), on_session=announce)
+        result = upload_file(
+            api,
+            args.file,
+            resume_job_id=args.resume,
+            language=args.language,
+            block_size=args.block_size,
+            options=options,
+            show_progress=not args.no_progress and sys.stderr.isatty(),
+            on_session=announce,
+        )
     except KeyboardInterrupt:
         if "id" in job:
-            print(f"\nInterrupted. Resume with: python -m client upload {args.file} --resume {job['id']}",
-                  file=sys.stderr)
+            print(
+                f"\nInterrupted. Resume with: python -m client upload {args.file} --resume {job['id']}",
+                file=sys.stderr,
+            )
         return 130
     except UploadError as exc:
         hint = f"; resume with --resume {job['id']}" if "id" in job else ""

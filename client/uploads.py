@@ -27,8 +27,9 @@ class UploadResult:
     status_url: str
 
 
-def open_session(api: TranscriptionApi, path: Path, resume_job_id: str | None, language: str | None,
-                 block_size: int | None) -> dict[str, Any]:
+def open_session(
+    api: TranscriptionApi, path: Path, resume_job_id: str | None, language: str | None, block_size: int | None
+) -> dict[str, Any]:
     size = path.stat().st_size
     if resume_job_id is None:
         body: dict[str, Any] = {"filename": path.name, "size_bytes": size}
@@ -50,11 +51,18 @@ def open_session(api: TranscriptionApi, path: Path, resume_job_id: str | None, l
     return session
 
 
-def upload_file(api: TranscriptionApi, path: Path, *, resume_job_id: str | None = None,
-                language: str | None = None, block_size: int | None = None,
-                options: UploadOptions | None = None, show_progress: bool = False,
-                on_session: Callable[[dict[str, Any]], None] = lambda s: None,
-                transport: httpx.BaseTransport | None = None) -> UploadResult:
+def upload_file(
+    api: TranscriptionApi,
+    path: Path,
+    *,
+    resume_job_id: str | None = None,
+    language: str | None = None,
+    block_size: int | None = None,
+    options: UploadOptions | None = None,
+    show_progress: bool = False,
+    on_session: Callable[[dict[str, Any]], None] = lambda s: None,
+    transport: httpx.BaseTransport | None = None,
+) -> UploadResult:
     started = time.monotonic()
     session = open_session(api, path, resume_job_id, language, block_size)
     job_id = session["job_id"]

@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://{args.host}:{args.port}"
     print(f"devhost: {len(functions)} HTTP functions", flush=True)
     for f in functions:
-        print(f"  {f.name}: [{','.join(sorted(f.methods))}] {base}/{host.prefix}/{f.route} ({f.auth_level})", flush=True)
+        print(
+            f"  {f.name}: [{','.join(sorted(f.methods))}] {base}/{host.prefix}/{f.route} ({f.auth_level})",
+            flush=True,
+        )
     print(f"devhost: function key: {keys.function_key}", flush=True)
     print(f"devhost: master key:   {keys.master_key}", flush=True)
     uvicorn.run(host.asgi(), host=args.host, port=args.port, log_level="warning", access_log=False)

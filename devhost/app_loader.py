@@ -59,10 +59,11 @@ def http_functions(app: func.FunctionApp, default_auth: str = "function") -> lis
         spec = trigger.get_dict_repr()
         methods = frozenset(str(getattr(m, "value", m)).upper() for m in spec.get("methods") or [])
         level = spec.get("authLevel")
+        name = str(function.get_function_name())
         found.append(
             HttpFunction(
-                name=function.get_function_name(),
-                route=spec.get("route") or function.get_function_name(),
+                name=name,
+                route=str(spec.get("route") or name),
                 methods=methods,
                 auth_level=str(getattr(level, "value", level) or default_auth).lower(),
                 arg_name=spec["name"],

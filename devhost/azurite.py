@@ -23,11 +23,25 @@ class Azurite:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         argv = [
-            str(AZURITE_BIN), "--silent", "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl",
-            "--location", str(data),
-            "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
-            "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
-            "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),
+            str(AZURITE_BIN),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableProductStyleUrl",
+            "--location",
+            str(data),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(self.blob_port),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(self.queue_port),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(self.table_port),
         ]
         self.process = ManagedProcess("azurite", argv, self.workdir / "azurite.log")
 
@@ -38,7 +52,8 @@ class Azurite:
     def start(self) -> Azurite:
         self.process.start()
         self.process.wait_ready(
-            lambda: all(port_open(p) for p in (self.blob_port, self.queue_port, self.table_port)), timeout_s=60
+            lambda: all(port_open(p) for p in (self.blob_port, self.queue_port, self.table_port)),
+            timeout_s=60,
         )
         return self
 

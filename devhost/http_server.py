@@ -88,7 +88,11 @@ class FunctionsHttpHost:
                 StarletteRoute("/admin/host/ping", self._ping, methods=["GET", "POST"]),
                 StarletteRoute("/admin/host/status", self._status, methods=["GET"]),
                 StarletteRoute("/admin/functions", self._list_functions, methods=["GET"]),
-                StarletteRoute("/{path:path}", self._dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
+                StarletteRoute(
+                    "/{path:path}",
+                    self._dispatch,
+                    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+                ),
             ]
         )
 
@@ -136,7 +140,10 @@ class FunctionsHttpHost:
         response = await self._invoke(function, _to_func_request(request, body, route_params))
         logger.info(
             "%s %s -> %s %s (%.1f ms)",
-            request.method, request.url.path, function.name, response.status_code,
+            request.method,
+            request.url.path,
+            function.name,
+            response.status_code,
             (time.perf_counter() - started) * 1000,
         )
         return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from azure.core.exceptions import ResourceExistsError
 
 from shared.config import Settings
@@ -10,10 +12,13 @@ from shared.storage import build_blob_service
 
 def provision_storage(settings: Settings) -> list[str]:
     service = build_blob_service(settings)
-    names = [settings.uploads_container, settings.jobs_container, settings.segments_container, settings.results_container]
+    names = [
+        settings.uploads_container,
+        settings.jobs_container,
+        settings.segments_container,
+        settings.results_container,
+    ]
     for name in names:
-        try:
+        with contextlib.suppress(ResourceExistsError):
             service.create_container(name)
-        except ResourceExistsError:
-            pass
     return names

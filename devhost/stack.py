@@ -6,6 +6,7 @@ Used by ``scripts/transcribe``, ``scripts/up``, the tests and the benchmarks, so
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -93,14 +94,12 @@ def main() -> int:
         print(f"Function key:  {stack.function_key}")
         print(f"Storage:       {stack.connection_string}")
         print(f"Logs:          {stack.workdir}")
-        print("Client:        TRANSCRIBE_API_URL=%s TRANSCRIBE_API_KEY=%s" % (stack.base_url, stack.function_key))
+        print(f"Client:        TRANSCRIBE_API_URL={stack.base_url} TRANSCRIBE_API_KEY={stack.function_key}")
         print("Ctrl-C stops the stack.", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

@@ -27,15 +27,16 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def json_response(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(
-        model.model_dump_json(), status_code=status, headers=headers, mimetype="application/json"
-    )
+    return func.HttpResponse(model.model_dump_json(), status_code=status, headers=headers, mimetype="application/json")
 
 
 def problem_response(error: ServiceError, instance: str | None = None) -> func.HttpResponse:
     headers = {"Retry-After": "5"} if error.retryable else None
     return func.HttpResponse(
-        json.dumps(error.to_problem(instance)), status_code=error.code.status, headers=headers, mimetype=PROBLEM_JSON
+        json.dumps(error.to_problem(instance)),
+        status_code=error.code.status,
+        headers=headers,
+        mimetype=PROBLEM_JSON,
     )
 
 

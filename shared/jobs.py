@@ -54,9 +54,7 @@ class JobStore:
         body = json.dumps({"job_id": job_id, "fingerprint": fingerprint}).encode()
         with storage_errors("claim idempotency key", job_id):
             try:
-                self._container.upload_blob(
-                    _idempotency_blob(key_hash), body, overwrite=False, content_settings=_JSON
-                )
+                self._container.upload_blob(_idempotency_blob(key_hash), body, overwrite=False, content_settings=_JSON)
                 return None
             except ResourceExistsError:
                 earlier = json.loads(self._container.download_blob(_idempotency_blob(key_hash)).readall())

@@ -28,7 +28,7 @@ POOL_SIZE = 64
 
 # Azurite's published development account (not a secret: it is in Microsoft's docs and Azurite's README).
 DEV_ACCOUNT = "devstoreaccount1"
-DEV_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # noqa: S105
+DEV_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 def azurite_connection_string(blob_port: int = 10000, queue_port: int = 10001, table_port: int = 10002) -> str:

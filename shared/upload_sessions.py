@@ -96,7 +96,10 @@ class UploadSessions:
         )
         self._jobs.create(record)
         logger.info(
-            "upload session created job_id=%s size_bytes=%d blocks=%d", job_id, plan.size_bytes, plan.block_count
+            "upload session created job_id=%s size_bytes=%d blocks=%d",
+            job_id,
+            plan.size_bytes,
+            plan.block_count,
         )
         return self._session(record, _Arrived(0, ReceivedBlocks()), base_url), False
 
@@ -127,9 +130,7 @@ class UploadSessions:
                 return _Arrived(0, ReceivedBlocks())
         committed_bytes = sum(b.size for b in committed)
         got = received_indices(plan, ((b.id, b.size) for b in uncommitted))
-        received = ReceivedBlocks(
-            blocks=len(got), bytes=sum(plan.length(i) for i in got), ranges=to_ranges(got)
-        )
+        received = ReceivedBlocks(blocks=len(got), bytes=sum(plan.length(i) for i in got), ranges=to_ranges(got))
         return _Arrived(committed_bytes, received)
 
     def _session(self, record: JobRecord, arrived: _Arrived, base_url: str) -> UploadSession:

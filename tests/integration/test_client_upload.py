@@ -43,8 +43,15 @@ def _sha256_blob(service: BlobServiceClient, job_id: str, name: str) -> str:
 
 def _client(stack: LocalStack, *args: str, **popen: object) -> subprocess.Popen[str]:
     env = dict(os.environ, TRANSCRIBE_API_URL=stack.base_url, TRANSCRIBE_API_KEY=stack.function_key)
-    return subprocess.Popen([sys.executable, "-m", "client", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-m", "client", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )  # type: ignore[call-overload]
 
 
 @pytest.fixture
@@ -54,8 +61,9 @@ def service_api(stack: LocalStack) -> TranscriptionApi:
     api.close()
 
 
-def test_multi_block_upload_arrives_byte_identical(stack: LocalStack, blob_service: BlobServiceClient,
-                                                  tmp_path: Path) -> None:
+def test_multi_block_upload_arrives_byte_identical(
+    stack: LocalStack, blob_service: BlobServiceClient, tmp_path: Path
+) -> None:
     audio = make_file(tmp_path / "meeting.wav", 13 * MIB + 12345)
     proc = _client(stack, "upload", str(audio), "--block-size", "1M", "--concurrency", "4", "--json")
     out, err = proc.communicate(timeout=120)
@@ -106,8 +114,9 @@ def test_resume_refuses_a_different_file(stack: LocalStack, service_api: Transcr
         upload_file(service_api, audio, resume_job_id=session["job_id"])
 
 
-def test_resume_of_a_committed_upload_sends_nothing(stack: LocalStack, service_api: TranscriptionApi,
-                                                   tmp_path: Path) -> None:
+def test_resume_of_a_committed_upload_sends_nothing(
+    stack: LocalStack, service_api: TranscriptionApi, tmp_path: Path
+) -> None:
     audio = make_file(tmp_path / "done.wav", 2 * MIB)
     first = upload_file(service_api, audio)
     again = upload_file(service_api, audio, resume_job_id=first.job_id)
@@ -138,8 +147,9 @@ class FlakyTransport(httpx.BaseTransport):
         return self._real.handle_request(request)
 
 
-def test_failed_blocks_and_commit_are_retried(blob_service: BlobServiceClient, service_api: TranscriptionApi,
-                                              tmp_path: Path) -> None:
+def test_failed_blocks_and_commit_are_retried(
+    blob_service: BlobServiceClient, service_api: TranscriptionApi, tmp_path: Path
+) -> None:
     audio = make_file(tmp_path / "flaky.mp3", 5 * MIB + 3, seed=3)
     flaky = FlakyTransport()
     result = upload_file(service_api, audio, block_size=MIB, transport=flaky, options=UploadOptions(concurrency=3))
@@ -158,9 +168,13 @@ def test_refused_block_stops_the_upload_with_a_clear_error(service_api: Transcri
         upload_file(service_api, audio, block_size=MIB, transport=httpx.MockTransport(refuse))
 
 
-def test_expired_sas_is_renewed_through_the_api(stack: LocalStack, blob_service: BlobServiceClient,
-                                                 service_api: TranscriptionApi, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expired_sas_is_renewed_through_the_api(
+    stack: LocalStack,
+    blob_service: BlobServiceClient,
+    service_api: TranscriptionApi,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The first URL handed out is already dead (as after a long pause); storage says 403, the client renews."""
     import client.block_upload as block_upload
 

@@ -16,7 +16,10 @@ def test_devhost_serves_exactly_the_apps_functions(stack: LocalStack) -> None:
     expected = {}
     for f in function_app.app.get_functions():
         trigger = f.get_trigger().get_dict_repr()
-        expected[f.get_function_name()] = ("api/" + trigger["route"], sorted(str(m.value) for m in trigger["methods"]))
+        expected[f.get_function_name()] = (
+            "api/" + trigger["route"],
+            sorted(str(m.value) for m in trigger["methods"]),
+        )
     assert {f["name"]: (f["route"], f["methods"]) for f in listed} == expected
     assert {"create_upload", "get_upload"} <= set(expected)
 

@@ -66,15 +66,27 @@ def test_preferred_block_size_is_honoured(api: httpx.Client) -> None:
         (b'{"filename": "a.wav", "size_bytes": 10, "block_size_bytes": 1000}', 422, "validation_error"),
         (b'{"filename": "a.wav", "size_bytes": 10000000000000000}', 413, "file_too_large"),
         (b'{"filename": "notes.txt", "size_bytes": 10}', 415, "unsupported_format"),
-        (b'{"filename": "a.wav", "size_bytes": 10, "content_type": "text/html"}', 415, "unsupported_media_type"),
-        (b'{"filename": "a.wav", "size_bytes": 10, "content_type": "audio/mpeg"}', 422, "content_type_mismatch"),
+        (
+            b'{"filename": "a.wav", "size_bytes": 10, "content_type": "text/html"}',
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            b'{"filename": "a.wav", "size_bytes": 10, "content_type": "audio/mpeg"}',
+            422,
+            "content_type_mismatch",
+        ),
         (b'{"filename": "../../etc/cron.d/x.wav", "size_bytes": 10}', 422, "invalid_filename"),
         (b'{"filename": "a\\\\b.wav", "size_bytes": 10}', 422, "invalid_filename"),
         (b'{"filename": "a\\u0000.wav", "size_bytes": 10}', 422, "invalid_filename"),
         ('{"filename": "a\uff0fb.wav", "size_bytes": 10}'.encode(), 422, "invalid_filename"),
         ('{"filename": "x\u202evaw.mp3", "size_bytes": 10}'.encode(), 422, "invalid_filename"),
         (('{"filename": "' + "a" * 300 + '.wav", "size_bytes": 10}').encode(), 422, "invalid_filename"),
-        (b'{"filename": "a.wav", "size_bytes": 10, "pad": "' + b"x" * 70000 + b'"}', 413, "request_too_large"),
+        (
+            b'{"filename": "a.wav", "size_bytes": 10, "pad": "' + b"x" * 70000 + b'"}',
+            413,
+            "request_too_large",
+        ),
     ],
 )
 def test_bad_input_gets_a_problem_with_a_stable_code(api: httpx.Client, body: bytes, status: int, code: str) -> None:
@@ -101,7 +113,9 @@ def test_bad_input_creates_no_job(api: httpx.Client, blob_service: BlobServiceCl
     assert after == before
 
 
-@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "01a22308-92f9-719f-87ae-a00945090e9e", "not-an-id", "...", "%27%3B--"])
+@pytest.mark.parametrize(
+    "job_id", [str(uuid.uuid4()), "01a22308-92f9-719f-87ae-a00945090e9e", "not-an-id", "...", "%27%3B--"]
+)
 def test_unknown_jobs_are_404_problems(api: httpx.Client, job_id: str) -> None:
     _problem(api.get(f"/api/uploads/{job_id}"), 404, "job_not_found")
 
@@ -124,7 +138,11 @@ def test_idempotency_key_with_a_different_body_is_refused(api: httpx.Client) -> 
 
 
 def test_invalid_idempotency_key_is_refused(api: httpx.Client) -> None:
-    _problem(api.post("/api/uploads", json=GOOD, headers={"Idempotency-Key": "x" * 300}), 400, "invalid_idempotency_key")
+    _problem(
+        api.post("/api/uploads", json=GOOD, headers={"Idempotency-Key": "x" * 300}),
+        400,
+        "invalid_idempotency_key",
+    )
 
 
 def test_concurrent_requests_with_one_key_make_one_job(api: httpx.Client) -> None:
@@ -143,8 +161,9 @@ def _stage(url: str, indices: list[int], sizes: dict[int, int]) -> BlobClient:
 
 
 def test_get_reports_staged_blocks_then_the_commit(api: httpx.Client) -> None:
-    session = api.post("/api/uploads", json={"filename": "a.flac", "size_bytes": 3 * MIB + 10,
-                                               "block_size_bytes": MIB}).json()
+    session = api.post(
+        "/api/uploads", json={"filename": "a.flac", "size_bytes": 3 * MIB + 10, "block_size_bytes": MIB}
+    ).json()
     job = session["job_id"]
     blob = _stage(session["upload"]["url"], [0, 1, 3], {3: 10})
     blob.stage_block(block_name(2), b"short")  # wrong size: must be sent again

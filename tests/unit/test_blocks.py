@@ -59,8 +59,13 @@ def test_last_block_is_the_remainder() -> None:
 
 def test_received_counts_only_our_blocks_with_the_planned_size() -> None:
     plan = BlockPlan.for_size(10 * MIB + 5, 4 * MIB)
-    blocks = [(block_name(0), 4 * MIB), (block_name(1), 3), (block_name(2), 2 * MIB + 5), ("foreign", 4 * MIB),
-              (block_name(9), 4 * MIB)]
+    blocks = [
+        (block_name(0), 4 * MIB),
+        (block_name(1), 3),
+        (block_name(2), 2 * MIB + 5),
+        ("foreign", 4 * MIB),
+        (block_name(9), 4 * MIB),
+    ]
     assert received_indices(plan, blocks) == {0, 2}
 
 
