@@ -29,6 +29,7 @@ from client.throttle import RateLimiter
 from shared.blocks import BlockPlan, block_id
 
 SLICE = 1024 * 1024
+HASH_SLICE = 4 * SLICE
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_API_VERSION = "2025-01-05"
 
@@ -189,15 +190,23 @@ class BlockUploader:
         raise UploadError(f"{what} failed after {self._options.max_attempts} attempts: {problem}")
 
 
+_scratch = threading.local()
+
+
 def _md5_of(fd: int, offset: int, length: int) -> str:
+    """Hash the block from the page cache into a reused per-thread buffer (no allocation per slice)."""
+    buffer = getattr(_scratch, "buffer", None)
+    if buffer is None:
+        buffer = _scratch.buffer = bytearray(HASH_SLICE)
+    view = memoryview(buffer)
     digest = hashlib.md5(usedforsecurity=False)
     end = offset + length
     while offset < end:
-        chunk = os.pread(fd, min(SLICE, end - offset), offset)
-        if not chunk:
+        n = os.preadv(fd, [view[: min(HASH_SLICE, end - offset)]], offset)
+        if n == 0:
             raise UploadError("the file got shorter while it was being uploaded")
-        digest.update(chunk)
-        offset += len(chunk)
+        digest.update(view[:n])
+        offset += n
     return base64.b64encode(digest.digest()).decode("ascii")
 
 

@@ -14,7 +14,9 @@ AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite"
 
 
 class Azurite:
-    def __init__(self, workdir: Path | None = None) -> None:
+    """``tls=(cert, key)`` serves HTTPS with Azurite's basic OAuth on, which Get User Delegation Key requires."""
+
+    def __init__(self, workdir: Path | None = None, tls: tuple[Path, Path] | None = None) -> None:
         if not AZURITE_BIN.exists():
             raise RuntimeError(f"{AZURITE_BIN} is missing: run scripts/bootstrap (it runs 'npm ci')")
         self._own_dir = workdir is None
@@ -43,11 +45,18 @@ class Azurite:
             "--tablePort",
             str(self.table_port),
         ]
+        if tls:
+            argv += ["--oauth", "basic", "--cert", str(tls[0]), "--key", str(tls[1])]
+        self.scheme = "https" if tls else "http"
         self.process = ManagedProcess("azurite", argv, self.workdir / "azurite.log")
 
     @property
     def connection_string(self) -> str:
-        return azurite_connection_string(self.blob_port, self.queue_port, self.table_port)
+        return azurite_connection_string(self.blob_port, self.queue_port, self.table_port, scheme=self.scheme)
+
+    @property
+    def blob_endpoint(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.blob_port}/devstoreaccount1"
 
     def start(self) -> Azurite:
         self.process.start()

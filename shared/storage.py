@@ -31,10 +31,12 @@ DEV_ACCOUNT = "devstoreaccount1"
 DEV_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-def azurite_connection_string(blob_port: int = 10000, queue_port: int = 10001, table_port: int = 10002) -> str:
-    base = "http://127.0.0.1"
+def azurite_connection_string(
+    blob_port: int = 10000, queue_port: int = 10001, table_port: int = 10002, scheme: str = "http"
+) -> str:
+    base = f"{scheme}://127.0.0.1"
     return (
-        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_ACCOUNT_KEY};"
+        f"DefaultEndpointsProtocol={scheme};AccountName={DEV_ACCOUNT};AccountKey={DEV_ACCOUNT_KEY};"
         f"BlobEndpoint={base}:{blob_port}/{DEV_ACCOUNT};QueueEndpoint={base}:{queue_port}/{DEV_ACCOUNT};"
         f"TableEndpoint={base}:{table_port}/{DEV_ACCOUNT};"
     )
