@@ -1,6 +1,6 @@
 """Latency of ``POST /api/uploads`` under load: N requests, C in flight at once, against the devhost.
 
-    .venv/bin/python bench/upload_latency.py --requests 2000 --concurrency 100
+    .venv/bin/python -m bench.upload_latency --requests 2000 --concurrency 100
 
 Each request validates, writes the job record to Azurite and signs a SAS: the full path a customer takes.
 """
@@ -12,16 +12,11 @@ import asyncio
 import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from devhost.stack import LocalStack  # noqa: E402
+from devhost.stack import LocalStack
 
 
 async def fire(base_url: str, key: str, requests: int, concurrency: int) -> tuple[list[float], float, int]:

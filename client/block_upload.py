@@ -114,15 +114,15 @@ class BlockUploader:
         fd = os.open(self._path, os.O_RDONLY)
         try:
             with ThreadPoolExecutor(self._options.concurrency, thread_name_prefix="put-block") as pool:
-                futures = [pool.submit(self._put_block, fd, i) for i in indices]
-                done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-                if pending:
-                    self._stop.set()  # one block failed for good: let the others return early
-                for future in done:
-                    future.result()
-        except BaseException:
-            self._stop.set()
-            raise
+                try:
+                    futures = [pool.submit(self._put_block, fd, i) for i in indices]
+                    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                    for future in done:
+                        future.result()
+                except BaseException:  # a block failed for good, or Ctrl-C: don't start any more blocks
+                    self._stop.set()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
         finally:
             os.close(fd)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -76,9 +77,11 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        """Stop both processes and delete the stack's folder (Azurite's data can be gigabytes)."""
         if self.devhost is not None:
             self.devhost.stop()
         self.azurite.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalStack:
         return self.start()

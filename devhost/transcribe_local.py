@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             api.close()
     rate = result.size_bytes / result.seconds / 1024**2 if result.seconds else 0.0
     print(
-        f"Upload committed: job {result.job_id}, {result.size_bytes} bytes in {result.seconds:.1f} s ({rate:.0f} MiB/s)."
+        f"Upload committed: job {result.job_id}, {result.size_bytes} bytes "
+        f"in {result.seconds:.1f} s ({rate:.0f} MiB/s)."
     )
     print("Transcription is not built yet (next issue): the upload is where this command stops today.")
     return 0

@@ -32,14 +32,19 @@ class JobStore:
     def __init__(self, container: ContainerClient) -> None:
         self._container = container
 
-    def create(self, record: JobRecord) -> None:
+    def create(self, record: JobRecord) -> JobRecord:
+        """Write a new record; if one with this id exists already (a retried request), return that one."""
         with storage_errors("create job", record.job_id):
-            self._container.upload_blob(
-                _record_blob(record.job_id),
-                record.model_dump_json().encode(),
-                overwrite=False,
-                content_settings=_JSON,
-            )
+            try:
+                self._container.upload_blob(
+                    _record_blob(record.job_id),
+                    record.model_dump_json().encode(),
+                    overwrite=False,
+                    content_settings=_JSON,
+                )
+            except ResourceExistsError:
+                return self.get(record.job_id)
+        return record
 
     def get(self, job_id: str) -> JobRecord:
         with storage_errors("read job", job_id):
@@ -60,13 +65,13 @@ class JobStore:
                 earlier = json.loads(self._container.download_blob(_idempotency_blob(key_hash)).readall())
         return earlier["job_id"], earlier["fingerprint"]
 
-    def wait_for(self, job_id: str, timeout_s: float = 5.0) -> JobRecord:
-        """Read a record that a concurrent request has claimed but may not have written yet."""
+    def wait_for(self, job_id: str, timeout_s: float = 2.0) -> JobRecord | None:
+        """Read a record that a concurrent request has claimed but may not have written yet (``None``: never)."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
                 return self.get(job_id)
             except PermanentError:
                 if time.monotonic() >= deadline:
-                    raise
+                    return None
                 time.sleep(0.05)

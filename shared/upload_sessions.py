@@ -20,7 +20,7 @@ from shared.audio_types import resolve_content_type
 from shared.blocks import BlockPlan, received_indices, to_ranges
 from shared.config import Settings, get_settings
 from shared.errors import ErrorCode, PermanentError
-from shared.filenames import sanitize_filename
+from shared.filenames import SafeFilename, sanitize_filename
 from shared.ids import is_job_id, new_job_id
 from shared.jobs import JobStore
 from shared.models import JobRecord, JobStatus, ReceivedBlocks, UploadRequest, UploadSession, UploadTarget
@@ -33,6 +33,26 @@ MAX_IDEMPOTENCY_KEY = 255
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def request_fingerprint(request: UploadRequest) -> str:
+    """Identity of a request for idempotency: the validated body, so formatting differences don't count."""
+    return _sha256(request.model_dump_json())
+
+
+def idempotency_key_hash(key: str) -> str:
+    return _sha256(key)
+
+
+def _check_replay(earlier: tuple[str, str], fingerprint: str) -> str:
+    job_id, earlier_fingerprint = earlier
+    if earlier_fingerprint != fingerprint:
+        raise PermanentError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "this Idempotency-Key was used for a different request; use a new key per upload",
+            job_id=job_id,
+        )
+    return job_id
 
 
 def validate_idempotency_key(key: str | None) -> str | None:
@@ -70,16 +90,28 @@ class UploadSessions:
             )
         name = sanitize_filename(request.filename)
         content_type = resolve_content_type(name.extension, request.content_type)
-        fingerprint = _sha256(request.model_dump_json())
-        job_id = new_job_id()
         key = validate_idempotency_key(idempotency_key)
+        fingerprint = request_fingerprint(request)
+        job_id = new_job_id()
         if key is not None:
-            earlier = self._jobs.claim_idempotency_key(_sha256(key), job_id, fingerprint)
+            earlier = self._jobs.claim_idempotency_key(idempotency_key_hash(key), job_id, fingerprint)
             if earlier is not None:
-                return self._replay(earlier, fingerprint, base_url), True
+                job_id = _check_replay(earlier, fingerprint)
+                # None: the first request claimed the key but died before writing its job; finish its work.
+                record = self._jobs.wait_for(job_id) or self._jobs.create(
+                    self._new_record(job_id, request, name, content_type, fingerprint)
+                )
+                return self._session(record, self._arrived(record), base_url), True
+        record = self._jobs.create(self._new_record(job_id, request, name, content_type, fingerprint))
+        logger.info("upload session created job_id=%s size_bytes=%d", job_id, record.size_bytes)
+        return self._session(record, _Arrived(0, ReceivedBlocks()), base_url), False
+
+    def _new_record(
+        self, job_id: str, request: UploadRequest, name: SafeFilename, content_type: str, fingerprint: str
+    ) -> JobRecord:
         plan = BlockPlan.for_size(request.size_bytes, request.block_size_bytes or self._settings.upload_block_size)
         now = datetime.now(UTC)
-        record = JobRecord(
+        return JobRecord(
             job_id=job_id,
             status=JobStatus.AWAITING_UPLOAD,
             created_at=now,
@@ -94,30 +126,11 @@ class UploadSessions:
             session_expires_at=now + timedelta(seconds=self._settings.upload_session_ttl_seconds),
             request_fingerprint=fingerprint,
         )
-        self._jobs.create(record)
-        logger.info(
-            "upload session created job_id=%s size_bytes=%d blocks=%d",
-            job_id,
-            plan.size_bytes,
-            plan.block_count,
-        )
-        return self._session(record, _Arrived(0, ReceivedBlocks()), base_url), False
 
     def describe(self, job_id: str, base_url: str) -> UploadSession:
         if not is_job_id(job_id):
             raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'")
         record = self._jobs.get(job_id)
-        return self._session(record, self._arrived(record), base_url)
-
-    def _replay(self, earlier: tuple[str, str], fingerprint: str, base_url: str) -> UploadSession:
-        job_id, earlier_fingerprint = earlier
-        if earlier_fingerprint != fingerprint:
-            raise PermanentError(
-                ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                "this Idempotency-Key was used for a different request; use a new key per upload",
-                job_id=job_id,
-            )
-        record = self._jobs.wait_for(job_id)
         return self._session(record, self._arrived(record), base_url)
 
     def _arrived(self, record: JobRecord) -> _Arrived:

@@ -55,3 +55,11 @@ def test_admin_api_needs_the_master_key(stack: LocalStack) -> None:
 def test_no_route_is_404(stack: LocalStack, method: str, path: str) -> None:
     response = httpx.request(method, f"{stack.base_url}{path}", headers={"x-functions-key": stack.function_key})
     assert response.status_code == 404
+
+
+def test_a_stopped_stack_leaves_no_process_and_no_data_behind() -> None:
+    with LocalStack() as local:
+        workdir, processes = local.workdir, [local.azurite.process.proc, local.devhost.proc]  # type: ignore[union-attr]
+        assert workdir.is_dir()
+    assert not workdir.exists()
+    assert all(p is not None and p.poll() is not None for p in processes)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient
 
+from devhost.stack import LocalStack
 from shared.blocks import MIB, block_name
 from shared.ids import is_job_id
 
@@ -185,3 +186,23 @@ def test_every_response_is_json_and_errors_never_leak_internals(api: httpx.Clien
     response = api.post("/api/uploads", json={"filename": "a.wav", "size_bytes": 10**16})
     text = response.text.lower()
     assert "traceback" not in text and "accountkey" not in text and "devstoreaccount1" not in text
+
+
+def test_a_key_claimed_by_a_request_that_died_still_gets_its_job(stack: LocalStack, api: httpx.Client) -> None:
+    """The first request claimed the key, then crashed before writing the job: a retry completes it."""
+    from shared.ids import new_job_id
+    from shared.jobs import JobStore
+    from shared.models import UploadRequest
+    from shared.upload_sessions import idempotency_key_hash, request_fingerprint
+
+    key, orphan = str(uuid.uuid4()), new_job_id()
+    jobs = JobStore(BlobServiceClient.from_connection_string(stack.connection_string).get_container_client("jobs"))
+    assert (
+        jobs.claim_idempotency_key(idempotency_key_hash(key), orphan, request_fingerprint(UploadRequest(**GOOD)))
+        is None
+    )
+    response = api.post("/api/uploads", json=GOOD, headers={"Idempotency-Key": key})
+    assert response.status_code == 201
+    assert response.json()["job_id"] == orphan
+    assert response.json()["upload_state"] == "open"
+    assert api.get(f"/api/uploads/{orphan}").status_code == 200

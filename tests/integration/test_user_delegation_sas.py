@@ -37,8 +37,11 @@ class FakeEntraCredential:
         claims = {
             "aud": "https://storage.azure.com",
             "iss": "https://sts.windows.net/00000000-0000-0000-0000-000000000001/",
-            "iat": now - 60, "nbf": now - 60, "exp": now + 3600,
-            "oid": "11111111-2222-3333-4444-555555555555", "tid": "00000000-0000-0000-0000-000000000001",
+            "iat": now - 60,
+            "nbf": now - 60,
+            "exp": now + 3600,
+            "oid": "11111111-2222-3333-4444-555555555555",
+            "tid": "00000000-0000-0000-0000-000000000001",
         }
         header = {"alg": "none", "typ": "JWT"}
         encode = lambda part: base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()  # noqa: E731
@@ -50,13 +53,31 @@ def tls_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Azur
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     with Azurite(folder / "azurite", tls=(cert, key)) as azurite:
-        BlobServiceClient.from_connection_string(azurite.connection_string, connection_verify=str(cert)) \
-            .create_container("uploads")
+        BlobServiceClient.from_connection_string(
+            azurite.connection_string, connection_verify=str(cert)
+        ).create_container("uploads")
         yield azurite, cert
 
 
