@@ -1,53 +1,93 @@
-"""``python -m devhost``: run function_app.py on one machine, like ``func start``."""
+"""``python -m devhost``: run function_app.py on one machine, like ``func start``.
+
+HTTP triggers on ``/api/...`` with function keys, Durable orchestrations/activities with the durable HTTP API on
+``/runtime/webhooks/durabletask/...``, and the app's blob and queue triggers.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
-from devhost.app_loader import http_functions, load_app, load_local_settings, route_prefix
+from devhost.app_loader import AppIndex, FunctionInfo, index_app, load_app, load_local_settings, route_prefix
+from devhost.durable.client_api import DurableHttpApi, binding_json
+from devhost.durable.engine import DurableEngine
 from devhost.http_server import FunctionsHttpHost
+from devhost.invoker import Invoker
 from devhost.keys import HostKeys
 from devhost.provision import provision_storage
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="devhost", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--app-dir", type=Path, default=ROOT, help="folder holding function_app.py and host.json")
     parser.add_argument("--app-module", default="function_app")
     parser.add_argument("--settings", type=Path, default=None, help="local.settings.json (default: in --app-dir)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help="durable state (default: $DEVHOST_STATE_DIR or <app-dir>/.devhost)"
+    )
     parser.add_argument("--no-provision", action="store_true", help="don't create containers at start-up")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def durable_client_inputs(origin: str) -> Any:
+    """Give every function with a ``durableClient`` input binding the binding JSON, by parameter name."""
+    binding = binding_json(origin)
+
+    def inputs(function: FunctionInfo) -> dict[str, Any]:
+        return {b["name"]: binding for b in function.inputs_of_type("durableClient")}
+
+    return inputs
+
+
+def print_banner(host: FunctionsHttpHost, index: AppIndex, base: str, keys: HostKeys) -> None:
+    print(f"devhost: {len(index.functions)} functions ({len(index.http)} HTTP)", flush=True)
+    for f in host.functions:
+        print(
+            f"  {f.name}: [{','.join(sorted(f.methods))}] {base}/{host.prefix}/{f.route} ({f.auth_level})", flush=True
+        )
+    for info in index.functions:
+        if info.trigger_type != "httpTrigger":
+            print(f"  {info.name}: {info.trigger_type}", flush=True)
+    print(f"devhost: function key: {keys.function_key}", flush=True)
+    print(f"devhost: master key:   {keys.master_key}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # per-request SDK logs drown the host's own
     load_local_settings(args.settings or args.app_dir / "local.settings.json")
-    app = load_app(args.app_module, args.app_dir)
-    functions = http_functions(app)
+    index = index_app(load_app(args.app_module, args.app_dir))
     if not args.no_provision:
         from shared.config import get_settings
 
         provision_storage(get_settings())
-    keys = HostKeys.from_env()
-    host = FunctionsHttpHost(functions, keys, route_prefix(args.app_dir))
     base = f"http://{args.host}:{args.port}"
-    print(f"devhost: {len(functions)} HTTP functions", flush=True)
-    for f in functions:
-        print(
-            f"  {f.name}: [{','.join(sorted(f.methods))}] {base}/{host.prefix}/{f.route} ({f.auth_level})",
-            flush=True,
-        )
-    print(f"devhost: function key: {keys.function_key}", flush=True)
-    print(f"devhost: master key:   {keys.master_key}", flush=True)
-    uvicorn.run(host.asgi(), host=args.host, port=args.port, log_level="warning", access_log=False)
+    invoker = Invoker(durable_client_inputs(base))
+    state_dir = args.state_dir or Path(os.environ.get("DEVHOST_STATE_DIR") or args.app_dir / ".devhost")
+    engine = DurableEngine(index, invoker, state_dir / "durable.sqlite3")
+    keys = HostKeys.from_env()
+    host = FunctionsHttpHost(
+        list(index.http), keys, invoker, route_prefix(args.app_dir), DurableHttpApi(engine).routes()
+    )
+    print_banner(host, index, base, keys)
+    engine.start()
+    try:
+        uvicorn.run(host.asgi(), host=args.host, port=args.port, log_level="warning", access_log=False)
+    finally:
+        engine.stop()
+        invoker.close()
     return 0
 
 

@@ -14,7 +14,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
+from azure.functions.decorators.function_app import FunctionRegister
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """One function of the app, as the host indexed it: raw binding dicts, the trigger, the callable."""
+
+    name: str
+    bindings: tuple[dict[str, Any], ...]
+    handler: Any
+
+    @property
+    def trigger(self) -> dict[str, Any]:
+        return next(b for b in self.bindings if str(b.get("type", "")).endswith("Trigger"))
+
+    @property
+    def trigger_type(self) -> str:
+        return str(self.trigger["type"])
+
+    def inputs_of_type(self, binding_type: str) -> list[dict[str, Any]]:
+        return [b for b in self.bindings if b.get("type") == binding_type]
 
 
 @dataclass(frozen=True)
@@ -25,6 +45,18 @@ class HttpFunction:
     auth_level: str
     arg_name: str
     handler: Any
+    info: FunctionInfo
+
+
+@dataclass(frozen=True)
+class AppIndex:
+    """Every function of the app, read once (``app.get_functions()`` is not idempotent)."""
+
+    functions: tuple[FunctionInfo, ...]
+    http: tuple[HttpFunction, ...]
+
+    def by_trigger(self, trigger_type: str) -> list[FunctionInfo]:
+        return [f for f in self.functions if f.trigger_type == trigger_type]
 
 
 def load_local_settings(path: Path) -> int:
@@ -40,37 +72,38 @@ def load_local_settings(path: Path) -> int:
     return applied
 
 
-def load_app(module_name: str, app_dir: Path) -> func.FunctionApp:
+def load_app(module_name: str, app_dir: Path) -> FunctionRegister:
     if str(app_dir) not in sys.path:
         sys.path.insert(0, str(app_dir))
     module = importlib.import_module(module_name)
     app = getattr(module, "app", None)
-    if not isinstance(app, func.FunctionApp):
+    if not isinstance(app, FunctionRegister):  # what the Python worker accepts: FunctionApp, DFApp, ...
         raise RuntimeError(f"{module_name}.py defines no FunctionApp named 'app'")
     return app
 
 
-def http_functions(app: func.FunctionApp, default_auth: str = "function") -> list[HttpFunction]:
-    found = []
+def index_app(app: FunctionRegister, default_auth: str = "function") -> AppIndex:
+    functions, http = [], []
     for function in app.get_functions():
-        trigger = function.get_trigger()
-        if trigger is None or trigger.get_binding_name() != "httpTrigger":
-            continue
-        spec = trigger.get_dict_repr()
-        methods = frozenset(str(getattr(m, "value", m)).upper() for m in spec.get("methods") or [])
-        level = spec.get("authLevel")
-        name = str(function.get_function_name())
-        found.append(
-            HttpFunction(
-                name=name,
-                route=str(spec.get("route") or name),
-                methods=methods,
-                auth_level=str(getattr(level, "value", level) or default_auth).lower(),
-                arg_name=spec["name"],
-                handler=function.get_user_function(),
-            )
-        )
-    return found
+        bindings = tuple(json.loads(raw) for raw in function.get_raw_bindings())
+        info = FunctionInfo(str(function.get_function_name()), bindings, function.get_user_function())
+        functions.append(info)
+        if info.trigger_type == "httpTrigger":
+            http.append(_http_function(info, default_auth))
+    return AppIndex(tuple(functions), tuple(http))
+
+
+def _http_function(info: FunctionInfo, default_auth: str) -> HttpFunction:
+    spec = info.trigger
+    return HttpFunction(
+        name=info.name,
+        route=str(spec.get("route") or info.name),
+        methods=frozenset(str(m).upper() for m in spec.get("methods") or []),
+        auth_level=str(spec.get("authLevel") or default_auth).lower(),
+        arg_name=str(spec["name"]),
+        handler=info.handler,
+        info=info,
+    )
 
 
 def route_prefix(app_dir: Path) -> str:

@@ -9,10 +9,10 @@ route, 500 for an unhandled exception) have empty bodies, as Azure's do.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -20,9 +20,11 @@ import azure.functions as func
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 
 from devhost.app_loader import HttpFunction
+from devhost.invoker import Invoker
 from devhost.keys import HostKeys
 from devhost.routing import Router
 
@@ -72,8 +74,17 @@ def _to_response(result: Any) -> Response:
 
 
 class FunctionsHttpHost:
-    def __init__(self, functions: list[HttpFunction], keys: HostKeys, prefix: str = "api") -> None:
+    def __init__(
+        self,
+        functions: list[HttpFunction],
+        keys: HostKeys,
+        invoker: Invoker,
+        prefix: str = "api",
+        extra_routes: Sequence[BaseRoute] | None = None,
+    ) -> None:
         self.functions = functions
+        self.extra_routes = list(extra_routes or [])
+        self.invoker = invoker
         self.keys = keys
         self.prefix = prefix.strip("/")
         self._router: Router[HttpFunction] = Router()
@@ -88,6 +99,7 @@ class FunctionsHttpHost:
                 StarletteRoute("/admin/host/ping", self._ping, methods=["GET", "POST"]),
                 StarletteRoute("/admin/host/status", self._status, methods=["GET"]),
                 StarletteRoute("/admin/functions", self._list_functions, methods=["GET"]),
+                *self.extra_routes,
                 StarletteRoute(
                     "/{path:path}",
                     self._dispatch,
@@ -149,12 +161,11 @@ class FunctionsHttpHost:
         return response
 
     async def _invoke(self, function: HttpFunction, req: func.HttpRequest) -> Response:
-        kwargs = {function.arg_name: req}
+        def run_sync(call: Any) -> Any:
+            return anyio.to_thread.run_sync(call, limiter=self._limiter)
+
         try:
-            if inspect.iscoroutinefunction(function.handler):
-                result = await function.handler(**kwargs)
-            else:
-                result = await anyio.to_thread.run_sync(lambda: function.handler(**kwargs), limiter=self._limiter)
+            result = await self.invoker.call_async(function.info, {function.arg_name: req}, run_sync)
         except asyncio.CancelledError:
             raise
         except Exception:

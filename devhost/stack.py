@@ -58,6 +58,7 @@ class LocalStack:
                 "AzureWebJobsStorage": self.connection_string,
                 "DEVHOST_FUNCTION_KEY": self.function_key,
                 "DEVHOST_MASTER_KEY": self.master_key,
+                "DEVHOST_STATE_DIR": str(self.workdir / "state"),
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -67,14 +68,23 @@ class LocalStack:
     def start(self) -> LocalStack:
         try:
             self.azurite.start()
-            argv = [sys.executable, "-m", "devhost", "--port", str(self.port), "--app-dir", str(self.app_dir)]
-            self.devhost = ManagedProcess("devhost", argv, self.workdir / "devhost.log", env=self.host_env(), cwd=ROOT)
-            self.devhost.start()
-            self.devhost.wait_ready(lambda: _http_ok(f"{self.base_url}/admin/host/ping"), timeout_s=60)
+            self.start_devhost()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def start_devhost(self) -> None:
+        """(Re)start the host on the same port and state, e.g. after :meth:`kill_devhost`."""
+        argv = [sys.executable, "-m", "devhost", "--port", str(self.port), "--app-dir", str(self.app_dir)]
+        self.devhost = ManagedProcess("devhost", argv, self.workdir / "devhost.log", env=self.host_env(), cwd=ROOT)
+        self.devhost.start()
+        self.devhost.wait_ready(lambda: _http_ok(f"{self.base_url}/admin/host/ping"), timeout_s=60)
+
+    def kill_devhost(self) -> None:
+        """SIGKILL the host: a crash, with no chance to clean up."""
+        if self.devhost is not None:
+            self.devhost.kill()
 
     def stop(self) -> None:
         """Stop both processes and delete the stack's folder (Azurite's data can be gigabytes)."""
