@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -11,6 +12,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+
+def _die_with_parent() -> None:
+    """Linux PR_SET_PDEATHSIG: if whoever started us is killed (even with SIGKILL), we get SIGKILL too."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+    except OSError:
+        pass
 
 
 def free_port() -> int:
@@ -52,6 +62,7 @@ class ManagedProcess:
             env=self.env,
             cwd=self.cwd,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # note: tied to the starting *thread*; start stacks from long-lived threads
         )
 
     def wait_ready(self, ready: Callable[[], bool], timeout_s: float = 60.0) -> None:

@@ -43,8 +43,9 @@ def flaky(spec: dict) -> str:
 @app.orchestration_trigger(context_name="context")
 def with_retry(context: df.DurableOrchestrationContext):
     spec = context.get_input()
-    options = df.RetryOptions(first_retry_interval_in_milliseconds=spec["first_ms"],
-                              max_number_of_attempts=spec["attempts"])
+    options = df.RetryOptions(
+        first_retry_interval_in_milliseconds=spec["first_ms"], max_number_of_attempts=spec["attempts"]
+    )
     started = context.current_utc_datetime
     try:
         result = yield context.call_activity_with_retry("flaky", options, spec)
@@ -149,3 +150,14 @@ async def http_client_operation(req: func.HttpRequest, client: df.DurableOrchest
     else:
         await client.raise_event(instance_id, operation, json.loads(req.get_body() or b"null"))
     return func.HttpResponse(status_code=204)
+
+
+@app.orchestration_trigger(context_name="context")
+def echo_events(context: df.DurableOrchestrationContext):
+    """For bench/durable_overhead.py: when did each 'ping' resume the orchestrator (episode time)?"""
+    resumed = []
+    for _ in range(context.get_input()):
+        yield context.wait_for_external_event("ping")
+        resumed.append(context.current_utc_datetime.timestamp())
+        context.set_custom_status(len(resumed))
+    return resumed
