@@ -22,6 +22,7 @@ from devhost.http_server import FunctionsHttpHost
 from devhost.invoker import Invoker
 from devhost.keys import HostKeys
 from devhost.provision import provision_storage
+from devhost.triggers import TriggerConfigError, build_trigger_listeners, stop_all
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,11 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     host = FunctionsHttpHost(
         list(index.http), keys, invoker, route_prefix(args.app_dir), DurableHttpApi(engine).routes()
     )
+    try:
+        listeners = build_trigger_listeners(index, invoker, args.app_dir)  # refuses bindings it can't serve
+    except TriggerConfigError as exc:
+        print(f"devhost: {exc}", file=sys.stderr)
+        return 2
     print_banner(host, index, base, keys)
     engine.start()
+    for listener in listeners:
+        listener.start()
     try:
         uvicorn.run(host.asgi(), host=args.host, port=args.port, log_level="warning", access_log=False)
     finally:
+        stop_all(listeners)
         engine.stop()
         invoker.close()
     return 0

@@ -42,7 +42,9 @@ def build_trigger_listeners(
 ) -> list[TriggerListener]:
     """Every listener, built but not started; raises ``TriggerConfigError`` for a function it cannot serve."""
     queues = queue_options(app_dir)
-    listeners: list[TriggerListener] = [QueueTriggerListener(f, invoker, queues) for f in index.by_trigger("queueTrigger")]
+    listeners: list[TriggerListener] = [
+        QueueTriggerListener(f, invoker, queues) for f in index.by_trigger("queueTrigger")
+    ]
     blob_functions = index.by_trigger("blobTrigger")
     if blob_functions:
         blobs, hid = blob_options(app_dir), host_id(app_dir)
@@ -58,6 +60,7 @@ def build_trigger_listeners(
 def start_trigger_listeners(
     index: AppIndex, invoker: Invoker, app_dir: Path, *, blob_poll_interval_s: float = POLL_INTERVAL_S
 ) -> list[TriggerListener]:
+    """Build and check all, then start all; if one fails to start, the ones already started are stopped."""
     listeners = build_trigger_listeners(index, invoker, app_dir, blob_poll_interval_s=blob_poll_interval_s)
     started: list[TriggerListener] = []
     try:

@@ -17,6 +17,7 @@ import azure.functions as func
 from azure.storage.blob import BlobClient, BlobProperties, ContainerClient
 
 from devhost.app_loader import FunctionInfo
+from devhost.triggers.blob_receipts import bare_etag
 from devhost.triggers.config import TriggerConfigError
 from devhost.triggers.signature import annotation_of
 
@@ -77,7 +78,7 @@ def blob_created_event(client: BlobClient, props: BlobProperties) -> dict[str, A
             "api": "PutBlockList",
             "clientRequestId": str(uuid.uuid4()),
             "requestId": str(uuid.uuid4()),
-            "eTag": props.etag,
+            "eTag": f'"{bare_etag(str(props.etag))}"',  # quoted, as in Event Grid's events (listings omit quotes)
             "contentType": props.content_settings.content_type,
             "contentLength": props.size,
             "blobType": str(getattr(props.blob_type, "value", props.blob_type) or "BlockBlob"),

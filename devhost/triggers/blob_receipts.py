@@ -2,20 +2,22 @@
 
 A receipt is an empty blob ``azure-webjobs-hosts/blobreceipts/<hostId>/<functionId>/<etag>/<container>/<blob>``
 in the host's storage account (``AzureWebJobsStorage``), written once the function succeeded for that blob
-version, or once it was given up as poison (metadata ``poisoned=true``). ``functionId`` is ``Host.Functions.<name>``, the id the Functions host gives an app's function (it is
-also the ``functionName`` of the Event Grid blob webhook). Deleting a receipt makes the blob fire again after a
-restart, as the Azure docs describe. After ``maxDequeueCount`` failures a JSON message goes to the
-``webjobs-blobtrigger-poison`` queue with the fields the host documents.
+version, or once it was given up as poison (metadata ``poisoned=true``). ``functionId`` is
+``Host.Functions.<name>``, the id the Functions host gives an app's function (also the ``functionName`` of the
+Event Grid blob webhook). Deleting a receipt makes the blob fire again after a restart, as the Azure docs
+describe. After ``maxDequeueCount`` failures a JSON message goes to the ``webjobs-blobtrigger-poison`` queue
+with the fields the host documents.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-from devhost.triggers.clients import blob_service, queue_client
+from devhost.triggers.clients import blob_service, queue_client, send_creating_queue
 from devhost.triggers.queue_codec import encode_body
 
 logger = logging.getLogger(__name__)
@@ -81,18 +83,8 @@ class ReceiptStore:
                 "ETag": etag,
             }
         ).encode("utf-8")
-        text = encode_body(body, self._encoding)
-        try:
-            self._poison.send_message(text)
-        except ResourceNotFoundError:
-            try:
-                self._poison.create_queue()
-            except ResourceExistsError:
-                pass
-            self._poison.send_message(text)
+        send_creating_queue(self._poison, encode_body(body, self._encoding))
 
     def _create_container(self) -> None:
-        try:
+        with contextlib.suppress(ResourceExistsError):
             self._container.create_container()
-        except ResourceExistsError:
-            pass

@@ -117,12 +117,15 @@ class BlobTriggerListener:
             return
         version: BlobVersion = (self.path.container, str(props.name), bare_etag(str(props.etag)))
         with self._lock:
-            if version in self._done or version in self._in_flight:
+            if version in self._done or version in self._in_flight or self._stop.is_set():
                 return
             if self._retry_at.get(version, 0.0) > time.monotonic():
                 return
+            try:
+                future = self._pool.submit(self._process, props, values, version)
+            except RuntimeError:  # stop() shut the pool down meanwhile; a restart picks the version up
+                return
             self._in_flight.add(version)
-            future = self._pool.submit(self._process, props, values, version)
             self._futures.add(future)
         future.add_done_callback(self._forget_future)
 
@@ -148,7 +151,9 @@ class BlobTriggerListener:
             kwargs = {self._arg_name: value, **{name: values[name] for name in self._bound_names}}
             self._invoker.call(self.function, kwargs)
         except Exception:
-            logger.warning("function %s failed on blob %s/%s", self.function.name, self.path.container, props.name, exc_info=True)
+            logger.warning(
+                "function %s failed on blob %s/%s", self.function.name, self.path.container, props.name, exc_info=True
+            )
             return False
         return True
 

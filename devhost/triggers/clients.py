@@ -6,13 +6,16 @@ should rather fail fast, log, and poll again, so that ``stop()`` is never stuck 
 
 from __future__ import annotations
 
+import contextlib
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 from azure.storage.blob import LinearRetry as BlobLinearRetry
 from azure.storage.queue import LinearRetry as QueueLinearRetry
 from azure.storage.queue import QueueClient
 
 RETRIES = 2
-BACKOFF_S = 0.5
+BACKOFF_S = 1
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 30
 
@@ -35,3 +38,13 @@ def blob_service(conn: str) -> BlobServiceClient:
         connection_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
     )
+
+
+def send_creating_queue(client: QueueClient, text: str) -> None:
+    """Poison queues are created on first use, as the host does."""
+    try:
+        client.send_message(text)
+    except ResourceNotFoundError:
+        with contextlib.suppress(ResourceExistsError):
+            client.create_queue()
+        client.send_message(text)

@@ -11,7 +11,7 @@ import base64
 import binascii
 from typing import Any
 
-import azure.functions as func
+from azure.functions.queue import QueueMessage as FunctionQueueMessage
 from azure.storage.queue import QueueMessage as StoredMessage
 
 from devhost.triggers.signature import annotation_of
@@ -34,9 +34,9 @@ def encode_body(body: bytes, encoding: str) -> str:
     return body.decode("utf-8") if encoding == "none" else base64.b64encode(body).decode("ascii")
 
 
-def to_function_message(message: StoredMessage, body: bytes) -> func.QueueMessage:
-    """The fields and types the worker's ``QueueMessageInConverter`` fills from the host's trigger metadata."""
-    return func.QueueMessage(
+def to_function_message(message: StoredMessage, body: bytes) -> FunctionQueueMessage:
+    """What the worker's ``QueueMessageInConverter`` builds (a ``func.QueueMessage`` with the trigger metadata)."""
+    return FunctionQueueMessage(
         id=message.id,
         body=body,
         dequeue_count=message.dequeue_count,

@@ -17,12 +17,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.storage.queue import QueueMessage as StoredMessage
 
 from devhost.app_loader import FunctionInfo
 from devhost.invoker import Invoker
-from devhost.triggers.clients import queue_client
+from devhost.triggers.clients import queue_client, send_creating_queue
 from devhost.triggers.config import QueueOptions, connection_string
 from devhost.triggers.queue_codec import UndecodableMessage, decode_body, trigger_value
 from devhost.triggers.signature import check_bindings_served, resolve_settings
@@ -106,11 +106,17 @@ class QueueTriggerListener:
                 self._stop.wait(MIN_POLLING_INTERVAL_S)
                 continue
             messages = self._fetch()
+            if self._stop.is_set():  # stopping: don't start work the host would abandon, hand it back
+                for message in messages:
+                    self._release_quietly(_Lease(message, str(message.pop_receipt), 0.0))
+                break
             for message in messages:
                 try:
                     self._dispatch(message)
                 except AzureError as exc:  # poisoning failed: the message reappears and is judged again
                     logger.warning("could not move message %s on %s: %s", message.id, self.queue_name, exc)
+                except RuntimeError:  # stop() shut the pool down meanwhile: hand the message back now
+                    self._release_quietly(_Lease(message, str(message.pop_receipt), 0.0))
             delay = MIN_POLLING_INTERVAL_S if messages else min(delay * 2, self.options.max_polling_interval_s)
             if not messages:
                 self._stop.wait(delay)
@@ -141,20 +147,18 @@ class QueueTriggerListener:
 
     def _dispatch(self, message: StoredMessage) -> None:
         if (message.dequeue_count or 0) > self.options.max_dequeue_count:
-            self._move_to_poison(message, str(message.pop_receipt))
+            self._move_to_poison(message, str(message.pop_receipt), "it was dequeued more than MaxDequeueCount times")
             return
         try:
             body = decode_body(str(message.content or ""), self.options.message_encoding)
         except UndecodableMessage:
-            logger.error(
-                "queue %s message %s does not decode as %s", self.queue_name, message.id, self.options.message_encoding
-            )
-            self._move_to_poison(message, str(message.pop_receipt))
+            reason = f"it does not decode as {self.options.message_encoding} (check host.json messageEncoding)"
+            self._move_to_poison(message, str(message.pop_receipt), reason)
             return
         lease = _Lease(message, str(message.pop_receipt), time.monotonic() + self._fetch_visibility_s / 2)
-        with self._lock:
-            self._leases[message.id] = lease
+        with self._lock:  # _process cannot forget the lease before it is recorded: it needs this lock
             future = self._pool.submit(self._process, lease, body)
+            self._leases[message.id] = lease
             self._futures.add(future)
         future.add_done_callback(self._forget_future)
 
@@ -203,7 +207,8 @@ class QueueTriggerListener:
         if (lease.message.dequeue_count or 0) >= self.options.max_dequeue_count:
             with lease.lock:
                 lease.done = True
-                self._move_to_poison(lease.message, lease.pop_receipt)
+                reason = f"it has reached MaxDequeueCount of {self.options.max_dequeue_count}"
+                self._move_to_poison(lease.message, lease.pop_receipt, reason)
         else:
             self._release(lease, self.options.visibility_timeout_s)
 
@@ -222,22 +227,10 @@ class QueueTriggerListener:
         except AzureError as exc:
             logger.warning("could not release message %s on %s: %s", lease.message.id, self.queue_name, exc)
 
-    def _move_to_poison(self, message: StoredMessage, pop_receipt: str) -> None:
+    def _move_to_poison(self, message: StoredMessage, pop_receipt: str, reason: str) -> None:
         """Copy the stored text unchanged (still encoded), then delete the original, as the host does."""
-        logger.warning(
-            "message %s has reached MaxDequeueCount of %s; moving it to queue %s",
-            message.id,
-            self.options.max_dequeue_count,
-            self.poison_name,
-        )
-        try:
-            self._poison.send_message(message.content)
-        except ResourceNotFoundError:
-            try:
-                self._poison.create_queue()
-            except ResourceExistsError:
-                pass
-            self._poison.send_message(message.content)
+        logger.warning("moving message %s to queue %s: %s", message.id, self.poison_name, reason)
+        send_creating_queue(self._poison, str(message.content))
         try:
             self._queue.delete_message(message.id, pop_receipt)
         except HttpResponseError as exc:

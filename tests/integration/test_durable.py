@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from azure.core.exceptions import ResourceExistsError
 
 from devhost.stack import LocalStack
 
@@ -24,6 +27,10 @@ def durable_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSta
     with LocalStack(app_dir=APP_DIR, env={"TEST_STATE_DIR": str(state)}) as stack:
         stack.test_state = state  # type: ignore[attr-defined]
         yield stack
+        log = stack.devhost.log_path.read_text()  # type: ignore[union-attr]
+        # A numeric TaskId here means the host numbered ids differently from the SDK (protocol §3.4); a named one
+        # is an event raised before its wait, which the SDK reports the same way on Azure.
+        assert not re.findall(r"Potential duplicate Task completion for TaskId: \d+", log)
 
 
 @pytest.fixture
@@ -45,6 +52,10 @@ def wait(http: httpx.Client, instance_id: str, timeout_s: float = 30, until: tup
     deadline = time.monotonic() + timeout_s
     while True:
         response = http.get(f"{HOOK}/instances/{instance_id}")
+        if response.status_code == 404 and until:  # a trigger has not created it yet
+            assert time.monotonic() < deadline, f"instance {instance_id} never appeared"
+            time.sleep(0.05)
+            continue
         body = response.json()
         if (until and body["runtimeStatus"] in until) or (not until and response.status_code != 202):
             return body
@@ -53,8 +64,11 @@ def wait(http: httpx.Client, instance_id: str, timeout_s: float = 30, until: tup
 
 
 def raise_event(http: httpx.Client, instance_id: str, name: str, data: Any) -> int:
-    return http.post(f"{HOOK}/instances/{instance_id}/raiseEvent/{name}", content=json.dumps(json.dumps(data)),
-                     headers={"content-type": "application/json"}).status_code
+    return http.post(
+        f"{HOOK}/instances/{instance_id}/raiseEvent/{name}",
+        content=json.dumps(json.dumps(data)),
+        headers={"content-type": "application/json"},
+    ).status_code
 
 
 def test_fan_out_fan_in_of_200_activities(http: httpx.Client) -> None:
@@ -171,8 +185,16 @@ def test_status_codes_and_shapes_match_the_extension(http: httpx.Client) -> None
     assert running.status_code == 202
     assert running.headers["retry-after"] == "5" and running.headers["location"].endswith(instance_id)
     body = running.json()
-    assert set(body) == {"name", "instanceId", "runtimeStatus", "input", "customStatus", "output", "createdTime",
-                         "lastUpdatedTime"}
+    assert set(body) == {
+        "name",
+        "instanceId",
+        "runtimeStatus",
+        "input",
+        "customStatus",
+        "output",
+        "createdTime",
+        "lastUpdatedTime",
+    }
     assert body["createdTime"].endswith("Z") and len(body["createdTime"]) == 20  # seconds precision
     raise_event(http, instance_id, "go", None)
     wait(http, instance_id)
@@ -246,3 +268,33 @@ def test_crash_mid_fan_out_resumes_without_losing_or_doubling_results(durable_st
     assert status["output"] == [i * i for i in range(80)]  # every result exactly once, in order
     executed = {p.name.split("-")[1] for p in state.glob("square-*")}
     assert executed == {str(i) for i in range(80)}
+
+
+def test_retry_chains_racing_other_activities_keep_ids_in_step(http: httpx.Client) -> None:
+    status = wait(http, start(http, "retry_race", uuid.uuid4().hex))
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    assert status["output"]["results"] == ["succeeded on attempt 2"] * 3 + [0, 1, 4]
+    assert status["output"]["after"] == 49
+
+
+def test_queue_and_blob_triggered_client_functions_start_orchestrations(
+    durable_stack: LocalStack, http: httpx.Client
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+    queue = QueueClient.from_connection_string(
+        durable_stack.connection_string, "start-requests", message_encode_policy=TextBase64EncodePolicy()
+    )
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+    queue_instance = f"queued-{uuid.uuid4().hex[:8]}"
+    queue.send_message(json.dumps({"name": "fan_out", "id": queue_instance, "input": {"n": 2}}))
+    assert wait(http, queue_instance, until=("Completed",))["output"] == [0, 1]
+
+    blobs = BlobServiceClient.from_connection_string(durable_stack.connection_string)
+    with contextlib.suppress(ResourceExistsError):
+        blobs.create_container("drops")
+    name = f"{uuid.uuid4().hex[:8]}.bin"
+    blobs.get_blob_client("drops", name).upload_blob(b"abc")
+    assert wait(http, f"blob-{name}", until=("Completed",))["output"] == [0, 1, 4]

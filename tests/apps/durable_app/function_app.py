@@ -8,6 +8,7 @@ from pathlib import Path
 
 import azure.durable_functions as df
 import azure.functions as func
+import azurefunctions.extensions.bindings.blob as blob
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 STATE = Path(os.environ.get("TEST_STATE_DIR", "/tmp"))
@@ -161,3 +162,37 @@ def echo_events(context: df.DurableOrchestrationContext):
         resumed.append(context.current_utc_datetime.timestamp())
         context.set_custom_status(len(resumed))
     return resumed
+
+
+@app.orchestration_trigger(context_name="context")
+def retry_race(context: df.DurableOrchestrationContext):
+    """Several retry chains racing plain activities: ids must stay in step with the SDK (protocol §3.4)."""
+    key = context.get_input()
+    options = df.RetryOptions(first_retry_interval_in_milliseconds=50, max_number_of_attempts=3)
+    chains = [
+        context.call_activity_with_retry("flaky", options, {"key": f"{key}-{i}", "fail_times": 1}) for i in range(3)
+    ]
+    plain = [context.call_activity("square", {"i": i}) for i in range(3)]
+    first = yield context.task_any([chains[0], plain[0]])
+    rest = yield context.task_all(chains + plain)
+    after = yield context.call_activity("square", {"i": 7})
+    return {"first_done": first.is_completed, "results": rest, "after": after}
+
+
+@app.queue_trigger(arg_name="msg", queue_name="start-requests", connection="Storage")
+@app.durable_client_input(client_name="client")
+async def start_from_queue(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
+    spec = msg.get_json()
+    await client.start_new(spec["name"], instance_id=spec["id"], client_input=spec.get("input"))
+
+
+@app.blob_trigger(arg_name="source", path="drops/{name}", connection="Storage", source=func.BlobSource.EVENT_GRID)
+@app.durable_client_input(client_name="client")
+async def start_from_blob(source: blob.BlobClient, client: df.DurableOrchestrationClient) -> None:
+    """Start one orchestration per blob, idempotently (instance id = blob name), reading only its properties."""
+    instance_id = f"blob-{source.blob_name}"
+    existing = await client.get_status(instance_id)
+    if existing and existing.runtime_status is not None:
+        return
+    size = source.get_blob_properties().size
+    await client.start_new("fan_out", instance_id=instance_id, client_input={"n": size})

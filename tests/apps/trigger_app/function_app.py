@@ -64,6 +64,14 @@ async def queue_async(msg: func.QueueMessage) -> None:
     CALLS.add("queue_async", body=msg.get_body())
 
 
+@app.queue_trigger(arg_name="msg", queue_name="trigger-slow", connection="Storage")
+def queue_slow(msg: func.QueueMessage) -> None:
+    """Runs for as many seconds as the body says, longer than the test's fetch visibility."""
+    started = time.monotonic()
+    time.sleep(float(msg.get_body()))
+    CALLS.add("queue_slow", id=msg.id, dequeue_count=msg.dequeue_count, started=started)
+
+
 @app.queue_trigger(arg_name="msg", queue_name="trigger-failing", connection="Storage")
 def queue_failing(msg: func.QueueMessage) -> None:
     CALLS.add("queue_failing", body=msg.get_body(), dequeue_count=msg.dequeue_count)
