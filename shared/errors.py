@@ -31,6 +31,10 @@ class ErrorCode(Enum):
     INVALID_IDEMPOTENCY_KEY = (400, "The Idempotency-Key header is not acceptable")
     IDEMPOTENCY_KEY_REUSED = (422, "The Idempotency-Key was already used with a different request")
     JOB_NOT_FOUND = (404, "No job with this id")
+    CORRUPT_AUDIO = (422, "The audio could not be decoded")
+    EMPTY_AUDIO = (422, "The file holds no audio")
+    SEGMENT_TIMEOUT = (504, "A segment was not transcribed in time")
+    TRANSCRIPTION_FAILED = (500, "Transcription failed")
     STORAGE_UNAVAILABLE = (503, "Storage is temporarily unavailable")
     INTERNAL_ERROR = (500, "Internal error")
 

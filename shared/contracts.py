@@ -1,0 +1,114 @@
+"""The contracts between orchestrator, workers and merge: queue messages, segment results, the transcript.
+
+Functions and the GPU worker both import these, so the two halves cannot drift (a contract test checks that the
+worker reads what the dispatcher writes). Times are seconds from the start of the source file, never from the
+start of a window.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class AudioInfo(_Contract):
+    """What the probe learned from the file's headers (no full decode)."""
+
+    format: str = Field(description="container: wav, flac, ogg, mp3, mp4, webm, ...")
+    codec: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    decoder: str = Field(description="'soundfile' (seekable PCM-like formats) or 'av' (compressed containers)")
+
+
+class Window(_Contract):
+    """A slice to transcribe. Words whose midpoint falls in [keep_start_s, keep_end_s) belong to this window."""
+
+    index: int
+    start_s: float
+    end_s: float
+    keep_start_s: float
+    keep_end_s: float
+
+
+class SegmentJob(_Contract):
+    """A message on ``segment-jobs``: everything a worker needs, including where to write."""
+
+    job_id: str
+    index: int
+    attempt: int = 1
+    source_container: str
+    source_blob: str
+    audio: AudioInfo
+    window: Window
+    model: str
+    language: str | None = None
+    beam_size: int = 5
+    vad_filter: bool = True
+    result_container: str
+    result_blob: str
+    results_queue: str = "segment-results"
+
+
+class Word(_Contract):
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+class Segment(_Contract):
+    start: float
+    end: float
+    text: str
+    words: list[Word]
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+
+
+class SegmentResult(_Contract):
+    """Written by a worker to ``segments/{job_id}/{index}.json``; times already absolute."""
+
+    job_id: str
+    index: int
+    window: Window
+    language: str | None
+    language_probability: float | None = None
+    segments: list[Segment]
+    model: str
+    device: str
+    compute_type: str
+    decode_s: float
+    transcribe_s: float
+    worker_id: str
+
+
+class SegmentDone(_Contract):
+    """A message on ``segment-results``: the worker's report; the orchestrator turns it into an event."""
+
+    job_id: str
+    index: int
+    attempt: int
+    ok: bool
+    result_blob: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    audio_s: float = 0.0
+    transcribe_s: float = 0.0
+
+
+class Transcript(_Contract):
+    """``results/{job_id}/transcript.json``."""
+
+    job_id: str
+    filename: str
+    language: str | None
+    duration_s: float
+    model: str
+    text: str
+    segments: list[Segment]
+    timings: dict[str, float] = Field(default_factory=dict)
