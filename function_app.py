@@ -1,12 +1,13 @@
 """The Function App: registers blueprints and nothing else.
 
 Keep this import-light. If importing it raises, the Functions host indexes zero functions and says little, so
-settings are read lazily inside handlers and heavy libraries are never imported here.
+settings are read lazily inside handlers and heavy libraries (PyAV, numpy, faster-whisper) are never imported here.
 """
 
 import azure.functions as func
 
-from functions import uploads
+from functions import ingest, pipeline_activities, segments, transcription, uploads
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-app.register_functions(uploads.bp)
+for blueprint in (uploads.bp, ingest.bp, transcription.bp, pipeline_activities.bp, segments.bp):
+    app.register_functions(blueprint)

@@ -1,4 +1,4 @@
-"""Create the containers the app expects, as ``infra/bicep`` does in Azure, so a fresh Azurite just works."""
+"""Create the containers and queues the app expects, as ``infra/bicep`` does in Azure, so a fresh Azurite works."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import contextlib
 from azure.core.exceptions import ResourceExistsError
 
 from shared.config import Settings
+from shared.contracts import SEGMENT_RESULTS_QUEUE
+from shared.queues import build_queue_service
 from shared.storage import build_blob_service
 
 
@@ -21,4 +23,8 @@ def provision_storage(settings: Settings) -> list[str]:
     for name in names:
         with contextlib.suppress(ResourceExistsError):
             service.create_container(name)
+    queues = build_queue_service(settings)
+    for name in (settings.segment_jobs_queue, SEGMENT_RESULTS_QUEUE):
+        with contextlib.suppress(ResourceExistsError):
+            queues.create_queue(name)
     return names

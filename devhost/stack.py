@@ -32,7 +32,15 @@ def _http_ok(url: str) -> bool:
 
 
 class LocalStack:
-    def __init__(self, env: dict[str, str] | None = None, port: int | None = None, app_dir: Path = ROOT) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        app_dir: Path = ROOT,
+        workers: int = 0,
+        worker_threads: int = 1,
+        worker_args: list[str] | None = None,
+    ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="transcription-stack-"))
         self.azurite = Azurite(self.workdir / "azurite")
         self.port = port or free_port()
@@ -41,6 +49,9 @@ class LocalStack:
         self.app_dir = app_dir
         self.extra_env = env or {}
         self.devhost: ManagedProcess | None = None
+        self.worker_count, self.worker_threads = workers, worker_threads
+        self.worker_args = worker_args or []
+        self.workers: list[ManagedProcess] = []
 
     @property
     def base_url(self) -> str:
@@ -69,6 +80,8 @@ class LocalStack:
         try:
             self.azurite.start()
             self.start_devhost()
+            for _ in range(self.worker_count):
+                self.start_worker()
         except BaseException:
             self.stop()
             raise
@@ -81,13 +94,42 @@ class LocalStack:
         self.devhost.start()
         self.devhost.wait_ready(lambda: _http_ok(f"{self.base_url}/admin/host/ping"), timeout_s=60)
 
+    def replace_worker(self, index: int) -> ManagedProcess:
+        """Stop (or reap) worker ``index`` and start a fresh one in its place."""
+        self.workers[index].stop()
+        fresh = self.start_worker(slot=index)
+        self.workers[index] = self.workers.pop()
+        return fresh
+
+    def start_worker(self, slot: int | None = None) -> ManagedProcess:
+        """One ``python -m worker`` process (the GPU container job's local stand-in), model loaded before return."""
+        n = len(self.workers) if slot is None else slot
+        argv = [
+            sys.executable,
+            "-m",
+            "worker",
+            "--threads",
+            str(self.worker_threads),
+            "--worker-id",
+            f"local-{n}",
+            *self.worker_args,
+        ]
+        log = self.workdir / f"worker-{n}-{len(self.workers)}.log"
+        worker = ManagedProcess(f"worker-{n}", argv, log, env=self.host_env(), cwd=ROOT)
+        worker.start()
+        worker.wait_ready(lambda: "ready" in worker.log_tail(5), timeout_s=120)
+        self.workers.append(worker)
+        return worker
+
     def kill_devhost(self) -> None:
         """SIGKILL the host: a crash, with no chance to clean up."""
         if self.devhost is not None:
             self.devhost.kill()
 
     def stop(self) -> None:
-        """Stop both processes and delete the stack's folder (Azurite's data can be gigabytes)."""
+        """Stop every process and delete the stack's folder (Azurite's data can be gigabytes)."""
+        for worker in self.workers:
+            worker.stop()
         if self.devhost is not None:
             self.devhost.stop()
         self.azurite.stop()

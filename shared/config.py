@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     # Where customers reach the API, when a proxy or Front Door hides it from the request URL.
     public_base_url: str | None = None
 
+    # Transcription pipeline.
+    segment_jobs_queue: str = "segment-jobs"
+    model: str = Field(default="tiny.en", description="model name or path the workers load")
+    segment_window_s: float = Field(default=300.0, gt=0)
+    segment_overlap_s: float = Field(default=2.0, ge=0)
+    segment_min_window_s: float = Field(default=30.0, gt=0)
+    expected_workers: int = Field(default=1, ge=1, description="how many workers can run at once (plan hint)")
+    segment_timeout_s: float = Field(default=1800.0, gt=0, description="re-dispatch a segment after this long")
+    segment_max_attempts: int = Field(default=3, ge=1)
+
     @model_validator(mode="after")
     def _needs_storage(self) -> Settings:
         if not (self.storage_connection_string or self.storage_blob_service_uri):

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Fixed, because a queue trigger's decorator needs it at import time, before any setting is read.
+SEGMENT_RESULTS_QUEUE = "segment-results"
+
 
 class _Contract(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -51,7 +54,7 @@ class SegmentJob(_Contract):
     vad_filter: bool = True
     result_container: str
     result_blob: str
-    results_queue: str = "segment-results"
+    results_queue: str = SEGMENT_RESULTS_QUEUE
 
 
 class Word(_Contract):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from shared.errors import ErrorCode, PermanentError
+from shared.errors import ErrorCode, PermanentError, TransientError
 from shared.models import JobRecord
 from shared.storage import storage_errors
 
@@ -53,6 +55,30 @@ class JobStore:
             except ResourceNotFoundError:
                 raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'") from None
         return JobRecord.model_validate_json(data)
+
+    def update(self, job_id: str, change: Callable[[JobRecord], JobRecord]) -> JobRecord:
+        """Read-modify-write with the blob's ETag, retried on a concurrent write; ``change`` must be pure."""
+        name = _record_blob(job_id)
+        for _ in range(10):
+            with storage_errors("update job", job_id):
+                try:
+                    downloader = self._container.download_blob(name)
+                except ResourceNotFoundError:
+                    raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'") from None
+                record = change(JobRecord.model_validate_json(downloader.readall()))
+                try:
+                    self._container.upload_blob(
+                        name,
+                        record.model_dump_json().encode(),
+                        overwrite=True,
+                        content_settings=_JSON,
+                        etag=downloader.properties.etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                    return record
+                except ResourceModifiedError:
+                    continue
+        raise TransientError(f"job {job_id} kept changing under us; retry later")
 
     def claim_idempotency_key(self, key_hash: str, job_id: str, fingerprint: str) -> tuple[str, str] | None:
         """Atomically bind a key to a job. Returns ``None`` if we won, else the earlier (job_id, fingerprint)."""

@@ -1,0 +1,148 @@
+"""Activities of the transcription orchestration. Each one is idempotent: Durable runs activities at least once.
+
+Heavy libraries (PyAV, soundfile, numpy) are imported inside the activities that need them, never at import time
+of ``function_app.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+from azure.storage.blob import ContentSettings
+
+from shared import storage
+from shared.config import get_settings
+from shared.contracts import AudioInfo, SegmentJob, SegmentResult, Transcript, Window
+from shared.jobs import JobStore
+from shared.models import JobError, JobRecord, JobStatus
+from shared.queues import queue
+
+bp = df.Blueprint()
+logger = logging.getLogger(__name__)
+
+RESULT_TYPES = {
+    "json": "application/json",
+    "txt": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+}
+
+
+def jobs() -> JobStore:
+    return JobStore(storage.container(get_settings().jobs_container))
+
+
+@bp.activity_trigger(input_name="update")
+def set_job_status(update: dict[str, Any]) -> None:
+    """Move the job record along; a finished job (completed, failed, canceled) never moves back."""
+    status = JobStatus(update["status"])
+
+    def change(record: JobRecord) -> JobRecord:
+        if record.finished and record.status != status:
+            return record
+        error = JobError(**update["error"]) if update.get("error") else record.error
+        return record.model_copy(
+            update={
+                "status": status,
+                "updated_at": datetime.now(UTC),
+                "error": error,
+                "result": update.get("result", record.result),
+            }
+        )
+
+    jobs().update(update["job_id"], change)
+    logger.info("job status job_id=%s status=%s", update["job_id"], status.value)
+
+
+@bp.activity_trigger(input_name="job")
+def probe_audio(job: dict[str, Any]) -> dict[str, Any]:
+    from shared.audio.blob_reader import BlobRangeReader
+    from shared.audio.probe import probe
+
+    blob = storage.container(job["container"]).get_blob_client(job["blob"])
+    with BlobRangeReader(blob, size=job["size_bytes"]) as reader:
+        info = probe(reader, job["filename"])
+    logger.info(
+        "probed job_id=%s format=%s codec=%s duration_s=%.1f", job["job_id"], info.format, info.codec, info.duration_s
+    )
+    return info.model_dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def dispatch_segments(payload: dict[str, Any]) -> int:
+    """One message per window on ``segment-jobs``; a re-sent message is harmless (first result wins)."""
+    settings, job = get_settings(), payload["job"]
+    audio = AudioInfo.model_validate(payload["audio"])
+    jobs_queue = queue(settings.segment_jobs_queue)
+    for raw in payload["windows"]:
+        window = Window.model_validate(raw)
+        message = SegmentJob(
+            job_id=job["job_id"],
+            index=window.index,
+            attempt=payload["attempts"][str(window.index)],
+            source_container=job["container"],
+            source_blob=job["blob"],
+            audio=audio,
+            window=window,
+            model=job["model"],
+            language=job.get("language"),
+            result_container=settings.segments_container,
+            result_blob=f"{job['job_id']}/{window.index}.json",
+        )
+        jobs_queue.send_message(message.model_dump_json().encode())
+    logger.info("dispatched job_id=%s segments=%d", job["job_id"], len(payload["windows"]))
+    return len(payload["windows"])
+
+
+@bp.activity_trigger(input_name="payload")
+def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
+    """Stitch the segment results and write transcript.{json,txt,srt,vtt}; rewriting them is idempotent."""
+    from shared.formats import to_srt, to_txt, to_vtt, transcript_json
+    from shared.stitching import stitch
+
+    settings, job = get_settings(), payload["job"]
+    audio = AudioInfo.model_validate(payload["audio"])
+    segments_container = storage.container(settings.segments_container)
+    results = [
+        SegmentResult.model_validate_json(segments_container.download_blob(f"{job['job_id']}/{i}.json").readall())
+        for i in range(payload["segments"])
+    ]
+    segments, text = stitch(results, audio.duration_s)
+    languages = [r.language for r in results if r.language]
+    transcript = Transcript(
+        job_id=job["job_id"],
+        filename=job["filename"],
+        language=max(set(languages), key=languages.count) if languages else job.get("language"),
+        duration_s=audio.duration_s,
+        model=job["model"],
+        text=text,
+        segments=segments,
+        timings=payload.get("timings", {}),
+    )
+    bodies = {
+        "json": transcript_json(transcript),
+        "txt": to_txt(segments).encode(),
+        "srt": to_srt(segments).encode(),
+        "vtt": to_vtt(segments).encode(),
+    }
+    results_container = storage.container(settings.results_container)
+    for ext, body in bodies.items():
+        results_container.upload_blob(
+            f"{job['job_id']}/transcript.{ext}",
+            body,
+            overwrite=True,
+            content_settings=ContentSettings(content_type=RESULT_TYPES[ext]),
+        )
+    words = sum(len(s.words) for s in segments)
+    logger.info("merged job_id=%s segments=%d words=%d", job["job_id"], len(segments), words)
+    return {
+        "duration_s": audio.duration_s,
+        "language": transcript.language,
+        "model": job["model"],
+        "segments": len(segments),
+        "words": words,
+        "transcripts": {ext: f"{job['job_id']}/transcript.{ext}" for ext in bodies},
+    }

@@ -1,0 +1,29 @@
+"""``segment-results`` queue trigger: a worker's report becomes the orchestration event ``segment-{i}``.
+
+Completion flows back through a queue rather than through the durable HTTP API so that workers need no function
+or system keys; this function holds the durable client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.contracts import SEGMENT_RESULTS_QUEUE, SegmentDone
+
+bp = df.Blueprint()
+logger = logging.getLogger(__name__)
+RUNNING = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending}
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=SEGMENT_RESULTS_QUEUE, connection="Storage")
+@bp.durable_client_input(client_name="client")
+async def segment_results(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
+    report = SegmentDone.model_validate_json(msg.get_body())
+    status = await client.get_status(report.job_id)
+    if not status or status.runtime_status not in RUNNING:
+        logger.info("segment report for a job that is not running job_id=%s index=%d", report.job_id, report.index)
+        return
+    await client.raise_event(report.job_id, f"segment-{report.index}", report.model_dump())

@@ -1,0 +1,190 @@
+"""The ``transcription`` orchestration: probe → plan → fan out to workers → wait with progress → merge.
+
+The orchestrator only decides; every read or write happens in an activity (``functions/pipeline_activities.py``).
+It must stay deterministic: it uses only its input, activity results, event payloads and
+``context.current_utc_datetime``.
+
+Timeouts are "no progress" deadlines: the timer restarts whenever a segment completes, so segments that are
+merely queued behind others (more segments than workers) never count as late. If nothing completes for
+``segment_timeout_s``, every pending segment is dispatched again, up to ``segment_max_attempts``, then the job
+fails with ``segment_timeout``. (A worker that dies mid-segment is normally covered sooner by the queue itself:
+its message reappears after the visibility timeout.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared.contracts import Window
+from shared.progress import progress
+from shared.segmenting import plan_windows
+
+bp = df.Blueprint()
+
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of_attempts=4)
+_ERROR = re.compile(r"(?:PermanentError|TransientError|ServiceError): ([a-z_]+): (.*)")
+
+
+class JobFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+def failure_of(exc: Exception) -> tuple[str, str]:
+    """The stable code and message of a failure, from our own exception or an activity's TaskFailed text."""
+    if isinstance(exc, JobFailed):
+        return exc.code, exc.message
+    first_line = str(exc).split("\n", 1)[0].strip()
+    found = _ERROR.search(first_line)
+    return (found[1], found[2]) if found else ("transcription_failed", first_line)
+
+
+@bp.orchestration_trigger(context_name="context")
+def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    job: dict[str, Any] = context.get_input()
+    try:
+        yield context.call_activity("set_job_status", {"job_id": job["job_id"], "status": "transcribing"})
+        audio = yield context.call_activity_with_retry("probe_audio", RETRY, job)
+        windows = plan_windows(
+            audio["duration_s"],
+            window_s=job["window_s"],
+            overlap_s=job["overlap_s"],
+            workers=job["workers"],
+            min_window_s=job["min_window_s"],
+        )
+        timings = yield from _transcribe(context, job, audio, windows)
+        context.set_custom_status(
+            progress(
+                "merging",
+                windows,
+                {w.index for w in windows},
+                _started(job),
+                context.current_utc_datetime,
+                audio["duration_s"],
+            )
+        )
+        yield context.call_activity("set_job_status", {"job_id": job["job_id"], "status": "merging"})
+        merge = {"job": job, "audio": audio, "segments": len(windows), "timings": timings}
+        summary = yield context.call_activity_with_retry("merge_transcript", RETRY, merge)
+    except Exception as exc:
+        code, message = failure_of(exc)
+        context.set_custom_status({"stage": "failed", "error": {"code": code, "message": message}})
+        yield context.call_activity(
+            "set_job_status", {"job_id": job["job_id"], "status": "failed", "error": {"code": code, "message": message}}
+        )
+        raise JobFailed(code, message) from None
+    done = {"job_id": job["job_id"], "status": "completed", "result": summary}
+    yield context.call_activity("set_job_status", done)
+    context.set_custom_status(
+        {
+            **progress(
+                "completed",
+                windows,
+                {w.index for w in windows},
+                _started(job),
+                context.current_utc_datetime,
+                audio["duration_s"],
+            ),
+            "result": summary,
+        }
+    )
+    return dict(summary)
+
+
+def _started(job: dict[str, Any]) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(job["committed_at"])
+
+
+def _transcribe(
+    context: df.DurableOrchestrationContext, job: dict[str, Any], audio: dict[str, Any], windows: list[Window]
+) -> Generator[Any, Any, dict[str, float]]:
+    attempts = {w.index: 1 for w in windows}
+    pending = set(attempts)
+    waits = {i: context.wait_for_external_event(f"segment-{i}") for i in sorted(pending)}
+    by_index = {w.index: w for w in windows}
+    yield from _dispatch(context, job, audio, windows, attempts)
+    stats = {"audio_s": 0.0, "transcribe_s": 0.0}
+    context.set_custom_status(
+        progress("transcribing", windows, set(), _started(job), context.current_utc_datetime, audio["duration_s"])
+    )
+    deadline = context.current_utc_datetime + timedelta(seconds=job["segment_timeout_s"])
+    while pending:
+        timer = context.create_timer(deadline)
+        winner = yield context.task_any([*(waits[i] for i in sorted(pending)), timer])
+        if winner is timer:
+            yield from _redispatch(context, job, audio, [by_index[i] for i in sorted(pending)], attempts)
+            deadline = context.current_utc_datetime + timedelta(seconds=job["segment_timeout_s"])
+            continue
+        timer.cancel()
+        index = next(i for i in pending if waits[i] is winner)
+        report = _report(winner.result)
+        if not report.get("ok"):
+            raise JobFailed(
+                report.get("error_code") or "transcription_failed",
+                f"segment {index}: {report.get('error_message') or 'the worker gave up'}",
+            )
+        pending.discard(index)
+        stats["audio_s"] += float(report.get("audio_s", 0.0))
+        stats["transcribe_s"] += float(report.get("transcribe_s", 0.0))
+        deadline = context.current_utc_datetime + timedelta(seconds=job["segment_timeout_s"])
+        context.set_custom_status(
+            progress(
+                "transcribing",
+                windows,
+                set(attempts) - pending,
+                _started(job),
+                context.current_utc_datetime,
+                audio["duration_s"],
+            )
+        )
+    return stats
+
+
+def _dispatch(
+    context: df.DurableOrchestrationContext,
+    job: dict[str, Any],
+    audio: dict[str, Any],
+    windows: list[Window],
+    attempts: dict[int, int],
+) -> Generator[Any, Any, None]:
+    payload = {
+        "job": job,
+        "audio": audio,
+        "windows": [w.model_dump() for w in windows],
+        "attempts": {str(w.index): attempts[w.index] for w in windows},
+    }
+    yield context.call_activity_with_retry("dispatch_segments", RETRY, payload)
+
+
+def _redispatch(
+    context: df.DurableOrchestrationContext,
+    job: dict[str, Any],
+    audio: dict[str, Any],
+    late: list[Window],
+    attempts: dict[int, int],
+) -> Generator[Any, Any, None]:
+    exhausted = [w.index for w in late if attempts[w.index] >= job["max_attempts"]]
+    if exhausted:
+        raise JobFailed(
+            "segment_timeout",
+            f"segments {exhausted} made no progress after "
+            f"{job['max_attempts']} attempts of {job['segment_timeout_s']:.0f} s",
+        )
+    for w in late:
+        attempts[w.index] += 1
+    yield from _dispatch(context, job, audio, late, attempts)
+
+
+def _report(result: Any) -> dict[str, Any]:
+    """Event payloads raised by the Python client arrive as JSON text (as on Azure); accept a dict as well."""
+    value = json.loads(result) if isinstance(result, str) else result
+    return dict(value or {})

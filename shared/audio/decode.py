@@ -1,0 +1,327 @@
+"""Decode one window of a source file to what Whisper eats: float32, 16 kHz, mono, in [-1, 1].
+
+Only the window is read and decoded (plus a few milliseconds of context for the resampler, and for compressed
+codecs a short pre-roll so the decoder has warmed up), so memory and I/O are O(window) whatever the file's size.
+
+Sample alignment is the point: a worker's timestamps are the window's real start plus offsets into the array, so
+the array's first sample must be the sample at ``start_s`` of the file. Output sample ``k`` of a window is the
+file's 16 kHz sample ``round(start_s * 16000) + k``, where the file's time 0 is its first audible sample (after
+encoder delay/priming, which FFmpeg reports as the stream's start time):
+
+- libsndfile path: seeks are sample-exact. The read starts on a block boundary where the source rate and
+  16 kHz share a sample instant (every ``rate / gcd(rate, 16000)`` input samples), so the resampled output maps to
+  integer 16 kHz indices, and libswresample's output is delay-compensated (its sample 0 is input sample 0).
+  The result equals a resample of the whole file, up to the resampler's edge effects 20 ms outside the window.
+- FFmpeg path: the container is sought to a keyframe before the window, frames are decoded and placed by their
+  presentation timestamps, gaps (damaged packets, discontinuities) are filled with silence, and the output is
+  trimmed by time. Precision is that of the timestamps: exact for MP4/Ogg, 1 ms for WebM, one frame's worth of
+  the demuxer's estimate for MP3 files without an accurate seek index (see ``_seek_overshoots``).
+
+Channels are averaged (libswresample's own stereo downmix sums at -3 dB each, which clips full-scale audio).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+from shared.audio.blob_reader import AudioSource
+from shared.audio.probe import audio_stream, open_container, soundfile_errors
+from shared.contracts import AudioInfo
+from shared.errors import ErrorCode, PermanentError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Samples = npt.NDArray[np.float32]
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+"""Rate of every decoded window (Whisper's)."""
+
+_CONTEXT_S = 0.02  # decoded on each side of the window so the resampler's filter sees real audio at the edges
+_BLOCK_FRAMES = 1 << 16  # libsndfile reads per call: bounds the float copy of multi-channel, high-rate audio
+# How far before the window the FFmpeg path seeks. Decoders need a few frames to warm up (MP3's bit reservoir,
+# AAC's overlap, Opus's 80 ms pre-roll); a demuxer whose index is coarse may land after the target, in which
+# case the next, longer pre-roll is tried, and finally a decode from the start (None).
+_PREROLLS_S: tuple[float | None, ...] = (0.5, 5.0, 60.0, None)
+_ORIGIN_PACKETS = 64  # packets decoded at the start of the file to find its first sample's timestamp
+_GAP_S = 0.005  # timestamp jumps larger than this are filled with silence (WebM timestamps are 1 ms)
+
+
+def read_window(fileobj: AudioSource, info: AudioInfo, start_s: float, end_s: float) -> Samples:
+    """Decode ``[start_s, end_s)`` of the file that ``info`` describes.
+
+    Args:
+      fileobj: the same source that was probed (any seekable binary file); its position is changed.
+      info: the probe's result; ``info.decoder`` picks the path.
+      start_s, end_s: the window, in seconds from the file's first sample.
+
+    Returns:
+      ``round(end_s * 16000) - round(start_s * 16000)`` samples, float32 in [-1, 1], fewer only when the window
+      runs past the end of the audio (none when it starts past it).
+
+    Raises:
+      ValueError: a window that is negative, empty or not finite, or an unknown decoder.
+      PermanentError: ``corrupt_audio`` when the audio does not decode or ends before its headers say.
+      TransientError: storage trouble while reading.
+    """
+    if not (math.isfinite(start_s) and math.isfinite(end_s)) or start_s < 0 or end_s <= start_s:
+        raise ValueError(f"invalid window [{start_s}, {end_s})")
+    n0, n1 = round(start_s * SAMPLE_RATE), round(end_s * SAMPLE_RATE)
+    if info.decoder == "soundfile":
+        samples = _read_soundfile(fileobj, n0, n1)
+    elif info.decoder == "av":
+        samples = _read_av(fileobj, start_s, n0, n1)
+    else:
+        raise ValueError(f"unknown decoder {info.decoder!r}; expected 'soundfile' or 'av'")
+    if len(samples) < n1 - n0 and end_s < info.duration_s - 0.1:
+        logger.warning(
+            "window [%.3f, %.3f) gave %.3f s of audio; the file's headers say it lasts %.3f s",
+            start_s,
+            end_s,
+            len(samples) / SAMPLE_RATE,
+            info.duration_s,
+        )
+    import numpy as np
+
+    return np.clip(samples, -1.0, 1.0, out=samples)
+
+
+# --- libsndfile ----------------------------------------------------------------------------------------------------
+
+
+def _read_soundfile(fileobj: AudioSource, n0: int, n1: int) -> Samples:
+    import soundfile as sf
+
+    with soundfile_errors(fileobj) as guarded:
+        try:
+            with sf.SoundFile(guarded) as sound:
+                return _soundfile_window(sound, n0, n1)
+        except sf.LibsndfileError as exc:
+            guarded.raise_failure()
+            raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"the audio does not decode: {exc}") from exc
+
+
+def _soundfile_window(sound: Any, n0: int, n1: int) -> Samples:
+    import numpy as np
+
+    rate, total = sound.samplerate, sound.frames
+    n1 = min(n1, total * SAMPLE_RATE // rate)
+    if n0 >= n1:
+        return np.zeros(0, np.float32)
+    if rate == SAMPLE_RATE:
+        first, last, out_first, resampler = n0, n1, n0, None
+    else:
+        # Input block boundaries where both rates have a sample at the same instant: reading from one makes the
+        # resampled output land on integer 16 kHz indices (out_first), with no fractional offset to correct.
+        g = math.gcd(rate, SAMPLE_RATE)
+        step_in, step_out = rate // g, SAMPLE_RATE // g
+        context = round(_CONTEXT_S * SAMPLE_RATE)
+        block0 = max(0, n0 - context) // step_out
+        block1 = -(-(n1 + context) // step_out)
+        first, last, out_first = block0 * step_in, min(total, block1 * step_in), block0 * step_out
+        resampler = MonoResampler(rate)
+    sound.seek(first)
+    pieces: list[Samples] = []
+    left = last - first
+    while left > 0:
+        block = sound.read(min(_BLOCK_FRAMES, left), dtype="float32", always_2d=True)
+        if len(block) == 0:
+            break
+        left -= len(block)
+        mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else np.ascontiguousarray(block[:, 0])
+        pieces.append(resampler.feed(mono) if resampler else mono)
+    if left > 0:
+        raise PermanentError(
+            ErrorCode.CORRUPT_AUDIO,
+            f"the audio ends at {(last - left) / rate:.3f} s, before the {total / rate:.3f} s its headers declare",
+        )
+    if resampler:
+        pieces.append(resampler.flush())
+    samples = np.concatenate(pieces)[n0 - out_first : n1 - out_first]
+    short = (n1 - n0) - len(samples)
+    if short > 0:  # the resampler rounds the file's very last output sample away; nothing else may be missing
+        if last != total or short > 2:
+            raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"decoded {len(samples)} of {n1 - n0} samples")
+        samples = np.concatenate([samples, np.zeros(short, np.float32)])
+    return samples
+
+
+# --- FFmpeg (PyAV) -------------------------------------------------------------------------------------------------
+
+
+class _SeekOvershoot(Exception):
+    """The demuxer landed after the window's start: retry with a longer pre-roll."""
+
+
+def _read_av(fileobj: AudioSource, start_s: float, n0: int, n1: int) -> Samples:
+    import av
+
+    with open_container(fileobj, "source") as container:
+        stream = audio_stream(container, "source")
+        for preroll in _PREROLLS_S:
+            try:
+                origin = _origin(container, stream)
+                return _av_window(container, stream, origin, start_s, n0, n1, preroll)
+            except _SeekOvershoot:
+                logger.info("seek landed after %.3f s with %.1f s pre-roll; seeking earlier", start_s, preroll)
+            except av.error.FFmpegError as exc:
+                raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"the audio does not decode: {exc.strerror}") from exc
+    raise AssertionError("unreachable: the last pre-roll decodes from the start")
+
+
+def _origin(container: Any, stream: Any) -> int:
+    """Timestamp of the first decoded sample: the file's time 0, as a decode from the start sees it.
+
+    Not ``stream.start_time``: for Opus in WebM that is the first packet's time plus its pre-skip, rounded to
+    the millisecond, 13 ms after the first decoded sample. The start of the file is in the reader's cache right
+    after ``av.open``, so this costs no request.
+    """
+    import av
+
+    for count, packet in enumerate(container.demux(stream)):
+        if count >= _ORIGIN_PACKETS:
+            break
+        try:
+            for frame in packet.decode():
+                if frame.pts is not None:
+                    return int(frame.pts)
+        except av.error.InvalidDataError:
+            continue
+    return int(stream.start_time or 0)
+
+
+def _av_window(
+    container: Any, stream: Any, origin: int, start_s: float, n0: int, n1: int, preroll: float | None
+) -> Samples:
+    import av
+    import numpy as np
+
+    tb = stream.time_base
+    rate = stream.codec_context.sample_rate
+    grid: _Grid | None = None  # fixed by the first decoded frame's rate (HE-AAC decodes at twice the header's)
+    seek_s = None if preroll is None else _Grid(rate, start_s, n1).start / rate - preroll
+    if seek_s is not None and seek_s > 0:
+        container.seek(origin + int(seek_s / tb), stream=stream, backward=True, any_frame=False)
+    else:
+        seek_s = None
+        container.seek(origin, stream=stream, backward=True, any_frame=False)
+
+    resampler: MonoResampler | None = None
+    pieces: list[Samples] = []
+    first = 0  # input sample index (from the stream's origin) of the first sample fed to the resampler
+    clock: int | None = None  # input sample index where the next frame should start
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError as exc:  # a damaged packet: skipped, the gap becomes silence below
+            logger.warning("skipping a packet that does not decode at %s: %s", packet.pts, exc.strerror)
+            continue
+        for frame in frames:
+            if grid is None:
+                grid = _Grid(frame.sample_rate, start_s, n1)
+            elif frame.sample_rate != grid.rate:
+                raise PermanentError(
+                    ErrorCode.UNSUPPORTED_FORMAT,
+                    f"the sample rate changes mid-stream ({grid.rate} -> {frame.sample_rate} Hz)",
+                )
+            at = round((frame.pts - origin) * tb * grid.rate) if frame.pts is not None else (clock or 0)
+            if clock is None and seek_s is not None and at > grid.start:
+                raise _SeekOvershoot
+            end = at + frame.samples
+            if end <= grid.start:
+                clock = end
+                continue
+            if at >= grid.end:
+                break
+            mono = frame_to_mono(frame)
+            if resampler is None:
+                resampler = MonoResampler(grid.rate)
+                if at < grid.start:  # start on the grid point, so the output lands on whole 16 kHz samples
+                    mono, at = mono[grid.start - at :], grid.start
+                first = at
+            elif clock is not None and at - clock > _GAP_S * grid.rate:
+                pieces.append(resampler.feed(np.zeros(at - clock, np.float32)))
+            elif clock is not None and at < clock:  # overlapping timestamps: keep the audio already fed
+                mono = mono[clock - at :]
+            pieces.append(resampler.feed(mono))
+            clock = end
+        else:
+            continue
+        break  # the window is complete
+    if resampler is None or grid is None:
+        return np.zeros(0, np.float32)
+    pieces.append(resampler.flush())
+    samples = np.concatenate(pieces)
+    offset = round(first * SAMPLE_RATE / grid.rate) - n0  # exact on the grid; > 0 when audio starts after n0
+    if offset > 0:
+        samples = np.concatenate([np.zeros(offset, np.float32), samples])
+    else:
+        samples = samples[-offset:]
+    return np.ascontiguousarray(samples[: n1 - n0])
+
+
+class _Grid:
+    """Input sample range to decode for a window: from a point where the input and 16 kHz grids coincide.
+
+    Both grids have a sample at the same instant every ``rate / gcd(rate, 16000)`` input samples (441 at
+    44.1 kHz, 3 at 48 kHz); starting the resampler on such a point puts its output on whole 16 kHz samples.
+    """
+
+    def __init__(self, rate: int, start_s: float, n1: int) -> None:
+        step = rate // math.gcd(rate, SAMPLE_RATE)
+        self.rate = rate
+        self.start = max(0, math.floor((start_s - _CONTEXT_S) * rate)) // step * step
+        self.end = math.ceil((n1 / SAMPLE_RATE + _CONTEXT_S) * rate)
+
+
+def frame_to_mono(frame: Any) -> Samples:
+    """A decoded ``av.AudioFrame`` (any sample format, planar or packed) as mono float32, channels averaged."""
+    import numpy as np
+
+    data = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    if not frame.format.is_planar:
+        data = data.reshape(-1, channels).T
+    if data.dtype == np.uint8:
+        data = (data.astype(np.float32) - 128.0) / 128.0
+    elif data.dtype.kind == "i":
+        data = data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1))
+    mono = data.mean(axis=0, dtype=np.float32) if channels > 1 else data[0]
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+class MonoResampler:
+    """Streaming mono float32 resampling to 16 kHz with libswresample, through PyAV.
+
+    libswresample compensates its filter delay: output sample 0 is input sample 0, and the output of a stream fed
+    in blocks equals that of the whole stream fed at once, so windows line up to the sample.
+    """
+
+    def __init__(self, rate: int) -> None:
+        import av
+
+        self.rate = rate
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+
+    def feed(self, samples: Samples) -> Samples:
+        import av
+
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = self.rate
+        return self._collect(self._resampler.resample(frame))
+
+    def flush(self) -> Samples:
+        return self._collect(self._resampler.resample(None))
+
+    @staticmethod
+    def _collect(frames: list[Any]) -> Samples:
+        import numpy as np
+
+        if not frames:
+            return np.zeros(0, np.float32)
+        return np.concatenate([f.to_ndarray()[0] for f in frames])

@@ -1,0 +1,215 @@
+"""Transcript renderings: plain text, SRT and WebVTT subtitles, and the JSON document.
+
+Whisper segments can run to 30 s and several hundred characters, far more than a viewer can read in one
+subtitle, so long segments are split into cues at word boundaries using the word timestamps (text-only segments
+get times interpolated by character position). A split prefers to fall after punctuation in the cue's second
+half, and a cue's text is wrapped onto two balanced lines. Cue times are in whole milliseconds, strictly
+increasing, never overlapping and never empty, because players drop or garble cues that break those rules, and
+seams between windows can leave neighbouring words overlapping by a few milliseconds.
+
+Hours are not limited to two digits: a 120-hour recording gives ``120:00:00,000``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from shared.contracts import Segment, Transcript
+
+MAX_CUE_S = 7.0
+MAX_CUE_CHARS = 84
+MAX_LINE_CHARS = 42
+# Punctuation after which a cue may end naturally.
+_BREAK_AFTER = frozenset(",;:.!?…、。，；：？！")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle: times in whole milliseconds (``end_ms > start_ms``) and one-line text before wrapping."""
+
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+@dataclass(frozen=True)
+class _Piece:
+    start: float
+    end: float
+    text: str  # with its leading space, as Whisper gives words
+
+
+def to_txt(segments: Iterable[Segment]) -> str:
+    """One line per segment (what people paste into documents), with a trailing newline; empty for silence."""
+    lines = [text for seg in segments if (text := _one_line(seg.text))]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def to_srt(
+    segments: Iterable[Segment],
+    *,
+    max_cue_s: float = MAX_CUE_S,
+    max_cue_chars: int = MAX_CUE_CHARS,
+    max_line_chars: int = MAX_LINE_CHARS,
+) -> str:
+    """SubRip: numbered cues, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``, a blank line between cues; text unescaped."""
+    blocks = []
+    for number, cue in enumerate(build_cues(segments, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars), 1):
+        text = "\n".join(wrap_lines(cue.text, max_line_chars))
+        blocks.append(f"{number}\n{srt_time(cue.start_ms)} --> {srt_time(cue.end_ms)}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def to_vtt(
+    segments: Iterable[Segment],
+    *,
+    max_cue_s: float = MAX_CUE_S,
+    max_cue_chars: int = MAX_CUE_CHARS,
+    max_line_chars: int = MAX_LINE_CHARS,
+) -> str:
+    """WebVTT: the ``WEBVTT`` header, then cues ``HH:MM:SS.mmm --> HH:MM:SS.mmm`` with escaped text."""
+    blocks = ["WEBVTT\n"]
+    for cue in build_cues(segments, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars):
+        text = "\n".join(vtt_escape(line) for line in wrap_lines(cue.text, max_line_chars))
+        blocks.append(f"{vtt_time(cue.start_ms)} --> {vtt_time(cue.end_ms)}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def transcript_json(transcript: Transcript) -> bytes:
+    """``transcript.json``: UTF-8 (not ASCII-escaped), keys in the contract's field order, ``timings`` sorted.
+
+    Compact rather than indented: a day-long recording has hundreds of thousands of words.
+    """
+    stable = transcript.model_copy(update={"timings": dict(sorted(transcript.timings.items()))})
+    return stable.model_dump_json().encode("utf-8")
+
+
+def srt_time(ms: int) -> str:
+    """``HH:MM:SS,mmm``; hours grow past two digits rather than wrapping."""
+    return _clock(ms, ",")
+
+
+def vtt_time(ms: int) -> str:
+    """``HH:MM:SS.mmm``; WebVTT allows more than two hour digits."""
+    return _clock(ms, ".")
+
+
+def to_ms(seconds: float) -> int:
+    """Whole milliseconds, never negative; ``59.999`` is 59999, not 59998 from float error."""
+    return max(0, round(seconds * 1000))
+
+
+def vtt_escape(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` as WebVTT requires; this also turns any ``-->`` into ``--&gt;``."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def build_cues(
+    segments: Iterable[Segment], *, max_cue_s: float = MAX_CUE_S, max_cue_chars: int = MAX_CUE_CHARS
+) -> list[Cue]:
+    """Readable cues: long segments split at word boundaries, then times made strictly increasing and disjoint."""
+    if max_cue_s <= 0 or max_cue_chars <= 0:
+        raise ValueError("max_cue_s and max_cue_chars must be positive")
+    raw: list[tuple[float, float, str]] = []
+    for seg in sorted(segments, key=lambda s: s.start):
+        raw.extend(_split_segment(seg, max_cue_s, max_cue_chars))
+    return _disjoint(raw)
+
+
+def wrap_lines(text: str, max_line_chars: int = MAX_LINE_CHARS) -> list[str]:
+    """One line, or two of balanced length split at the space nearest the middle (none: one long line)."""
+    if len(text) <= max_line_chars:
+        return [text]
+    spaces = [i for i, char in enumerate(text) if char == " "]
+    if not spaces:
+        return [text]
+    cut = min(spaces, key=lambda i: (max(i, len(text) - i - 1), i))
+    return [text[:cut], text[cut + 1 :]]
+
+
+def _clock(ms: int, separator: str) -> str:
+    ms = max(0, ms)
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
+
+
+def _one_line(text: str) -> str:
+    """Segment text on one line: a newline inside a cue's text would end the cue early in SRT and VTT."""
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _split_segment(seg: Segment, max_cue_s: float, max_cue_chars: int) -> list[tuple[float, float, str]]:
+    text = _one_line(seg.text)
+    if not text:
+        return []
+    if seg.end - seg.start <= max_cue_s and len(text) <= max_cue_chars:
+        return [(seg.start, seg.end, text)]
+    pieces = [_Piece(w.start, w.end, w.word) for w in seg.words] if seg.words else _interpolate(seg, text)
+    groups = _group(pieces, max_cue_s, max_cue_chars)
+    return [(g[0].start, g[-1].end, cue_text) for g in groups if (cue_text := _pieces_text(g))]
+
+
+def _interpolate(seg: Segment, text: str) -> list[_Piece]:
+    """Word-like pieces of a segment without word timestamps, timed in proportion to character position."""
+    span = max(seg.end - seg.start, 0.0)
+    pieces: list[_Piece] = []
+    for match in re.finditer(r"\S+", text):
+        start = seg.start + span * match.start() / len(text)
+        end = seg.start + span * match.end() / len(text)
+        pieces.append(_Piece(start, end, (" " if pieces else "") + match.group()))
+    return pieces
+
+
+def _pieces_text(pieces: Sequence[_Piece]) -> str:
+    return _one_line("".join(p.text for p in pieces))
+
+
+def _too_long(pieces: Sequence[_Piece], max_cue_s: float, max_cue_chars: int) -> bool:
+    return pieces[-1].end - pieces[0].start > max_cue_s or len(_pieces_text(pieces)) > max_cue_chars
+
+
+def _group(pieces: Sequence[_Piece], max_cue_s: float, max_cue_chars: int) -> list[list[_Piece]]:
+    """Greedy grouping: a group ends before the piece that would make it too long (a lone piece always fits)."""
+    groups: list[list[_Piece]] = []
+    current: list[_Piece] = []
+    for piece in pieces:
+        while current and _too_long([*current, piece], max_cue_s, max_cue_chars):
+            cut = _best_cut(current)
+            groups.append(current[:cut])
+            current = current[cut:]
+        current.append(piece)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _best_cut(pieces: Sequence[_Piece]) -> int:
+    """How many pieces to emit: all of them, or up to the last punctuation in the second half."""
+    for cut in range(len(pieces), max(1, math.ceil(len(pieces) / 2)) - 1, -1):
+        last = pieces[cut - 1].text.rstrip()
+        if last and last[-1] in _BREAK_AFTER:
+            return cut
+    return len(pieces)
+
+
+def _disjoint(raw: Sequence[tuple[float, float, str]]) -> list[Cue]:
+    """Whole milliseconds with every start after the previous start and every end in ``(start, next start]``."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end, _ in raw:
+        start_ms = to_ms(start)
+        if starts:
+            start_ms = max(start_ms, starts[-1] + 1)
+        starts.append(start_ms)
+        ends.append(max(to_ms(end), start_ms + 1))
+    cues = []
+    for i, (_, _, text) in enumerate(raw):
+        end_ms = min(ends[i], starts[i + 1]) if i + 1 < len(raw) else ends[i]
+        cues.append(Cue(starts[i], end_ms, text))
+    return cues

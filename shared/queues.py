@@ -1,0 +1,31 @@
+"""Queue clients for the pipeline, with base64 message encoding (the Functions queue trigger's default)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from azure.storage.queue import (
+    BinaryBase64DecodePolicy,
+    BinaryBase64EncodePolicy,
+    QueueClient,
+    QueueServiceClient,
+)
+
+from shared.config import Settings, get_settings
+from shared.storage import azure_credential, expand_connection_string
+
+
+def build_queue_service(settings: Settings) -> QueueServiceClient:
+    if settings.storage_connection_string:
+        return QueueServiceClient.from_connection_string(expand_connection_string(settings.storage_connection_string))
+    if not settings.storage_queue_service_uri:
+        raise RuntimeError("set 'Storage__queueServiceUri' for identity-based queue access")
+    return QueueServiceClient(settings.storage_queue_service_uri, credential=azure_credential())
+
+
+@lru_cache(maxsize=8)
+def queue(name: str) -> QueueClient:
+    service = build_queue_service(get_settings())
+    return service.get_queue_client(
+        name, message_encode_policy=BinaryBase64EncodePolicy(), message_decode_policy=BinaryBase64DecodePolicy()
+    )

