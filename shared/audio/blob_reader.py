@@ -4,7 +4,7 @@ Both libraries want a file: they parse headers, seek to an index, and then read 
 (libsndfile asks for a few KiB at a time, FFmpeg for 32 KiB). Mapping each of those to an HTTP request would cost
 thousands of round trips per window, and downloading the blob first would defeat the design (a worker's disk and
 memory must not scale with the file). :class:`BlobRangeReader` therefore fetches aligned chunks (1 MiB by default)
-with range reads and keeps the last few in an LRU, so memory is ``chunk_size × max_chunks`` whatever the blob's
+with range reads and keeps the last few in an LRU, so memory is ``chunk_size * max_chunks`` whatever the blob's
 size, and a header parse plus a window decode costs a handful of requests. Reads at least a chunk long bypass the
 cache (one request straight into the caller's buffer, nothing kept).
 

@@ -5,17 +5,20 @@ codecs a short pre-roll so the decoder has warmed up), so memory and I/O are O(w
 
 Sample alignment is the point: a worker's timestamps are the window's real start plus offsets into the array, so
 the array's first sample must be the sample at ``start_s`` of the file. Output sample ``k`` of a window is the
-file's 16 kHz sample ``round(start_s * 16000) + k``, where the file's time 0 is its first audible sample (after
-encoder delay/priming, which FFmpeg reports as the stream's start time):
+file's 16 kHz sample ``round(start_s * 16000) + k``, where the file's time 0 is its first decoded sample (after
+the encoder delay that Xing/LAME headers, MP4 edit lists and Opus pre-skip declare), i.e. what a decode of the
+whole file from the start would give:
 
 - libsndfile path: seeks are sample-exact. The read starts on a block boundary where the source rate and
   16 kHz share a sample instant (every ``rate / gcd(rate, 16000)`` input samples), so the resampled output maps to
   integer 16 kHz indices, and libswresample's output is delay-compensated (its sample 0 is input sample 0).
-  The result equals a resample of the whole file, up to the resampler's edge effects 20 ms outside the window.
-- FFmpeg path: the container is sought to a keyframe before the window, frames are decoded and placed by their
-  presentation timestamps, gaps (damaged packets, discontinuities) are filled with silence, and the output is
-  trimmed by time. Precision is that of the timestamps: exact for MP4/Ogg, 1 ms for WebM, one frame's worth of
-  the demuxer's estimate for MP3 files without an accurate seek index (see ``_seek_overshoots``).
+  Adjacent windows concatenate to exactly the samples of one window covering both.
+- FFmpeg path: the container is sought to a keyframe before the window (with pre-roll), frames are decoded and
+  placed by their presentation timestamps, starting on the same kind of grid point, gaps (damaged packets,
+  discontinuities) are filled with silence, and the output is trimmed by sample index. Precision is that of the
+  timestamps: exact for MP3/MP4/Ogg, 1 ms for WebM. FFmpeg seeks MP3 exactly only by demuxing from the start
+  (the Xing TOC and ``fastseek`` byte scaling land hundreds of ms off in VBR files), so an MP3 window reads the
+  file up to its position, demuxing but not decoding it; memory stays O(window).
 
 Channels are averaged (libswresample's own stereo downmix sums at -3 dB each, which clips full-scale audio).
 """
@@ -163,14 +166,15 @@ def _read_av(fileobj: AudioSource, start_s: float, n0: int, n1: int) -> Samples:
 
     with open_container(fileobj, "source") as container:
         stream = audio_stream(container, "source")
-        for preroll in _PREROLLS_S:
-            try:
-                origin = _origin(container, stream)
-                return _av_window(container, stream, origin, start_s, n0, n1, preroll)
-            except _SeekOvershoot:
-                logger.info("seek landed after %.3f s with %.1f s pre-roll; seeking earlier", start_s, preroll)
-            except av.error.FFmpegError as exc:
-                raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"the audio does not decode: {exc.strerror}") from exc
+        try:
+            origin = _origin(container, stream)
+            for preroll in _PREROLLS_S:
+                try:
+                    return _av_window(container, stream, origin, start_s, n0, n1, preroll)
+                except _SeekOvershoot:
+                    logger.info("seek landed after %.3f s with %.1f s pre-roll; seeking earlier", start_s, preroll)
+        except av.error.FFmpegError as exc:
+            raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"the audio does not decode: {exc.strerror}") from exc
     raise AssertionError("unreachable: the last pre-roll decodes from the start")
 
 
@@ -213,12 +217,12 @@ def _av_window(
 
     resampler: MonoResampler | None = None
     pieces: list[Samples] = []
-    first = 0  # input sample index (from the stream's origin) of the first sample fed to the resampler
-    clock: int | None = None  # input sample index where the next frame should start
+    first = fed = 0  # input sample indices (from the origin): first fed to the resampler, next to feed
+    clock: int | None = None  # where the previous decoded frame ended
     for packet in container.demux(stream):
         try:
             frames = packet.decode()
-        except av.error.InvalidDataError as exc:  # a damaged packet: skipped, the gap becomes silence below
+        except av.error.InvalidDataError as exc:  # a damaged packet: skipped, the hole becomes silence below
             logger.warning("skipping a packet that does not decode at %s: %s", packet.pts, exc.strerror)
             continue
         for frame in frames:
@@ -232,24 +236,26 @@ def _av_window(
             at = round((frame.pts - origin) * tb * grid.rate) if frame.pts is not None else (clock or 0)
             if clock is None and seek_s is not None and at > grid.start:
                 raise _SeekOvershoot
-            end = at + frame.samples
-            if end <= grid.start:
-                clock = end
+            clock = at + frame.samples
+            if clock <= grid.start:
                 continue
             if at >= grid.end:
                 break
             mono = frame_to_mono(frame)
+            tolerance = round(_GAP_S * grid.rate)
             if resampler is None:
                 resampler = MonoResampler(grid.rate)
                 if at < grid.start:  # start on the grid point, so the output lands on whole 16 kHz samples
                     mono, at = mono[grid.start - at :], grid.start
-                first = at
-            elif clock is not None and at - clock > _GAP_S * grid.rate:
-                pieces.append(resampler.feed(np.zeros(at - clock, np.float32)))
-            elif clock is not None and at < clock:  # overlapping timestamps: keep the audio already fed
-                mono = mono[clock - at :]
+                first = fed = at
+            elif at - fed > tolerance:  # a hole (damaged packets, a discontinuity): silence keeps the timing
+                pieces.append(resampler.feed(np.zeros(at - fed, np.float32)))
+                fed = at
+            elif fed - at > tolerance:  # overlapping timestamps: keep what was already fed
+                mono = mono[fed - at :]
+            # Within the tolerance, timestamps are rounding (WebM's are in ms): the audio is contiguous.
             pieces.append(resampler.feed(mono))
-            clock = end
+            fed += len(mono)
         else:
             continue
         break  # the window is complete
@@ -258,10 +264,7 @@ def _av_window(
     pieces.append(resampler.flush())
     samples = np.concatenate(pieces)
     offset = round(first * SAMPLE_RATE / grid.rate) - n0  # exact on the grid; > 0 when audio starts after n0
-    if offset > 0:
-        samples = np.concatenate([np.zeros(offset, np.float32), samples])
-    else:
-        samples = samples[-offset:]
+    samples = np.concatenate([np.zeros(offset, np.float32), samples]) if offset > 0 else samples[-offset:]
     return np.ascontiguousarray(samples[: n1 - n0])
 
 

@@ -142,7 +142,9 @@ def _probe_soundfile(fileobj: AudioSource, filename: str) -> AudioInfo | None:
         with sound:
             fmt = SOUNDFILE_FORMATS.get(sound.format)
             if fmt is None or sound.subtype in _FFMPEG_SUBTYPES:
-                logger.debug("libsndfile reads %s as %s/%s; leaving it to FFmpeg", filename, sound.format, sound.subtype)
+                logger.debug(
+                    "libsndfile reads %s as %s/%s; leaving it to FFmpeg", filename, sound.format, sound.subtype
+                )
                 return None
             info = AudioInfo(
                 format=fmt,
@@ -193,9 +195,7 @@ def audio_stream(container: Any, filename: str) -> Any:
     stream = container.streams.best("audio")
     if stream is None:
         if container.streams.video:
-            raise PermanentError(
-                ErrorCode.UNSUPPORTED_FORMAT, f"'{filename}' has video or images but no audio stream"
-            )
+            raise PermanentError(ErrorCode.UNSUPPORTED_FORMAT, f"'{filename}' has video or images but no audio stream")
         raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"'{filename}' is not an audio file (no audio stream)")
     ctx = stream.codec_context
     if ctx is None or ctx.codec is None or not ctx.codec.is_decoder:

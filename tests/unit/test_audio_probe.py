@@ -93,7 +93,7 @@ def test_committed_bad_input(clip: str, code: ErrorCode) -> None:
 
 
 def test_error_details_name_the_file() -> None:
-    with pytest.raises(PermanentError, match="not_audio.wav") as caught:
+    with pytest.raises(PermanentError, match=r"not_audio\.wav") as caught:
         _probe_bytes((DATA / "not_audio.wav").read_bytes(), "not_audio.wav")
     assert caught.value.to_problem()["code"] == "corrupt_audio"
 
