@@ -1,4 +1,4 @@
-"""The whole service on one machine: Azurite plus the devhost serving function_app.py.
+"""The whole service on one machine: Azurite, the devhost serving function_app.py, and transcription workers.
 
 Used by ``scripts/transcribe``, ``scripts/up``, the tests and the benchmarks, so they all run the same stack.
 ``python -m devhost.stack`` keeps it running until Ctrl-C and prints how to reach it.
@@ -144,10 +144,14 @@ class LocalStack:
 
 def main() -> int:
     port = int(os.environ.get("DEVHOST_PORT", "7071"))
-    with LocalStack(port=port) as stack:
+    workers = int(os.environ.get("DEVHOST_WORKERS", str(os.cpu_count() or 1)))
+    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+    env = {"TRANSCRIBE_EXPECTED_WORKERS": str(max(workers, 1))}
+    with LocalStack(env=env, port=port, workers=workers, worker_threads=threads) as stack:
         print(f"API:           {stack.base_url}/api")
         print(f"Function key:  {stack.function_key}")
         print(f"Storage:       {stack.connection_string}")
+        print(f"Workers:       {workers} x {threads} thread(s)")
         print(f"Logs:          {stack.workdir}")
         print(f"Client:        TRANSCRIBE_API_URL={stack.base_url} TRANSCRIBE_API_KEY={stack.function_key}")
         print("Ctrl-C stops the stack.", flush=True)

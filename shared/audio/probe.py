@@ -121,7 +121,7 @@ def soundfile_errors(fileobj: AudioSource) -> Iterator[GuardedFile]:
     guarded = GuardedFile(fileobj)
     try:
         yield guarded
-    except BaseException as exc:
+    except Exception as exc:
         if guarded.failure is not None and guarded.failure is not exc:
             raise guarded.failure from exc
         raise
@@ -209,7 +209,7 @@ def open_container(fileobj: AudioSource, filename: str) -> Any:
 
     fileobj.seek(0)
     try:
-        return av.open(fileobj, mode="r")
+        return av.open(fileobj, mode="r", metadata_errors="replace")  # odd tag bytes must not fail a file
     except av.error.FFmpegError as exc:
         raise PermanentError(
             ErrorCode.CORRUPT_AUDIO, f"'{filename}' is not a recognisable audio file ({exc.strerror})"

@@ -1,0 +1,34 @@
+import pytest
+
+from worker import transcriber
+from worker.transcriber import pick_device, resolve_model
+
+
+def test_bundled_model_resolves_to_a_ctranslate2_folder() -> None:
+    path = resolve_model("tiny.en")
+    assert path.endswith("model")
+    assert resolve_model(path) == path
+
+
+def test_unknown_models_are_refused_rather_than_downloaded() -> None:
+    with pytest.raises(ValueError, match="neither a folder nor a bundled model"):
+        resolve_model("large-v3")
+
+
+@pytest.mark.parametrize(
+    ("gpus", "requested", "compute", "expected"),
+    [
+        (0, "auto", None, ("cpu", "int8")),
+        (1, "auto", None, ("cuda", "float16")),
+        (1, "cpu", None, ("cpu", "int8")),
+        (0, "cuda", "int8_float16", ("cuda", "int8_float16")),
+    ],
+)
+def test_device_auto_prefers_cuda_float16_then_cpu_int8(
+    monkeypatch: pytest.MonkeyPatch, gpus: int, requested: str, compute: str | None, expected: tuple[str, str]
+) -> None:
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: gpus)  # no GPU on this machine: simulate one
+    assert pick_device(requested, compute) == expected
+    assert transcriber.pick_device is pick_device
