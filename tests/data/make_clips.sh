@@ -24,8 +24,8 @@ speak() { # speak TEXT_FILE OUT_WAV: 22.05 kHz mono PCM16, normalised to -3 dBFS
 speak speech.txt "$tmp/speech.wav"
 sox -R -D "$tmp/speech.wav" -r 16000 -c 1 -b 16 speech_16k_mono.wav
 sox -R -D "$tmp/speech.wav" -r 44100 -c 2 -b 16 -C 8 speech_44k_stereo.flac
-"${FF[@]}" -i "$tmp/speech.wav" "${EXACT[@]}" -c:a libmp3lame -b:a 32k speech.mp3                      # CBR, 22.05 kHz, Xing header
-"${FF[@]}" -i "$tmp/speech.wav" "${EXACT[@]}" -ar 44100 -c:a aac -b:a 40k -movflags +faststart speech.m4a
+"${FF[@]}" -i "$tmp/speech.wav" "${EXACT[@]}" -c:a libmp3lame -b:a 48k speech.mp3                      # CBR, 22.05 kHz, Xing header
+"${FF[@]}" -i "$tmp/speech.wav" "${EXACT[@]}" -ar 44100 -c:a aac -b:a 48k -movflags +faststart speech.m4a
 "${FF[@]}" -i "$tmp/speech.wav" "${EXACT[@]}" -c:a libopus -b:a 24k speech.opus                        # Ogg Opus, 48 kHz
 
 # --- the long clip: one passage per paragraph of long.txt, 1.5 s of silence between them -------------------------
