@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
+from azure.core.exceptions import ResourceModifiedError
 from azure.storage.blob import ContentSettings
 
 from shared import storage
 from shared.config import get_settings
 from shared.contracts import AudioInfo, SegmentJob, SegmentResult, Transcript, Window
+from shared.errors import ErrorCode, PermanentError
 from shared.jobs import JobStore
 from shared.models import JobError, JobRecord, JobStatus
 from shared.queues import queue
@@ -63,8 +65,11 @@ def probe_audio(job: dict[str, Any]) -> dict[str, Any]:
     from shared.audio.probe import probe
 
     blob = storage.container(job["container"]).get_blob_client(job["blob"])
-    with BlobRangeReader(blob, size=job["size_bytes"]) as reader:
-        info = probe(reader, job["filename"])
+    try:
+        with BlobRangeReader(blob, size=job["size_bytes"], etag=job.get("etag")) as reader:
+            info = probe(reader, job["filename"])
+    except ResourceModifiedError:
+        raise PermanentError(ErrorCode.SOURCE_CHANGED, "the upload was replaced after it was committed") from None
     logger.info(
         "probed job_id=%s format=%s codec=%s duration_s=%.1f", job["job_id"], info.format, info.codec, info.duration_s
     )

@@ -46,6 +46,7 @@ class SegmentJob(_Contract):
     attempt: int = 1
     source_container: str
     source_blob: str
+    source_etag: str | None = Field(default=None, description="the committed version; a replaced blob is an error")
     audio: AudioInfo
     window: Window
     model: str

@@ -35,6 +35,7 @@ class ErrorCode(Enum):
     EMPTY_AUDIO = (422, "The file holds no audio")
     SEGMENT_TIMEOUT = (504, "A segment was not transcribed in time")
     SIZE_MISMATCH = (422, "The uploaded file's size differs from the announced size")
+    SOURCE_CHANGED = (409, "The uploaded file was replaced while it was being transcribed")
     TRANSCRIPTION_FAILED = (500, "Transcription failed")
     STORAGE_UNAVAILABLE = (503, "Storage is temporarily unavailable")
     INTERNAL_ERROR = (500, "Internal error")

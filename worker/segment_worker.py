@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 from azure.storage.queue import QueueClient, QueueMessage
 from pydantic import ValidationError
@@ -134,6 +134,9 @@ class SegmentWorker:
         logger.info("segment started job_id=%s index=%d attempt=%d", job.job_id, job.index, message.dequeue_count)
         try:
             result = self._transcribe(job)
+        except ResourceModifiedError:
+            self._report(job, ok=False, code="source_changed", error="the source blob was replaced during the job")
+            return True
         except PermanentError as exc:
             logger.warning("segment failed for good job_id=%s index=%d: %s", job.job_id, job.index, exc.code.slug)
             self._report(job, ok=False, code=exc.code.slug, error=exc.detail)
@@ -155,7 +158,8 @@ class SegmentWorker:
 
         blob = self.blobs.get_blob_client(job.source_container, job.source_blob)
         started = time.perf_counter()
-        with BlobRangeReader(blob) as reader:
+        # 4 MiB chunks: a 300 s window of 16 kHz PCM is 3 requests; pinned to the version that was committed
+        with BlobRangeReader(blob, size=None, etag=job.source_etag, chunk_size=4 << 20) as reader:
             samples = read_window(reader, job.audio, job.window.start_s, job.window.end_s)
         decoded = time.perf_counter()
         segments, language, probability = self.transcriber.transcribe(
