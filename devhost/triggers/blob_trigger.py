@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob import BlobProperties
@@ -26,6 +25,7 @@ from devhost.triggers.blob_paths import parse_blob_path
 from devhost.triggers.blob_receipts import BlobVersion, ReceiptStore, bare_etag
 from devhost.triggers.clients import blob_service
 from devhost.triggers.config import BlobOptions, QueueOptions, connection_string, host_storage_connection
+from devhost.triggers.shutdown import drain
 from devhost.triggers.signature import check_bindings_served, parameter_names, resolve_settings
 
 logger = logging.getLogger(__name__)
@@ -82,13 +82,7 @@ class BlobTriggerListener:
 
     def stop(self) -> None:
         """Stop scanning and give running functions ``grace_s``; versions not finished fire after a restart."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self._grace_s)
-        with self._lock:
-            pending = set(self._futures)
-        wait_futures(pending, timeout=self._grace_s)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        drain(self._stop, self._thread, self._lock, self._futures, self._pool, self._grace_s)
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():

@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
@@ -25,6 +24,7 @@ from devhost.invoker import Invoker
 from devhost.triggers.clients import queue_client, send_creating_queue
 from devhost.triggers.config import QueueOptions, connection_string
 from devhost.triggers.queue_codec import UndecodableMessage, decode_body, trigger_value
+from devhost.triggers.shutdown import drain
 from devhost.triggers.signature import check_bindings_served, resolve_settings
 
 logger = logging.getLogger(__name__)
@@ -84,13 +84,7 @@ class QueueTriggerListener:
 
     def stop(self) -> None:
         """Stop polling, give running functions ``grace_s`` to finish, release what never started."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self._grace_s)
-        with self._lock:
-            pending = set(self._futures)
-        wait_futures(pending, timeout=self._grace_s)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        drain(self._stop, self._thread, self._lock, self._futures, self._pool, self._grace_s)
         with self._lock:
             never_started = [lease for lease in self._leases.values() if not lease.started and not lease.done]
         for lease in never_started:
