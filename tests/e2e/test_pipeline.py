@@ -21,6 +21,7 @@ import httpx
 import pytest
 import soundfile
 from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueClient
 
 from client.api import TranscriptionApi
 from client.uploads import upload_file
@@ -240,3 +241,15 @@ def test_a_canceled_job_stops_and_workers_skip_its_segments(pipeline: LocalStack
     assert len(done) < 4, "workers kept transcribing a canceled job"
     assert not list(blobs.get_container_client("results").list_blobs(name_starts_with=f"{job_id}/"))
     assert json.dumps(status["output"]) == '"canceled"'
+
+
+def test_segments_nobody_transcribes_are_redispatched_then_fail_the_job() -> None:
+    """No worker at all: after each stall timeout the pending segments are queued again; then segment_timeout."""
+    env = {**PIPELINE_ENV, "TRANSCRIBE_SEGMENT_TIMEOUT_S": "2", "TRANSCRIBE_SEGMENT_MAX_ATTEMPTS": "2"}
+    with LocalStack(env=env, workers=0) as stack:
+        status, _ = transcribe(stack, DATA / "speech_16k_mono.wav", timeout_s=60)
+        queued = QueueClient.from_connection_string(stack.connection_string, "segment-jobs").get_queue_properties()
+    assert status["runtimeStatus"] == "Failed"
+    assert status["customStatus"]["error"]["code"] == "segment_timeout"
+    segments = 2  # a 22 s clip in ~11 s windows
+    assert queued.approximate_message_count == segments * 2  # dispatched, then dispatched again once
