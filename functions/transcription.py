@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Generator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -98,9 +98,8 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
     return dict(summary)
 
 
-def _started(job: dict[str, Any]) -> Any:
-    from datetime import datetime
-
+def _started(job: dict[str, Any]) -> datetime:
+    """When the upload was committed: the clock for progress and ETA (from the input, so replay-safe)."""
     return datetime.fromisoformat(job["committed_at"])
 
 

@@ -90,13 +90,14 @@ class SegmentWorker:
         """Process messages until ``stop`` is set (or the queue stays empty for ``exit_when_idle_s``)."""
         handled, idle_since = 0, time.monotonic()
         while not stop.is_set():
-            messages = list(
-                self.jobs_queue.receive_messages(max_messages=1, visibility_timeout=self.options.visibility_timeout_s)
-            )
-            for message in messages:
-                self.handle(message)
-                handled += 1
+            try:
+                messages = self._next_batch()
+            except Exception:  # a storage blip must not kill the worker: messages reappear and are retried
+                logger.exception("worker loop error; continuing")
+                stop.wait(self.options.poll_interval_s)
+                continue
             if messages:
+                handled += len(messages)
                 idle_since = time.monotonic()
                 continue
             idle = self.options.exit_when_idle_s
@@ -104,6 +105,15 @@ class SegmentWorker:
                 break
             stop.wait(self.options.poll_interval_s)
         return handled
+
+    def _next_batch(self) -> list[QueueMessage]:
+        """Take one message and handle it; returns what was taken (empty when the queue was empty)."""
+        messages = list(
+            self.jobs_queue.receive_messages(max_messages=1, visibility_timeout=self.options.visibility_timeout_s)
+        )
+        for message in messages:
+            self.handle(message)
+        return messages
 
     def handle(self, message: QueueMessage) -> None:
         try:
