@@ -1,0 +1,33 @@
+"""function_app.py is what the Functions host indexes: it must register every function and stay import-light."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+PROBE = """
+import json, sys
+import function_app
+functions = {f.get_function_name(): f.get_trigger().get_binding_name() for f in function_app.app.get_functions()}
+heavy = [m for m in ("numpy", "av", "soundfile", "faster_whisper", "ctranslate2") if m in sys.modules]
+print(json.dumps({"functions": functions, "heavy": heavy}))
+"""
+
+
+def test_function_app_registers_the_pipeline_and_imports_nothing_heavy() -> None:
+    env = {"PATH": "/usr/bin:/bin"}  # no Storage setting: importing must not read settings
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    found = json.loads(out.stdout)
+    assert found["heavy"] == []
+    assert found["functions"] == {
+        "create_upload": "httpTrigger",
+        "get_upload": "httpTrigger",
+        "ingest": "blobTrigger",
+        "transcription": "orchestrationTrigger",
+        "set_job_status": "activityTrigger",
+        "probe_audio": "activityTrigger",
+        "dispatch_segments": "activityTrigger",
+        "merge_transcript": "activityTrigger",
+        "segment_results": "queueTrigger",
+    }
