@@ -126,12 +126,11 @@ class DurableHttpApi:
         if request.method == "DELETE":
             deleted = await self._call(self.engine.purge, [instance_id])
             return JSONResponse({"instancesDeleted": deleted}) if deleted else Response(status_code=404)
-        inst = await self._call(self.engine.get, instance_id)
+        show_history = _flag(request, "showHistory")
+        inst = await self._call(self.engine.get, instance_id, show_history)
         if inst is None:
             return Response(status_code=404)
-        body = status_json(
-            inst, _flag(request, "showInput", True), _flag(request, "showHistory"), _flag(request, "showHistoryOutput")
-        )
+        body = status_json(inst, _flag(request, "showInput", True), show_history, _flag(request, "showHistoryOutput"))
         if inst.status in ("Running", "Pending", "ContinuedAsNew", "Suspended"):
             return JSONResponse(body, status_code=202, headers={"Location": str(request.url), "Retry-After": "5"})
         return JSONResponse(body)

@@ -334,9 +334,9 @@ class DurableEngine:
             raise ClientError(410, "")
         return inst
 
-    def get(self, instance_id: str) -> db.Instance | None:
+    def get(self, instance_id: str, with_history: bool = False) -> db.Instance | None:
         with self.store.transaction() as tx:
-            return db.get_instance(tx, instance_id)
+            return db.get_instance(tx, instance_id, with_history)
 
     def query(self, where: str = "", params: tuple[Any, ...] = ()) -> list[db.Instance]:
         with self.store.transaction() as tx:

@@ -123,9 +123,11 @@ class Store:
 _COLUMNS = "instance_id, name, status, execution_id, input, output, custom_status, created_time, last_updated_time"
 
 
-def get_instance(tx: sqlite3.Connection, instance_id: str) -> Instance | None:
+def get_instance(tx: sqlite3.Connection, instance_id: str, with_history: bool = True) -> Instance | None:
+    """One instance; ``with_history=False`` skips parsing the history, which status polling rarely needs."""
+    history = "history" if with_history else "'[]'"
     row = tx.execute(
-        f"SELECT {_COLUMNS}, history, state FROM instances WHERE instance_id = ?",  # noqa: S608
+        f"SELECT {_COLUMNS}, {history}, state FROM instances WHERE instance_id = ?",  # noqa: S608
         (instance_id,),
     ).fetchone()
     if row is None:
@@ -172,9 +174,10 @@ def delete_instance(tx: sqlite3.Connection, instance_id: str) -> bool:
 
 
 def list_instances(tx: sqlite3.Connection, where: str = "", params: tuple[Any, ...] = ()) -> list[Instance]:
+    """Instances without their histories (listings and purges never need them)."""
     query = f"SELECT instance_id FROM instances {where} ORDER BY created_time"  # noqa: S608 (where: built from fixed clauses)
     ids = [r[0] for r in tx.execute(query, params)]
-    return [i for i in (get_instance(tx, iid) for iid in ids) if i is not None]
+    return [i for i in (get_instance(tx, iid, with_history=False) for iid in ids) if i is not None]
 
 
 def add_inbox(tx: sqlite3.Connection, instance_id: str, execution_id: str | None, event: dict[str, Any]) -> None:
