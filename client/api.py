@@ -52,6 +52,24 @@ class TranscriptionApi:
     def get_upload(self, job_id: str) -> dict[str, Any]:
         return self._request("GET", f"/api/uploads/{job_id}")
 
+    def get_job(self, job_id: str) -> tuple[bool, dict[str, Any], float]:
+        """(finished, job, seconds to wait before asking again). A failed or canceled job raises ApiError."""
+        response = self._http.get(f"/api/jobs/{job_id}")
+        if response.status_code == 202:
+            retry = response.headers.get("Retry-After", "5")
+            return False, response.json(), float(retry) if retry.isdigit() else 5.0
+        _raise_for_problem(response)
+        return True, response.json(), 0.0
+
+    def transcript(self, job_id: str, fmt: str) -> bytes:
+        """One format of the transcript; a redirect to a read link is followed without our key."""
+        response = self._http.get(f"/api/jobs/{job_id}/transcript", params={"format": fmt})
+        if response.status_code in (301, 302, 303, 307):
+            with httpx.Client(timeout=self._http.timeout) as plain:  # never send the function key to storage
+                response = plain.get(response.headers["Location"])
+        _raise_for_problem(response)
+        return response.content
+
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         for attempt in range(1, self._attempts + 1):
             try:

@@ -3,6 +3,7 @@
     python -m client upload talk.wav                 # new upload, progress bar, prints the job id
     python -m client upload talk.wav --resume JOB_ID # after an interruption: sends only the missing blocks
     python -m client upload-status JOB_ID            # what has arrived
+    python -m client wait JOB_ID --out DIR           # wait for the transcript, then download it
 
 The API address and key come from ``--api``/``--key`` or ``TRANSCRIBE_API_URL``/``TRANSCRIBE_API_KEY``.
 """
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 from client.api import ApiError, TranscriptionApi
@@ -50,7 +52,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("upload-status", help="show what has arrived for an upload")
     st.add_argument("job_id")
+
+    wt = sub.add_parser("wait", help="wait for a job (honouring Retry-After), then download its transcripts")
+    wt.add_argument("job_id")
+    wt.add_argument("--out", type=Path, help="folder for transcript.{json,txt,srt,vtt}")
+    wt.add_argument("--timeout", type=float, default=24 * 3600)
     return parser
+
+
+def _wait(api: TranscriptionApi, args: argparse.Namespace) -> int:
+    deadline = time.monotonic() + args.timeout
+    while True:
+        finished, job, retry_after = api.get_job(args.job_id)
+        if finished:
+            break
+        if time.monotonic() + retry_after > deadline:
+            print(f"error: job {args.job_id} is still {job['status']}", file=sys.stderr)
+            return 1
+        progress = job.get("progress") or {}
+        print(f"{job['status']} {progress.get('percent', 0)}%", file=sys.stderr, flush=True)
+        time.sleep(retry_after)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for fmt in ("json", "txt", "srt", "vtt"):
+            (args.out / f"transcript.{fmt}").write_bytes(api.transcript(args.job_id, fmt))
+    print(json.dumps(job, indent=2))
+    return 0
 
 
 def _print_result(result: UploadResult, as_json: bool) -> None:
@@ -110,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "upload":
             return _upload(api, args)
+        if args.command == "wait":
+            return _wait(api, args)
         print(json.dumps(api.get_upload(args.job_id), indent=2))
         return 0
     except ApiError as exc:

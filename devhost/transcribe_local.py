@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from azure.storage.blob import BlobServiceClient
 from tqdm import tqdm
 
 from client.api import ApiError, TranscriptionApi
@@ -23,7 +21,6 @@ from client.uploads import upload_file
 from devhost.stack import LocalStack
 
 FORMATS = ("json", "txt", "srt", "vtt")
-HOOK = "/runtime/webhooks/durabletask/instances"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -39,35 +36,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def follow(http: httpx.Client, job_id: str, timeout_s: float, show: bool) -> dict[str, Any]:
-    """Poll the orchestration until it ends, with a progress bar fed by its custom status."""
+def follow(api: TranscriptionApi, job_id: str, timeout_s: float, show: bool) -> dict[str, Any]:
+    """Poll the public job status like any customer, honouring Retry-After (capped, for a local run)."""
     deadline = time.monotonic() + timeout_s
     with tqdm(total=100.0, unit="%", disable=not show, file=sys.stderr, bar_format="{l_bar}{bar}| {postfix}") as bar:
         while time.monotonic() < deadline:
-            response = http.get(f"{HOOK}/{job_id}")
-            if response.status_code == 200:
-                return dict(response.json())
-            if response.status_code == 202:
-                status = response.json().get("customStatus") or {}
-                bar.n = float(status.get("percent") or 0.0)
-                eta = status.get("eta_s")
-                bar.set_postfix_str(
-                    f"{status.get('stage', 'queued')} {status.get('segments_done', 0)}/"
-                    f"{status.get('segments_total', '?')} segments" + (f", ETA {eta:.0f} s" if eta is not None else "")
-                )
-            time.sleep(0.5)
+            finished, job, retry_after = api.get_job(job_id)
+            if finished:
+                bar.n = 100.0
+                return job
+            progress = job.get("progress") or {}
+            bar.n = float(progress.get("percent") or 0.0)
+            eta = progress.get("eta_s")
+            bar.set_postfix_str(
+                f"{job['status']} {progress.get('segments_done', 0)}/"
+                f"{progress.get('segments_total', '?')} segments" + (f", ETA {eta:.0f} s" if eta is not None else "")
+            )
+            bar.refresh()
+            time.sleep(min(retry_after, 1.0))
     raise TimeoutError(f"job {job_id} did not finish within {timeout_s:.0f} s")
 
 
-def download(connection_string: str, job_id: str, out: Path) -> dict[str, Path]:
+def download(api: TranscriptionApi, job_id: str, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    container = BlobServiceClient.from_connection_string(connection_string).get_container_client("results")
     paths = {}
     for ext in FORMATS:
-        path = out / f"transcript.{ext}"
-        with path.open("wb") as handle:
-            container.download_blob(f"{job_id}/transcript.{ext}").readinto(handle)
-        paths[ext] = path
+        paths[ext] = out / f"transcript.{ext}"
+        paths[ext].write_bytes(api.transcript(job_id, ext))
     return paths
 
 
@@ -88,26 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     with LocalStack(env=env, workers=workers, worker_threads=threads) as stack:
         api = TranscriptionApi(stack.base_url, stack.function_key)
         try:
-            uploaded = upload_file(api, args.audio, language=args.language, show_progress=show)
+            job_id = upload_file(api, args.audio, language=args.language, show_progress=show).job_id
+            job = follow(api, job_id, args.timeout, show)
+            out = args.out or Path("transcripts") / args.audio.stem
+            paths = download(api, job_id, out)
         except (ApiError, UploadError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            failed = exc.problem.get("job_error_code") if isinstance(exc, ApiError) else None
+            print(f"error: {failed + ': ' if failed else ''}{exc}", file=sys.stderr)
             return 1
         finally:
             api.close()
-        with httpx.Client(base_url=stack.base_url, timeout=30) as http:
-            final = follow(http, uploaded.job_id, args.timeout, show)
-        if final["runtimeStatus"] != "Completed":
-            print(
-                f"error: job {uploaded.job_id} {final['runtimeStatus'].lower()}: {final.get('output')}", file=sys.stderr
-            )
-            return 1
-        out = args.out or Path("transcripts") / args.audio.stem
-        paths = download(stack.connection_string, uploaded.job_id, out)
-    summary = final["output"]
+    result = job["result"]
     print(paths["txt"].read_text(encoding="utf-8"), end="")
     print(
-        f"\nJob {uploaded.job_id}: {summary['duration_s']:.1f} s of audio, {summary['words']} words, "
-        f"language {summary['language']}; transcripts in {out}/",
+        f"\nJob {job_id}: {result['duration_s']:.1f} s of audio, {result['words']} words, language "
+        f"{result['language']}, RTFx {result['rtfx']}; transcripts in {out}/",
         file=sys.stderr,
     )
     return 0

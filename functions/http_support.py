@@ -8,6 +8,7 @@ internal.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -70,23 +71,40 @@ def base_url(req: func.HttpRequest, configured: str | None) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-Handler = Callable[[func.HttpRequest], func.HttpResponse]
-F = TypeVar("F", bound=Callable[..., Any])
+Handler = Callable[..., Any]
+
+
+def _problem_for(exc: Exception, req: func.HttpRequest) -> func.HttpResponse:
+    instance = urlsplit(req.url).path
+    if isinstance(exc, ServiceError):
+        if exc.code.status >= 500:
+            logger.warning("%s %s failed: %s", req.method, instance, exc)
+        return problem_response(exc, instance)
+    logger.error("unhandled error in %s %s", req.method, instance, exc_info=exc)
+    error = ServiceError(ErrorCode.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
+    return problem_response(error, instance)
 
 
 def api_errors(handler: Handler) -> Handler:
+    """Every failure becomes problem+json; works for sync and async handlers, extra bindings passed through."""
+    if inspect.iscoroutinefunction(handler):
+
+        @functools.wraps(handler)
+        async def async_wrapper(req: func.HttpRequest, **bindings: Any) -> func.HttpResponse:
+            try:
+                response: func.HttpResponse = await handler(req, **bindings)
+            except Exception as exc:
+                return _problem_for(exc, req)
+            return response
+
+        return async_wrapper
+
     @functools.wraps(handler)
-    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        instance = urlsplit(req.url).path
+    def wrapper(req: func.HttpRequest, **bindings: Any) -> func.HttpResponse:
         try:
-            return handler(req)
-        except ServiceError as exc:
-            if exc.code.status >= 500:
-                logger.warning("%s %s failed: %s", req.method, instance, exc)
-            return problem_response(exc, instance)
-        except Exception:
-            logger.exception("unhandled error in %s %s", req.method, instance)
-            error = ServiceError(ErrorCode.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
-            return problem_response(error, instance)
+            response: func.HttpResponse = handler(req, **bindings)
+        except Exception as exc:
+            return _problem_for(exc, req)
+        return response
 
     return wrapper

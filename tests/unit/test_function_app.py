@@ -23,6 +23,9 @@ def test_function_app_registers_the_pipeline_and_imports_nothing_heavy() -> None
     assert found["functions"] == {
         "create_upload": "httpTrigger",
         "get_upload": "httpTrigger",
+        "get_job": "httpTrigger",
+        "cancel_job": "httpTrigger",
+        "get_transcript": "httpTrigger",
         "ingest": "blobTrigger",
         "transcription": "orchestrationTrigger",
         "set_job_status": "activityTrigger",

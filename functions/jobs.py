@@ -1,0 +1,143 @@
+"""``/api/jobs/{job_id}``: status for customers and Logic Apps, cancellation, transcript download.
+
+Logic Apps' HTTP action polls a ``202`` with ``Location`` and ``Retry-After`` until it gets anything else, and
+only retries 408/429/5xx. So: running states answer 202, a completed job 200, a failed job a final 422 problem
+(the job's own error code inside), a canceled job a final 409 problem. 5xx is kept for our own trouble.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from functions.http_support import api_errors, base_url, json_response, problem_response
+from shared import storage
+from shared.config import get_settings
+from shared.errors import ErrorCode, PermanentError
+from shared.ids import is_job_id
+from shared.job_views import FORMATS, RUNNING, JobView, job_view, retry_after_s
+from shared.jobs import JobStore
+from shared.models import JobRecord, JobStatus
+from shared.sas import BlobSigner
+
+bp = df.Blueprint()
+logger = logging.getLogger(__name__)
+INLINE_LIMIT = 256 * 1024  # smaller transcripts are returned directly; larger ones by a redirect to a read SAS
+_MEDIA_TYPES = {"json": "application/json", "txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt"}
+
+
+def _jobs() -> JobStore:
+    return JobStore(storage.container(get_settings().jobs_container))
+
+
+def _signer() -> BlobSigner:
+    return BlobSigner(storage.blob_service(), storage.account_key())
+
+
+def _record(req: func.HttpRequest) -> JobRecord:
+    job_id = req.route_params["job_id"]
+    if not is_job_id(job_id):
+        raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'")
+    return _jobs().get(job_id)
+
+
+async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrchestrationClient) -> JobView:
+    custom: dict[str, Any] | None = None
+    if record.status in RUNNING and record.status != JobStatus.AWAITING_UPLOAD:
+        status = await client.get_status(record.job_id)
+        custom = status.custom_status if status and isinstance(status.custom_status, dict) else None
+    settings = get_settings()
+    return job_view(record, custom, base_url(req, settings.public_base_url), _signer(), settings.results_container)
+
+
+def _respond(view: JobView) -> func.HttpResponse:
+    if view.status in RUNNING:
+        headers = {"Location": view.status_url, "Retry-After": str(retry_after_s(view)), "Cache-Control": "no-store"}
+        return json_response(view, status=202, headers=headers)
+    if view.status == JobStatus.COMPLETED:
+        return json_response(view, headers={"Cache-Control": "no-store"})
+    if view.status == JobStatus.CANCELED:
+        error = PermanentError(ErrorCode.JOB_CANCELED, "the job was canceled", job=view.model_dump(mode="json"))
+        return problem_response(error, f"/api/jobs/{view.job_id}")
+    code = view.error.code if view.error else "transcription_failed"
+    message = view.error.message if view.error else "the job failed"
+    error = PermanentError(ErrorCode.JOB_FAILED, message, job_error_code=code, job=view.model_dump(mode="json"))
+    return problem_response(error, f"/api/jobs/{view.job_id}")
+
+
+@bp.route(route="jobs/{job_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+@api_errors
+async def get_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Job status: 202 while it runs (poll Location after Retry-After), 200 with links when done."""
+    record = _record(req)
+    if record.status == JobStatus.AWAITING_UPLOAD and _upload_committed(record):
+        # Committed, but the blob trigger has not picked it up yet: say so, so pollers don't wait 30 s.
+        record = record.model_copy(update={"status": JobStatus.QUEUED})
+    return _respond(await _view(req, record, client))
+
+
+def _upload_committed(record: JobRecord) -> bool:
+    blob = storage.container(get_settings().uploads_container).get_blob_client(record.blob_name)
+    with storage.storage_errors("check upload", record.job_id):
+        return bool(blob.exists())
+
+
+@bp.route(route="jobs/{job_id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+@api_errors
+async def cancel_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Cancel: record first (workers skip its segments), then stop the orchestration. Repeating it is harmless."""
+    record = _record(req)
+    if record.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        raise PermanentError(ErrorCode.JOB_FINISHED, f"the job is already {record.status.value}; nothing to cancel")
+
+    def cancel(current: JobRecord) -> JobRecord:
+        if current.finished:
+            return current
+        return current.model_copy(update={"status": JobStatus.CANCELED, "updated_at": datetime.now(UTC)})
+
+    record = _jobs().update(record.job_id, cancel)
+    status = await client.get_status(record.job_id)
+    if status and status.runtime_status in (
+        df.OrchestrationRuntimeStatus.Running,
+        df.OrchestrationRuntimeStatus.Pending,
+        df.OrchestrationRuntimeStatus.Suspended,
+    ):
+        await client.terminate(record.job_id, "canceled by the customer")
+    logger.info("job canceled job_id=%s", record.job_id)
+    view = await _view(req, record, client)
+    return json_response(view, status=202 if record.status == JobStatus.CANCELED else 409)
+
+
+@bp.route(route="jobs/{job_id}/transcript", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@api_errors
+def get_transcript(req: func.HttpRequest) -> func.HttpResponse:
+    """The transcript in one format: the content itself when small, else a redirect to a short-lived link."""
+    record = _record(req)
+    fmt = (req.params.get("format") or "json").lower()
+    if fmt not in FORMATS:
+        raise PermanentError(
+            ErrorCode.VALIDATION_ERROR,
+            f"format must be one of {', '.join(FORMATS)}",
+            errors=[{"field": "format", "message": "unknown format", "type": "enum"}],
+        )
+    if record.status != JobStatus.COMPLETED:
+        raise PermanentError(ErrorCode.TRANSCRIPT_NOT_READY, f"the job is {record.status.value}; no transcript yet")
+    settings = get_settings()
+    blob = storage.container(settings.results_container).get_blob_client(f"{record.job_id}/transcript.{fmt}")
+    size = blob.get_blob_properties().size
+    if size <= INLINE_LIMIT:
+        charset = "" if fmt == "json" else "; charset=utf-8"
+        return func.HttpResponse(
+            blob.download_blob().readall(),
+            mimetype=_MEDIA_TYPES[fmt],
+            headers={"Content-Type": _MEDIA_TYPES[fmt] + charset},
+        )
+    view = job_view(record, None, base_url(req, settings.public_base_url), _signer(), settings.results_container)
+    assert view.result is not None
+    return func.HttpResponse(status_code=302, headers={"Location": view.result.transcripts[fmt]})

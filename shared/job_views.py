@@ -1,0 +1,108 @@
+"""What customers see of a job: the stable status contract, built from the job record and the orchestration's
+custom status. Durable's own status, URLs and keys never leak through.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared.models import JobError, JobRecord, JobStatus
+from shared.sas import BlobSigner, read_permission
+
+RUNNING = frozenset({JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED, JobStatus.TRANSCRIBING, JobStatus.MERGING})
+READ_LINK_TTL = timedelta(hours=1)
+FORMATS = ("json", "txt", "srt", "vtt")
+
+
+class Progress(BaseModel):
+    segments_done: int = 0
+    segments_total: int = 0
+    audio_seconds_done: float = 0.0
+    audio_seconds_total: float = 0.0
+    percent: float = 0.0
+    eta_s: float | None = None
+
+
+class JobResult(BaseModel):
+    duration_s: float
+    language: str | None
+    words: int
+    segments: int
+    model: str
+    turnaround_s: float | None = Field(description="seconds from the committed upload to the finished transcript")
+    rtfx: float | None = Field(description="audio seconds per second of turnaround")
+    transcripts: dict[str, str] = Field(description="short-lived read links, one per format")
+    links_expire_at: datetime
+
+
+class JobView(BaseModel):
+    job_id: str
+    status: JobStatus
+    filename: str
+    size_bytes: int
+    language: str | None
+    metadata: dict[str, str] | None
+    created_at: datetime
+    updated_at: datetime
+    committed_at: datetime | None
+    progress: Progress | None
+    result: JobResult | None
+    error: JobError | None
+    status_url: str
+
+
+def job_view(
+    record: JobRecord, custom_status: dict[str, Any] | None, base_url: str, signer: BlobSigner, results_container: str
+) -> JobView:
+    progress = Progress.model_validate(custom_status) if record.status in RUNNING and custom_status else None
+    result = _result(record, signer, results_container) if record.status == JobStatus.COMPLETED else None
+    return JobView(
+        job_id=record.job_id,
+        status=record.status,
+        filename=record.filename,
+        size_bytes=record.size_bytes,
+        language=record.language,
+        metadata=record.metadata,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        committed_at=record.committed_at,
+        progress=progress,
+        result=result,
+        error=record.error,
+        status_url=f"{base_url}/api/jobs/{record.job_id}",
+    )
+
+
+def retry_after_s(view: JobView) -> int:
+    """Poll often near the end and rarely while far from it; never hammer, never sleep through completion."""
+    if view.status == JobStatus.AWAITING_UPLOAD:
+        return 30
+    eta = view.progress.eta_s if view.progress else None
+    return 5 if eta is None else int(min(60, max(2, eta / 4)))
+
+
+def _result(record: JobRecord, signer: BlobSigner, results_container: str) -> JobResult | None:
+    summary = record.result or {}
+    if not summary:
+        return None
+    expiry = datetime.now(UTC) + READ_LINK_TTL
+    links = {
+        ext: signer.blob_url(results_container, f"{record.job_id}/transcript.{ext}", read_permission(), expiry)
+        for ext in FORMATS
+    }
+    turnaround = (record.updated_at - record.committed_at).total_seconds() if record.committed_at else None
+    duration = float(summary.get("duration_s", 0.0))
+    return JobResult(
+        duration_s=duration,
+        language=summary.get("language"),
+        words=int(summary.get("words", 0)),
+        segments=int(summary.get("segments", 0)),
+        model=str(summary.get("model", "")),
+        turnaround_s=turnaround,
+        rtfx=round(duration / turnaround, 2) if turnaround else None,
+        transcripts=links,
+        links_expire_at=expiry,
+    )
