@@ -65,3 +65,20 @@ def test_a_stopped_stack_leaves_no_process_and_no_data_behind() -> None:
         assert workdir.is_dir()
     assert not workdir.exists()
     assert all(p is not None and p.poll() is not None for p in processes)
+
+
+def test_health_reports_storage_and_durable_backend(stack: LocalStack) -> None:
+    response = httpx.get(f"{stack.base_url}/api/health")  # anonymous, for platform probes
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["storage"]["ok"] and body["checks"]["durable"]["ok"]
+    assert "AccountKey" not in response.text and "devstoreaccount1" not in response.text
+
+
+def test_health_says_degraded_when_storage_is_gone() -> None:
+    with LocalStack() as local:
+        local.azurite.process.kill()
+        response = httpx.get(f"{local.base_url}/api/health", timeout=120)
+    assert response.status_code == 503
+    assert response.json()["checks"]["storage"] == {"ok": False}
