@@ -10,18 +10,20 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import azure.durable_functions as df
 import azure.functions as func
+from pydantic import BaseModel, Field
 
 from functions.http_support import api_errors, base_url, json_response, problem_response
 from shared import storage
 from shared.config import get_settings
 from shared.errors import ErrorCode, PermanentError
-from shared.ids import is_job_id
 from shared.job_views import FORMATS, RUNNING, JobView, job_view, retry_after_s
 from shared.jobs import JobStore
 from shared.models import JobRecord, JobStatus
+from shared.principals import caller
 from shared.sas import BlobSigner
 
 bp = df.Blueprint()
@@ -39,10 +41,8 @@ def _signer() -> BlobSigner:
 
 
 def _record(req: func.HttpRequest) -> JobRecord:
-    job_id = req.route_params["job_id"]
-    if not is_job_id(job_id):
-        raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'")
-    return _jobs().get(job_id)
+    """The caller's own job; another caller's job is reported as not found, in every endpoint."""
+    return _jobs().get_owned(req.route_params["job_id"], caller(req.headers))
 
 
 async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrchestrationClient) -> JobView:
@@ -141,3 +141,59 @@ def get_transcript(req: func.HttpRequest) -> func.HttpResponse:
     view = job_view(record, None, base_url(req, settings.public_base_url), _signer(), settings.results_container)
     assert view.result is not None
     return func.HttpResponse(status_code=302, headers={"Location": view.result.transcripts[fmt]})
+
+
+MAX_PAGE = 100
+
+
+@bp.route(route="jobs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@api_errors
+def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
+    """The caller's jobs, newest first; ``status`` filters, ``continuation`` (from the last page) pages on."""
+    limit = _limit(req.params.get("limit"))
+    wanted = req.params.get("status")
+    if wanted is not None and wanted not in {s.value for s in JobStatus}:
+        raise PermanentError(
+            ErrorCode.VALIDATION_ERROR,
+            f"status must be one of {', '.join(s.value for s in JobStatus)}",
+            errors=[{"field": "status", "message": "unknown status", "type": "enum"}],
+        )
+    settings, store = get_settings(), _jobs()
+    origin = base_url(req, settings.public_base_url)
+    ids, token = store.list_owned(caller(req.headers), limit, req.params.get("continuation"))
+    records = [store.get(job_id) for job_id in ids]
+    views = [
+        job_view(r, None, origin, _signer(), settings.results_container)
+        for r in records
+        if wanted is None or r.status.value == wanted
+    ]
+    page = JobPage(
+        jobs=views,
+        continuation=token,
+        next_url=f"{origin}/api/jobs?{urlencode(_next_query(req, token))}" if token else None,
+    )
+    return json_response(page, headers={"Cache-Control": "no-store"})
+
+
+class JobPage(BaseModel):
+    jobs: list[JobView]
+    continuation: str | None = Field(description="pass back as ?continuation= for the next page; null at the end")
+    next_url: str | None
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 20
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise PermanentError(
+            ErrorCode.VALIDATION_ERROR,
+            f"limit must be an integer from 1 to {MAX_PAGE}",
+            errors=[{"field": "limit", "message": "out of range", "type": "range"}],
+        )
+    return int(raw)
+
+
+def _next_query(req: func.HttpRequest, token: str) -> dict[str, str]:
+    query = {k: v for k, v in req.params.items() if k in ("limit", "status")}
+    query["continuation"] = token
+    return query

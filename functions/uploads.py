@@ -7,6 +7,7 @@ import azure.functions as func
 from functions.http_support import api_errors, base_url, json_response, parse_body
 from shared.config import get_settings
 from shared.models import UploadRequest
+from shared.principals import caller
 from shared.upload_sessions import upload_sessions
 
 bp = func.Blueprint()
@@ -18,7 +19,9 @@ def create_upload(req: func.HttpRequest) -> func.HttpResponse:
     """Validate the request, persist the job and return a SAS URL plus the block plan."""
     request = parse_body(req, UploadRequest)
     origin = base_url(req, get_settings().public_base_url)
-    session, replayed = upload_sessions().create(request, req.headers.get("Idempotency-Key"), origin)
+    session, replayed = upload_sessions().create(
+        request, req.headers.get("Idempotency-Key"), origin, caller(req.headers)
+    )
     headers = {"Location": session.upload_status_url}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -30,5 +33,5 @@ def create_upload(req: func.HttpRequest) -> func.HttpResponse:
 def get_upload(req: func.HttpRequest) -> func.HttpResponse:
     """What has arrived so far, and a fresh SAS while the session is open: enough to resume."""
     origin = base_url(req, get_settings().public_base_url)
-    session = upload_sessions().describe(req.route_params["job_id"], origin)
+    session = upload_sessions().describe(req.route_params["job_id"], origin, caller(req.headers))
     return json_response(session, headers={"Cache-Control": "no-store"})

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
 from shared.errors import ErrorCode, PermanentError, TransientError
+from shared.ids import is_job_id
 from shared.models import JobRecord
+from shared.principals import owner_key
 from shared.storage import storage_errors
 
 _JSON = ContentSettings(content_type="application/json")
@@ -24,6 +27,12 @@ _JSON = ContentSettings(content_type="application/json")
 
 def _record_blob(job_id: str) -> str:
     return f"records/{job_id}.json"
+
+
+def _index_blob(record: JobRecord) -> str:
+    """Newest first: names sort by an inverted creation time."""
+    inverted = 10**13 - int(record.created_at.timestamp() * 1000)
+    return f"owners/{owner_key(record.owner)}/{inverted:013d}_{record.job_id}"
 
 
 def _idempotency_blob(key_hash: str) -> str:
@@ -35,7 +44,7 @@ class JobStore:
         self._container = container
 
     def create(self, record: JobRecord) -> JobRecord:
-        """Write a new record; if one with this id exists already (a retried request), return that one."""
+        """Write a new record (and its owner index entry); a retried request gets the existing one back."""
         with storage_errors("create job", record.job_id):
             try:
                 self._container.upload_blob(
@@ -46,7 +55,28 @@ class JobStore:
                 )
             except ResourceExistsError:
                 return self.get(record.job_id)
+            self._container.upload_blob(_index_blob(record), b"", overwrite=True)
         return record
+
+    def get_owned(self, job_id: str, owner: str) -> JobRecord:
+        """A job as its owner sees it; anyone else is told it does not exist (no probing of other ids)."""
+        if not is_job_id(job_id):
+            raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'")
+        record = self.get(job_id)
+        if record.owner != owner:
+            raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'")
+        return record
+
+    def list_owned(self, owner: str, page_size: int, continuation: str | None) -> tuple[list[str], str | None]:
+        """Job ids of one owner, newest first, one page at a time (the storage continuation token is passed on)."""
+        prefix = f"owners/{owner_key(owner)}/"
+        with storage_errors("list jobs"):
+            pages: Any = self._container.list_blobs(name_starts_with=prefix, results_per_page=page_size).by_page(
+                continuation_token=continuation
+            )
+            page: list[Any] = list(next(pages, []))
+            ids = [blob.name.rsplit("_", 1)[1] for blob in page]
+        return ids, pages.continuation_token
 
     def get(self, job_id: str) -> JobRecord:
         with storage_errors("read job", job_id):

@@ -108,6 +108,7 @@ class JobRecord(BaseModel):
     block_size: int
     session_expires_at: datetime
     request_fingerprint: str
+    owner: str = "key"
     committed_at: datetime | None = None
     error: JobError | None = None
     result: dict[str, Any] | None = None

@@ -21,9 +21,10 @@ from shared.blocks import BlockPlan, received_indices, to_ranges
 from shared.config import Settings, get_settings
 from shared.errors import ErrorCode, PermanentError
 from shared.filenames import SafeFilename, sanitize_filename
-from shared.ids import is_job_id, new_job_id
+from shared.ids import new_job_id
 from shared.jobs import JobStore
 from shared.models import JobRecord, JobStatus, ReceivedBlocks, UploadRequest, UploadSession, UploadTarget
+from shared.principals import KEY_OWNER
 from shared.sas import BlobSigner, upload_permission
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,9 @@ def request_fingerprint(request: UploadRequest) -> str:
     return _sha256(request.model_dump_json())
 
 
-def idempotency_key_hash(key: str) -> str:
-    return _sha256(key)
+def idempotency_key_hash(key: str, owner: str = KEY_OWNER) -> str:
+    """Keys are scoped per caller: two customers may pick the same key without meeting."""
+    return _sha256(f"{owner}\n{key}")
 
 
 def _check_replay(earlier: tuple[str, str], fingerprint: str) -> str:
@@ -79,7 +81,9 @@ class UploadSessions:
         self._signer = signer
         self._uploads = storage.container(settings.uploads_container)
 
-    def create(self, request: UploadRequest, idempotency_key: str | None, base_url: str) -> tuple[UploadSession, bool]:
+    def create(
+        self, request: UploadRequest, idempotency_key: str | None, base_url: str, owner: str = KEY_OWNER
+    ) -> tuple[UploadSession, bool]:
         """Start a session; with an idempotency key, a repeat returns the first session and ``True``."""
         limit = self._settings.max_upload_bytes
         if request.size_bytes > limit:
@@ -94,20 +98,26 @@ class UploadSessions:
         fingerprint = request_fingerprint(request)
         job_id = new_job_id()
         if key is not None:
-            earlier = self._jobs.claim_idempotency_key(idempotency_key_hash(key), job_id, fingerprint)
+            earlier = self._jobs.claim_idempotency_key(idempotency_key_hash(key, owner), job_id, fingerprint)
             if earlier is not None:
                 job_id = _check_replay(earlier, fingerprint)
                 # None: the first request claimed the key but died before writing its job; finish its work.
                 record = self._jobs.wait_for(job_id) or self._jobs.create(
-                    self._new_record(job_id, request, name, content_type, fingerprint)
+                    self._new_record(job_id, request, name, content_type, fingerprint, owner)
                 )
                 return self._session(record, self._arrived(record), base_url), True
-        record = self._jobs.create(self._new_record(job_id, request, name, content_type, fingerprint))
+        record = self._jobs.create(self._new_record(job_id, request, name, content_type, fingerprint, owner))
         logger.info("upload session created job_id=%s size_bytes=%d", job_id, record.size_bytes)
         return self._session(record, _Arrived(0, ReceivedBlocks()), base_url), False
 
     def _new_record(
-        self, job_id: str, request: UploadRequest, name: SafeFilename, content_type: str, fingerprint: str
+        self,
+        job_id: str,
+        request: UploadRequest,
+        name: SafeFilename,
+        content_type: str,
+        fingerprint: str,
+        owner: str,
     ) -> JobRecord:
         plan = BlockPlan.for_size(request.size_bytes, request.block_size_bytes or self._settings.upload_block_size)
         now = datetime.now(UTC)
@@ -125,12 +135,11 @@ class UploadSessions:
             block_size=plan.block_size,
             session_expires_at=now + timedelta(seconds=self._settings.upload_session_ttl_seconds),
             request_fingerprint=fingerprint,
+            owner=owner,
         )
 
-    def describe(self, job_id: str, base_url: str) -> UploadSession:
-        if not is_job_id(job_id):
-            raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'")
-        record = self._jobs.get(job_id)
+    def describe(self, job_id: str, base_url: str, owner: str = KEY_OWNER) -> UploadSession:
+        record = self._jobs.get_owned(job_id, owner)
         return self._session(record, self._arrived(record), base_url)
 
     def _arrived(self, record: JobRecord) -> _Arrived:

@@ -26,6 +26,7 @@ def test_function_app_registers_the_pipeline_and_imports_nothing_heavy() -> None
         "get_job": "httpTrigger",
         "cancel_job": "httpTrigger",
         "get_transcript": "httpTrigger",
+        "list_jobs": "httpTrigger",
         "health": "httpTrigger",
         "ingest": "blobTrigger",
         "transcription": "orchestrationTrigger",
