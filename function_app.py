@@ -6,8 +6,9 @@ settings are read lazily inside handlers and heavy libraries (PyAV, numpy, faste
 
 import azure.functions as func
 
-from functions import health, ingest, jobs, pipeline_activities, segments, transcription, uploads
+from functions import health, ingest, jobs, openapi, pipeline_activities, segments, transcription, uploads
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (uploads.bp, jobs.bp, health.bp, ingest.bp, transcription.bp, pipeline_activities.bp, segments.bp):
-    app.register_functions(blueprint)
+BLUEPRINTS = (uploads, jobs, health, openapi, ingest, transcription, pipeline_activities, segments)
+for module in BLUEPRINTS:
+    app.register_functions(module.bp)

@@ -14,13 +14,12 @@ from urllib.parse import urlencode
 
 import azure.durable_functions as df
 import azure.functions as func
-from pydantic import BaseModel, Field
 
 from functions.http_support import api_errors, base_url, json_response, problem_response
 from shared import storage
 from shared.config import get_settings
 from shared.errors import ErrorCode, PermanentError
-from shared.job_views import FORMATS, RUNNING, JobView, job_view, retry_after_s
+from shared.job_views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
 from shared.jobs import JobStore
 from shared.models import JobRecord, JobStatus
 from shared.principals import caller
@@ -173,12 +172,6 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
         next_url=f"{origin}/api/jobs?{urlencode(_next_query(req, token))}" if token else None,
     )
     return json_response(page, headers={"Cache-Control": "no-store"})
-
-
-class JobPage(BaseModel):
-    jobs: list[JobView]
-    continuation: str | None = Field(description="pass back as ?continuation= for the next page; null at the end")
-    next_url: str | None
 
 
 def _limit(raw: str | None) -> int:

@@ -54,6 +54,12 @@ class JobView(BaseModel):
     status_url: str
 
 
+class JobPage(BaseModel):
+    jobs: list[JobView]
+    continuation: str | None = Field(description="pass back as ?continuation= for the next page; null at the end")
+    next_url: str | None
+
+
 def job_view(
     record: JobRecord, custom_status: dict[str, Any] | None, base_url: str, signer: BlobSigner, results_container: str
 ) -> JobView:

@@ -5,25 +5,17 @@ from __future__ import annotations
 import httpx
 import pytest
 
-import function_app
 from devhost.stack import LocalStack
+from tests.support.app_functions import http_routes
 
 BODY = {"filename": "k.wav", "size_bytes": 10}
 
 
 def test_devhost_serves_exactly_the_apps_functions(stack: LocalStack) -> None:
     listed = httpx.get(f"{stack.base_url}/admin/functions", headers={"x-functions-key": stack.master_key}).json()
-    expected = {}
-    for f in function_app.app.get_functions():
-        trigger = f.get_trigger().get_dict_repr()
-        if trigger["type"] != "httpTrigger":
-            continue
-        expected[f.get_function_name()] = (
-            "api/" + trigger["route"],
-            sorted(str(m.value) for m in trigger["methods"]),
-        )
+    expected = {name: ("api/" + route, methods) for name, (route, methods) in http_routes().items()}
     assert {f["name"]: (f["route"], f["methods"]) for f in listed} == expected
-    assert {"create_upload", "get_upload"} <= set(expected)
+    assert {"create_upload", "get_upload", "get_job", "list_jobs"} <= set(expected)
 
 
 @pytest.mark.parametrize(
@@ -82,3 +74,11 @@ def test_health_says_degraded_when_storage_is_gone() -> None:
         response = httpx.get(f"{local.base_url}/api/health", timeout=120)
     assert response.status_code == 503
     assert response.json()["checks"]["storage"] == {"ok": False}
+
+
+def test_openapi_document_is_served_without_a_key(stack: LocalStack) -> None:
+    from shared.openapi import openapi31
+
+    response = httpx.get(f"{stack.base_url}/api/openapi.json")
+    assert response.status_code == 200
+    assert response.json() == openapi31(f"{stack.base_url}/api")

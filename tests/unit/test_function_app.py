@@ -28,6 +28,7 @@ def test_function_app_registers_the_pipeline_and_imports_nothing_heavy() -> None
         "get_transcript": "httpTrigger",
         "list_jobs": "httpTrigger",
         "health": "httpTrigger",
+        "openapi_document": "httpTrigger",
         "ingest": "blobTrigger",
         "transcription": "orchestrationTrigger",
         "set_job_status": "activityTrigger",
