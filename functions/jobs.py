@@ -7,6 +7,8 @@ only retries 408/429/5xx. So: running states answer 202, a completed job 200, a 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -159,7 +161,8 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
         )
     settings, store = get_settings(), _jobs()
     origin = base_url(req, settings.public_base_url)
-    ids, token = store.list_owned(caller(req.headers), limit, req.params.get("continuation"))
+    ids, marker = store.list_owned(caller(req.headers), limit, _marker(req.params.get("continuation")))
+    token = _token(marker)
     records = [store.get(job_id) for job_id in ids]
     views = [
         job_view(r, None, origin, _signer(), settings.results_container)
@@ -172,6 +175,27 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
         next_url=f"{origin}/api/jobs?{urlencode(_next_query(req, token))}" if token else None,
     )
     return json_response(page, headers={"Cache-Control": "no-store"})
+
+
+def _token(marker: str | None) -> str | None:
+    """Our continuation token wraps the storage marker, so that junk is refused before it reaches storage."""
+    return base64.urlsafe_b64encode(f"v1:{marker}".encode()).decode().rstrip("=") if marker else None
+
+
+def _marker(token: str | None) -> str | None:
+    if not token:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    if not text.startswith("v1:") or not text[3:] or not text[3:].isprintable():
+        raise PermanentError(
+            ErrorCode.VALIDATION_ERROR,
+            "continuation must be a token from a previous page",
+            errors=[{"field": "continuation", "message": "not a continuation token", "type": "token"}],
+        )
+    return text[3:]
 
 
 def _limit(raw: str | None) -> int:

@@ -74,3 +74,9 @@ def test_listing_is_per_caller_newest_first_filtered_and_paged(api: httpx.Client
     bad = api.get("/api/jobs", params={"limit": 0}, headers=alice)
     assert (bad.status_code, bad.json()["code"]) == (422, "validation_error")
     assert api.get("/api/jobs", params={"status": "sleeping"}, headers=alice).status_code == 422
+
+
+@pytest.mark.parametrize("token", ["junk", "dj", "A§𠎜®L", "djE6\u0000"])
+def test_forged_continuation_tokens_are_refused_quickly(api: httpx.Client, alice: dict, token: str) -> None:
+    response = api.get("/api/jobs", params={"continuation": token}, headers=alice, timeout=5)
+    assert (response.status_code, response.json()["code"]) == (422, "validation_error")
