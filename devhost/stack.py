@@ -70,6 +70,8 @@ class LocalStack:
                 "DEVHOST_FUNCTION_KEY": self.function_key,
                 "DEVHOST_MASTER_KEY": self.master_key,
                 "DEVHOST_STATE_DIR": str(self.workdir / "state"),
+                "TRANSCRIBE_WEBHOOK_ALLOW_HTTP": "true",  # one machine: let a local receiver be called
+                "TRANSCRIBE_WEBHOOK_ALLOW_PRIVATE": "true",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -79,6 +79,9 @@ def orchestration_input(record: JobRecord, committed_at: str, settings: Settings
         "segment_timeout_s": settings.segment_timeout_s,
         "max_attempts": settings.segment_max_attempts,
         "committed_at": committed_at,
+        "callback": bool(record.callback_url),
+        "webhook_attempts": settings.webhook_attempts,
+        "webhook_backoff_s": settings.webhook_backoff_s,
     }
 
 

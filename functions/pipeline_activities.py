@@ -17,9 +17,9 @@ from azure.storage.blob import ContentSettings
 from shared import storage
 from shared.config import get_settings
 from shared.contracts import AudioInfo, SegmentJob, SegmentResult, Transcript, Window
-from shared.errors import ErrorCode, PermanentError
+from shared.errors import ErrorCode, PermanentError, TransientError
 from shared.jobs import JobStore
-from shared.models import JobError, JobRecord, JobStatus
+from shared.models import JobError, JobRecord, JobStatus, WebhookState
 from shared.queues import queue
 
 bp = df.Blueprint()
@@ -151,3 +151,45 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
         "words": words,
         "transcripts": {ext: f"{job['job_id']}/transcript.{ext}" for ext in bodies},
     }
+
+
+@bp.activity_trigger(input_name="payload")
+def deliver_webhook(payload: dict[str, Any]) -> str:
+    """One signed delivery; a 5xx/429/network failure raises so the orchestrator retries with backoff."""
+    from functions.jobs import _signer
+    from shared.job_views import job_view
+    from shared.webhooks import CallbackPolicy, deliver, event
+
+    settings, store, job_id = get_settings(), jobs(), payload["job_id"]
+    record = store.get(job_id)
+    if not record.callback_url or not record.callback_secret:
+        return "none"
+    view = job_view(record, None, settings.public_base_url or "", _signer(), settings.results_container)
+    message_id, body = event(payload["kind"], job_id, view.model_dump(mode="json", exclude={"webhook"}))
+    policy = CallbackPolicy(settings.webhook_allow_http, settings.webhook_allow_private)
+    try:
+        status = deliver(record.callback_url, record.callback_secret, message_id, body, policy)
+    except TransientError as exc:
+        _record_webhook(store, job_id, None, exc.detail, "failed" if payload["final"] else "pending")
+        raise
+    except PermanentError as exc:
+        _record_webhook(store, job_id, None, exc.detail, "failed")
+        return "refused"
+    _record_webhook(store, job_id, status, None, "delivered" if status < 300 else "failed")
+    logger.info("webhook job_id=%s status=%d", job_id, status)
+    return "delivered" if status < 300 else "refused"
+
+
+def _record_webhook(store: JobStore, job_id: str, status: int | None, error: str | None, state: str) -> None:
+    def change(record: JobRecord) -> JobRecord:
+        before = record.webhook or WebhookState()
+        after = WebhookState(
+            status=state,
+            attempts=before.attempts + 1,
+            last_status=status,
+            last_error=error,
+            delivered_at=datetime.now(UTC) if state == "delivered" else before.delivered_at,
+        )
+        return record.model_copy(update={"webhook": after})
+
+    store.update(job_id, change)

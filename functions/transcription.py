@@ -82,6 +82,7 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         raise JobFailed(code, message) from None
     done = {"job_id": job["job_id"], "status": "completed", "result": summary}
     yield context.call_activity("set_job_status", done)
+    yield from _notify(context, job, "completed")
     context.set_custom_status(
         {
             **progress(
@@ -181,6 +182,23 @@ def _redispatch(
     for w in late:
         attempts[w.index] += 1
     yield from _dispatch(context, job, audio, late, attempts)
+
+
+def _notify(context: df.DurableOrchestrationContext, job: dict[str, Any], kind: str) -> Generator[Any, Any, None]:
+    """Deliver the webhook with exponential backoff on durable timers; a receiver that never answers well is
+    recorded on the job but never fails it."""
+    if not job.get("callback"):
+        return
+    attempts, delay = int(job["webhook_attempts"]), float(job["webhook_backoff_s"])
+    for attempt in range(1, attempts + 1):
+        try:
+            payload = {"job_id": job["job_id"], "kind": kind, "final": attempt == attempts}
+            yield context.call_activity("deliver_webhook", payload)
+            return
+        except Exception:
+            if attempt == attempts:
+                return
+            yield context.create_timer(context.current_utc_datetime + timedelta(seconds=delay * 2 ** (attempt - 1)))
 
 
 def _report(result: Any) -> dict[str, Any]:

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     segment_timeout_s: float = Field(default=1800.0, gt=0, description="re-dispatch a segment after this long")
     segment_max_attempts: int = Field(default=3, ge=1)
 
+    # Completion webhooks. On one machine (devhost) both are allowed so a local receiver can be used.
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    webhook_backoff_s: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
+    webhook_attempts: int = Field(default=6, ge=1)
+
     @model_validator(mode="after")
     def _needs_storage(self) -> Settings:
         if not (self.storage_connection_string or self.storage_blob_service_uri):

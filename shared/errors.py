@@ -28,6 +28,7 @@ class ErrorCode(Enum):
     UNSUPPORTED_MEDIA_TYPE = (415, "The content type is not a supported audio type")
     CONTENT_TYPE_MISMATCH = (422, "The content type does not match the file extension")
     INVALID_FILENAME = (422, "The file name is not acceptable")
+    INVALID_CALLBACK_URL = (422, "The callback URL is not one this service may call")
     INVALID_IDEMPOTENCY_KEY = (400, "The Idempotency-Key header is not acceptable")
     IDEMPOTENCY_KEY_REUSED = (422, "The Idempotency-Key was already used with a different request")
     JOB_NOT_FOUND = (404, "No job with this id")

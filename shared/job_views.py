@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.models import JobError, JobRecord, JobStatus
+from shared.models import JobError, JobRecord, JobStatus, WebhookState
 from shared.sas import BlobSigner, read_permission
 
 RUNNING = frozenset({JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED, JobStatus.TRANSCRIBING, JobStatus.MERGING})
@@ -51,6 +51,7 @@ class JobView(BaseModel):
     progress: Progress | None
     result: JobResult | None
     error: JobError | None
+    webhook: WebhookState | None = None
     status_url: str
 
 
@@ -78,6 +79,7 @@ def job_view(
         progress=progress,
         result=result,
         error=record.error,
+        webhook=record.webhook,
         status_url=f"{base_url}/api/jobs/{record.job_id}",
     )
 

@@ -44,6 +44,9 @@ class UploadRequest(BaseModel):
     metadata: dict[MetadataKey, MetadataValue] | None = Field(
         default=None, max_length=16, description="Your own tags, returned with the job"
     )
+    callback_url: str | None = Field(
+        default=None, max_length=2048, description="https URL to POST a signed event to when the job ends"
+    )
 
 
 class ReceivedBlocks(BaseModel):
@@ -85,6 +88,17 @@ class UploadSession(BaseModel):
     committed_bytes: int = 0
     status_url: str
     upload_status_url: str
+    webhook_secret: str | None = Field(
+        default=None, description="Only in the creation response: verifies webhook signatures; store it"
+    )
+
+
+class WebhookState(BaseModel):
+    status: Literal["pending", "delivered", "failed"] = "pending"
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
 
 
 class JobError(BaseModel):
@@ -109,6 +123,9 @@ class JobRecord(BaseModel):
     session_expires_at: datetime
     request_fingerprint: str
     owner: str = "key"
+    callback_url: str | None = None
+    callback_secret: str | None = None
+    webhook: WebhookState | None = None
     committed_at: datetime | None = None
     error: JobError | None = None
     result: dict[str, Any] | None = None

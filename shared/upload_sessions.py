@@ -23,9 +23,18 @@ from shared.errors import ErrorCode, PermanentError
 from shared.filenames import SafeFilename, sanitize_filename
 from shared.ids import new_job_id
 from shared.jobs import JobStore
-from shared.models import JobRecord, JobStatus, ReceivedBlocks, UploadRequest, UploadSession, UploadTarget
+from shared.models import (
+    JobRecord,
+    JobStatus,
+    ReceivedBlocks,
+    UploadRequest,
+    UploadSession,
+    UploadTarget,
+    WebhookState,
+)
 from shared.principals import KEY_OWNER
 from shared.sas import BlobSigner, upload_permission
+from shared.webhooks import CallbackPolicy, check_callback_url, new_secret
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +103,9 @@ class UploadSessions:
             )
         name = sanitize_filename(request.filename)
         content_type = resolve_content_type(name.extension, request.content_type)
+        if request.callback_url:
+            policy = CallbackPolicy(self._settings.webhook_allow_http, self._settings.webhook_allow_private)
+            check_callback_url(request.callback_url, policy)
         key = validate_idempotency_key(idempotency_key)
         fingerprint = request_fingerprint(request)
         job_id = new_job_id()
@@ -108,7 +120,8 @@ class UploadSessions:
                 return self._session(record, self._arrived(record), base_url), True
         record = self._jobs.create(self._new_record(job_id, request, name, content_type, fingerprint, owner))
         logger.info("upload session created job_id=%s size_bytes=%d", job_id, record.size_bytes)
-        return self._session(record, _Arrived(0, ReceivedBlocks()), base_url), False
+        session = self._session(record, _Arrived(0, ReceivedBlocks()), base_url)
+        return session.model_copy(update={"webhook_secret": record.callback_secret}), False
 
     def _new_record(
         self,
@@ -136,6 +149,9 @@ class UploadSessions:
             session_expires_at=now + timedelta(seconds=self._settings.upload_session_ttl_seconds),
             request_fingerprint=fingerprint,
             owner=owner,
+            callback_url=request.callback_url,
+            callback_secret=new_secret() if request.callback_url else None,
+            webhook=WebhookState() if request.callback_url else None,
         )
 
     def describe(self, job_id: str, base_url: str, owner: str = KEY_OWNER) -> UploadSession:

@@ -37,8 +37,8 @@ def upload(stack: LocalStack, name: str) -> str:
         api.close()
 
 
-def poll(http: httpx.Client, job_id: str, timeout_s: float = 120) -> tuple[httpx.Response, list[httpx.Response]]:
-    """Follow Location while the answer is 202, as Logic Apps does (sleeping less than Retry-After, to be quick)."""
+def poll(http: httpx.Client, job_id: str, timeout_s: float = 180) -> tuple[httpx.Response, list[httpx.Response]]:
+    """A Logic Apps HTTP action: follow Location while the answer is 202, sleeping exactly Retry-After."""
     url, seen = f"/api/jobs/{job_id}", []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -47,7 +47,7 @@ def poll(http: httpx.Client, job_id: str, timeout_s: float = 120) -> tuple[httpx
             return response, seen
         seen.append(response)
         url = response.headers["location"]
-        time.sleep(0.2)
+        time.sleep(int(response.headers["retry-after"]))
     raise AssertionError(f"job {job_id} still running after {timeout_s} s")
 
 

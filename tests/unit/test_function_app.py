@@ -35,5 +35,6 @@ def test_function_app_registers_the_pipeline_and_imports_nothing_heavy() -> None
         "probe_audio": "activityTrigger",
         "dispatch_segments": "activityTrigger",
         "merge_transcript": "activityTrigger",
+        "deliver_webhook": "activityTrigger",
         "segment_results": "queueTrigger",
     }

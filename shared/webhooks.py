@@ -1,0 +1,116 @@
+"""Completion webhooks: where they may go (SSRF guard), how they are signed, and one delivery attempt.
+
+Signing follows the Standard Webhooks scheme: ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature:
+v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`` with a secret made per job and shown to the customer once,
+so a receiver can check origin, integrity and freshness. The payload is a CloudEvents 1.0 JSON event.
+
+SSRF: the service calls a URL a customer chose, from inside Azure. So only ``https`` (``http`` only where the
+operator allows it, e.g. on one machine), no credentials in the URL, and no private, loopback, link-local
+(169.254.169.254 is the metadata endpoint), multicast or reserved addresses — checked when the job is created
+and again, against fresh DNS answers, just before each delivery (DNS rebinding). No redirects are followed,
+and time and size are bounded.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from shared.errors import ErrorCode, PermanentError, TransientError
+
+TIMEOUT_S = 10.0
+MAX_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    allow_http: bool = False
+    allow_private: bool = False
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def check_callback_url(url: str, policy: CallbackPolicy, resolve: bool = True) -> None:
+    """Raise ``invalid_callback_url`` for a URL this service must not call."""
+    parts = urlsplit(url)
+    if parts.scheme not in (("https", "http") if policy.allow_http else ("https",)):
+        _refuse("callback_url must use https")
+    host = parts.hostname
+    if not host or parts.username or parts.password:
+        _refuse("callback_url needs a host and no credentials")
+        return
+    if not policy.allow_private and resolve:
+        for address in _addresses(host, parts.port or (443 if parts.scheme == "https" else 80)):
+            if not address.is_global or address.is_multicast:
+                _refuse(f"callback_url resolves to a non-public address ({address})")
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def event(kind: str, job_id: str, data: dict[str, Any]) -> tuple[str, bytes]:
+    """The same id on every retry of one notification, so receivers can drop duplicates."""
+    message_id = f"msg_{job_id}_{kind}"
+    body = json.dumps(
+        {
+            "specversion": "1.0",
+            "id": message_id,
+            "type": f"transcription.job.{kind}",
+            "source": f"/api/jobs/{job_id}",
+            "subject": job_id,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+    ).encode()
+    if len(body) > MAX_BODY:
+        raise PermanentError(ErrorCode.VALIDATION_ERROR, "webhook payload too large")
+    return message_id, body
+
+
+def deliver(url: str, secret: str, message_id: str, body: bytes, policy: CallbackPolicy) -> int:
+    """One attempt; 2xx returns the status, 5xx/429/network raise TransientError (retry), other 4xx are final."""
+    check_callback_url(url, policy)
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/cloudevents+json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, message_id, timestamp, body),
+        "user-agent": "transcription-webhooks/1",
+    }
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_S, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        raise TransientError(f"webhook delivery failed: {type(exc).__name__}") from None
+    if response.status_code >= 500 or response.status_code == 429:
+        raise TransientError(f"webhook receiver answered {response.status_code}")
+    return response.status_code
+
+
+def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror:
+        _refuse("callback_url host does not resolve")
+    return [ipaddress.ip_address(info[4][0]) for info in infos]
+
+
+def _refuse(detail: str) -> Any:
+    raise PermanentError(ErrorCode.INVALID_CALLBACK_URL, detail)
