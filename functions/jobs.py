@@ -37,7 +37,8 @@ def _jobs() -> JobStore:
     return JobStore(storage.container(get_settings().jobs_container))
 
 
-def _signer() -> BlobSigner:
+def read_signer() -> BlobSigner:
+    """Signs the short-lived read links to transcripts (user delegation SAS in Azure)."""
     return BlobSigner(storage.blob_service(), storage.account_key())
 
 
@@ -52,7 +53,7 @@ async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrch
         status = await client.get_status(record.job_id)
         custom = status.custom_status if status and isinstance(status.custom_status, dict) else None
     settings = get_settings()
-    return job_view(record, custom, base_url(req, settings.public_base_url), _signer(), settings.results_container)
+    return job_view(record, custom, base_url(req, settings.public_base_url), read_signer(), settings.results_container)
 
 
 def _respond(view: JobView) -> func.HttpResponse:
@@ -139,7 +140,7 @@ def get_transcript(req: func.HttpRequest) -> func.HttpResponse:
             mimetype=_MEDIA_TYPES[fmt],
             headers={"Content-Type": _MEDIA_TYPES[fmt] + charset},
         )
-    view = job_view(record, None, base_url(req, settings.public_base_url), _signer(), settings.results_container)
+    view = job_view(record, None, base_url(req, settings.public_base_url), read_signer(), settings.results_container)
     assert view.result is not None
     return func.HttpResponse(status_code=302, headers={"Location": view.result.transcripts[fmt]})
 
@@ -165,7 +166,7 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
     token = _token(marker)
     records = [store.get(job_id) for job_id in ids]
     views = [
-        job_view(r, None, origin, _signer(), settings.results_container)
+        job_view(r, None, origin, read_signer(), settings.results_container)
         for r in records
         if wanted is None or r.status.value == wanted
     ]

@@ -156,7 +156,7 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload")
 def deliver_webhook(payload: dict[str, Any]) -> str:
     """One signed delivery; a 5xx/429/network failure raises so the orchestrator retries with backoff."""
-    from functions.jobs import _signer
+    from functions.jobs import read_signer
     from shared.job_views import job_view
     from shared.webhooks import CallbackPolicy, deliver, event
 
@@ -164,7 +164,7 @@ def deliver_webhook(payload: dict[str, Any]) -> str:
     record = store.get(job_id)
     if not record.callback_url or not record.callback_secret:
         return "none"
-    view = job_view(record, None, settings.public_base_url or "", _signer(), settings.results_container)
+    view = job_view(record, None, settings.public_base_url or "", read_signer(), settings.results_container)
     message_id, body = event(payload["kind"], job_id, view.model_dump(mode="json", exclude={"webhook"}))
     policy = CallbackPolicy(settings.webhook_allow_http, settings.webhook_allow_private)
     try:
