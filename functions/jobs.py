@@ -39,7 +39,7 @@ def _jobs() -> JobStore:
 
 def read_signer() -> BlobSigner:
     """Signs the short-lived read links to transcripts (user delegation SAS in Azure)."""
-    return BlobSigner(storage.blob_service(), storage.account_key())
+    return storage.blob_signer()
 
 
 def _record(req: func.HttpRequest) -> JobRecord:

@@ -20,6 +20,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from shared.config import Settings, get_settings
 from shared.errors import TransientError
+from shared.sas import BlobSigner
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +104,9 @@ def storage_errors(operation: str, job_id: str | None = None) -> Iterator[None]:
             logger.warning("storage busy during %s (job_id=%s): %s", operation, job_id, exc.status_code)
             raise TransientError(f"storage busy during {operation}; retry later") from exc
         raise
+
+
+@lru_cache(maxsize=1)
+def blob_signer() -> BlobSigner:
+    """One signer per process, so its user delegation key is fetched once and reused (not per request)."""
+    return BlobSigner(blob_service(), account_key())

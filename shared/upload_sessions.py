@@ -209,5 +209,5 @@ class UploadSessions:
 @lru_cache(maxsize=1)
 def upload_sessions() -> UploadSessions:
     settings = get_settings()
-    signer = BlobSigner(storage.blob_service(), storage.account_key())
+    signer = storage.blob_signer()
     return UploadSessions(settings, JobStore(storage.container(settings.jobs_container)), signer)
