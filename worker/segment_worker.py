@@ -122,12 +122,13 @@ class SegmentWorker:
             logger.error("dropping a message that is not a segment job: id=%s", message.id)
             self.jobs_queue.delete_message(message.id, message.pop_receipt)
             return
-        if message.dequeue_count > self.options.max_dequeue_count:
+        dequeued = message.dequeue_count or 1  # the service always sets it on a received message
+        if dequeued > self.options.max_dequeue_count:
             self._report(
                 job,
                 ok=False,
                 code="transcription_failed",
-                error=f"segment failed {message.dequeue_count - 1} times; giving up",
+                error=f"segment failed {dequeued - 1} times; giving up",
             )
             self.jobs_queue.delete_message(message.id, message.pop_receipt)
             return
