@@ -8,6 +8,12 @@ above (Whisper sometimes stamps the last word a little past the end of the audio
 word independently, though, and may disagree by tens of milliseconds; when that puts the word on both sides (or
 on neither) of the seam, the same text at overlapping times in both windows gives it away and one copy is kept.
 
+A window can also miss speech next to its seam: Whisper given audio that starts in the middle of a word sometimes
+skips ahead by seconds (the worker starts each window in a pause to avoid it, see ``worker/edges.py``, but a window
+without a pause in its overlap can still do it). When one window heard nothing for over a second on its side of
+the seam while the other heard words there, those words are kept from the other window: they are in audio both
+decoded, and nobody else will transcribe them.
+
 A Whisper segment cut by a seam keeps only its own window's words, and the two halves of a sentence cut there
 are joined again, so the transcript does not show a line break in mid-sentence at every window boundary.
 Finally times are rounded to milliseconds, clamped into the file and made monotonic, because subtitle players
@@ -33,6 +39,13 @@ _CLOSERS = "\"'”’)]}»」』"
 _EDGE_TOLERANCE_S = 1e-3
 # Two zero-length takes of one word are the same word when their times are this close.
 _SAME_WORD_MID_TOLERANCE_S = 0.1
+# A window "heard nothing" next to its seam when its first (last) word there is this far from the seam ...
+HOLE_MIN_S = 1.0
+# ... and the other window's words fill the hole unless the first has the same word this close: Whisper times the
+# first word after a pause up to ~0.5 s apart in two windows (bench/fidelity_spread.py), so that is one word ...
+_HOLE_SAME_WORD_S = 1.0
+# ... and not at the very edge of the other window's audio, where a word may be cut off ("turn." for "turn off").
+_HOLE_EDGE_S = 0.15
 
 
 def stitch(results: Iterable[SegmentResult], duration_s: float) -> tuple[list[Segment], str]:
@@ -47,6 +60,7 @@ def stitch(results: Iterable[SegmentResult], duration_s: float) -> tuple[list[Se
     windows = [_WindowWords.owned(result, duration_s) for result in _one_per_window(results)]
     for left, right in itertools.pairwise(windows):
         _repair_seam_words(left, right)
+        _fill_seam_holes(left, right)
     segments: list[Segment] = []
     for window in windows:
         kept = window.kept_segments()
@@ -129,6 +143,31 @@ def _repair_seam_words(left: _WindowWords, right: _WindowWords) -> None:
         left.keep[left_past[0]][left_past[1]] = True  # each side gave it to the other: keep the left's copy
     if same_kept and right_kept:
         right.keep[right_kept[0]][right_kept[1]] = False  # both sides kept it: keep the left's copy
+
+
+def _fill_seam_holes(left: _WindowWords, right: _WindowWords) -> None:
+    """Keep words that only one window heard next to the seam, because the other skipped that stretch."""
+    if abs(left.window.keep_end_s - right.window.keep_start_s) > _EDGE_TOLERANCE_S:
+        return
+    seam = right.window.keep_start_s
+    left_words = [(p, left.word(p)) for p in left.flat]
+    right_words = [(p, right.word(p)) for p in right.flat]
+    heard_after = next((w.start for _, w in right_words if w.end > seam), right.window.end_s)
+    if heard_after - seam >= HOLE_MIN_S:
+        for (i, j), w in left_words:
+            if seam <= _mid(w) < heard_after and w.end <= left.window.end_s - _HOLE_EDGE_S:
+                left.keep[i][j] = left.keep[i][j] or not _heard_by(w, right_words)
+    heard_before = next((w.end for _, w in reversed(left_words) if w.start < seam), left.window.start_s)
+    if seam - heard_before >= HOLE_MIN_S:
+        for (i, j), w in right_words:
+            if heard_before < _mid(w) < seam and w.start >= right.window.start_s + _HOLE_EDGE_S:
+                right.keep[i][j] = right.keep[i][j] or not _heard_by(w, left_words)
+
+
+def _heard_by(word: Word, others: Sequence[tuple[tuple[int, int], Word]]) -> bool:
+    """Whether the other window has this word too, timed up to a second apart (the first word after a pause)."""
+    letters = _letters(word.word)
+    return any(_letters(w.word) == letters and abs(_mid(w) - _mid(word)) <= _HOLE_SAME_WORD_S for _, w in others)
 
 
 def _same_word(a: Word, b: Word) -> bool:

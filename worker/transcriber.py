@@ -11,7 +11,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from shared.audio.decode import SAMPLE_RATE
 from shared.contracts import Segment, Window, Word
+from worker.edges import quiet_edges
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +63,33 @@ class Transcriber:
         logger.info("model %s loaded on %s (%s)", spec.model, self.device, self.compute_type)
 
     def transcribe(
-        self, samples: Any, window: Window, language: str | None, beam_size: int = 5, vad_filter: bool = True
+        self,
+        samples: Any,
+        window: Window,
+        language: str | None,
+        beam_size: int = 5,
+        vad_filter: bool = True,
+        start_in_pause: bool = True,
     ) -> tuple[list[Segment], str | None, float | None]:
-        """Samples are 16 kHz mono float32 starting exactly at ``window.start_s``; times come back absolute."""
+        """Samples are 16 kHz mono float32 starting exactly at ``window.start_s``; times come back absolute.
+
+        The audio given to the model starts and ends at the quietest moment of the window's overlap
+        (:mod:`worker.edges`), so that Whisper does not begin in the middle of a word and skip what follows;
+        ``start_in_pause=False`` gives it the whole window (tests record what that did).
+        """
+        first, stop = 0, len(samples)
+        if start_in_pause:
+            lead, tail = window.keep_start_s - window.start_s, window.end_s - window.keep_end_s
+            first, stop = quiet_edges(samples, SAMPLE_RATE, lead, tail)
         pieces, info = self._model.transcribe(
-            samples,
+            samples[first:stop],
             language=language,
             beam_size=beam_size,
             vad_filter=vad_filter,
             word_timestamps=True,
             condition_on_previous_text=False,
         )
-        offset = window.start_s
+        offset = window.start_s + first / SAMPLE_RATE
         segments = [_absolute(piece, offset) for piece in pieces]
         return segments, info.language, info.language_probability
 

@@ -1,8 +1,13 @@
 """The whole pipeline on one machine: upload → blob trigger → orchestrator → 2 workers → merge → transcripts.
 
 Real parts only: Azurite, the devhost running function_app.py, `python -m worker` processes with faster-whisper
-tiny.en on CPU, and espeak-ng speech committed under tests/data. Windows are short here (20 s, 1.5 s overlap)
-so that even these clips are cut into several segments, with seams falling mid-sentence.
+tiny.en on CPU, and espeak-ng speech committed under tests/data. Two windowings: what customers get (>= 30 s
+windows), and short windows (20 s, 1.5 s overlap) so that even these clips are cut at several seams mid-sentence.
+
+The comparisons with a single faster-whisper pass measure the model as much as the pipeline: every window gives
+tiny.en other context, and its int8 kernels differ between CPUs. Their tolerances (tests/support/fidelity.py) come
+from bench/fidelity_spread.py; the stitching itself is checked exactly, on recorded worker outputs, in
+tests/unit/test_stitching_recorded.py, which also shows these tolerances catch a broken stitcher.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import statistics
 import time
 from collections.abc import Iterator
 from functools import cache
@@ -26,18 +30,21 @@ from azure.storage.queue import QueueClient
 from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
-from shared.contracts import Transcript
+from shared.contracts import Transcript, Word
 from shared.jobs import JobStore
 from shared.models import JobStatus
-from tests.support.wer import errors, matched_pairs, words
+from tests.support import recording
+from tests.support.fidelity import E2E_TOLERANCES, WER_TOLERANCE, compare, problems
+from tests.support.wer import errors, words
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 HOOK = "/runtime/webhooks/durabletask/instances"
+SHORT, PRODUCTION = recording.PLANS["short"], recording.PLANS["production"]
 PIPELINE_ENV = {
-    "TRANSCRIBE_SEGMENT_WINDOW_S": "20",
-    "TRANSCRIBE_SEGMENT_MIN_WINDOW_S": "8",
-    "TRANSCRIBE_SEGMENT_OVERLAP_S": "1.5",
-    "TRANSCRIBE_EXPECTED_WORKERS": "2",
+    "TRANSCRIBE_SEGMENT_WINDOW_S": str(SHORT["window_s"]),
+    "TRANSCRIBE_SEGMENT_MIN_WINDOW_S": str(SHORT["min_window_s"]),
+    "TRANSCRIBE_SEGMENT_OVERLAP_S": str(SHORT["overlap_s"]),
+    "TRANSCRIBE_EXPECTED_WORKERS": str(SHORT["workers"]),
     "TRANSCRIBE_SEGMENT_TIMEOUT_S": "120",
 }
 
@@ -45,7 +52,8 @@ PIPELINE_ENV = {
 @pytest.fixture(scope="module")
 def production_windows() -> Iterator[LocalStack]:
     """The default windowing (≥ 30 s windows, 2 s overlap) with 2 workers: what customers get."""
-    with LocalStack(env={"TRANSCRIBE_EXPECTED_WORKERS": "2"}, workers=2, worker_threads=1) as stack:
+    env = {"TRANSCRIBE_EXPECTED_WORKERS": str(PRODUCTION["workers"])}  # the rest are the defaults
+    with LocalStack(env=env, workers=2, worker_threads=1) as stack:
         yield stack
 
 
@@ -57,16 +65,19 @@ def pipeline() -> Iterator[LocalStack]:
 
 
 @cache
-def single_pass(path: Path) -> dict[str, Any]:
-    """faster-whisper directly on the whole file, same model and decoding options as the workers."""
-    from worker.transcriber import ModelSpec, Transcriber
+def single_pass(path: Path) -> list[Word]:
+    """faster-whisper directly on the whole file, same model and decoding options as the workers, 1 thread."""
+    return recording.single_pass(_model(), path)
 
-    model = Transcriber(ModelSpec("tiny.en", "cpu", None, 1))._model  # 1 thread, like each worker: deterministic
-    pieces, _ = model.transcribe(
-        str(path), beam_size=5, vad_filter=True, word_timestamps=True, condition_on_previous_text=False
-    )
-    all_words = [w for piece in pieces for w in (piece.words or [])]
-    return {"text": " ".join(w.word.strip() for w in all_words), "words": all_words}
+
+@cache
+def _model() -> Any:
+    return recording.transcriber(threads=1)
+
+
+def seams(path: Path, planning: dict[str, Any]) -> list[float]:
+    _, windows = recording.plan(path, **planning)
+    return [w.keep_start_s for w in windows[1:]]
 
 
 def transcribe(stack: LocalStack, path: Path, timeout_s: float = 180) -> tuple[dict[str, Any], str]:
@@ -94,14 +105,7 @@ def transcript(stack: LocalStack, job_id: str, ext: str = "json") -> bytes:
     return blobs.get_blob_client("results", f"{job_id}/transcript.{ext}").download_blob().readall()
 
 
-CLIPS = {
-    "speech_16k_mono.wav": "speech.txt",
-    "speech_44k_stereo.flac": "speech.txt",
-    "speech.mp3": "speech.txt",
-    "speech.m4a": "speech.txt",
-    "speech.opus": "speech.txt",
-    "long.flac": "long.txt",
-}
+CLIPS = recording.CORPUS
 _runs: dict[tuple[int, str], tuple[dict[str, Any], Transcript]] = {}
 
 
@@ -116,22 +120,32 @@ def pipeline_run(stack: LocalStack, clip: str) -> tuple[dict[str, Any], Transcri
 
 
 def test_transcripts_are_as_good_as_a_single_pass(production_windows: LocalStack) -> None:
-    """WER over every clip (five formats, and a 73 s clip cut into two windows) within 0.5 points of single-pass
-    faster-whisper, measured over the corpus: on a ~70-word clip one word is 1.5 points, and moving a window
-    changes the model's 30 s context, which flips a word either way now and then."""
+    """Corpus WER (five formats, and a 73 s clip cut into two windows) within 1.5 points of a single faster-whisper
+    pass, and each clip's words and times within the e2e tolerances of it.
+
+    Why 1.5 points: the single pass itself moved by up to +1.12 points (6 of 535 words) when its audio was shifted
+    by 0.013-0.51 s, on each of 4 CPU kernel variants, and the pipeline by up to +0.93 (bench/fidelity_spread.py,
+    docs/benchmarks.md). The previous bound, 0.5 points, was narrower than the model's own spread, which is why it
+    failed on another CPU.
+    """
     totals = {"ours": 0, "single": 0, "words": 0}
+    found: dict[str, list[str]] = {}
     for clip, text_file in CLIPS.items():
         status, result = pipeline_run(production_windows, clip)
         if clip == "long.flac":
             assert status["customStatus"]["segments_total"] == 2
         reference = (DATA / text_file).read_text()
-        ours, single = errors(reference, result.text), errors(reference, single_pass(DATA / clip)["text"])
-        totals["ours"] += ours
-        totals["single"] += single
+        baseline = single_pass(DATA / clip)
+        totals["ours"] += errors(reference, result.text)
+        totals["single"] += errors(reference, " ".join(w.word for w in baseline))
         totals["words"] += len(words(reference))
         assert status["output"]["words"] == sum(len(s.words) for s in result.segments) > 40
+        ours = [w for s in result.segments for w in s.words]
+        if trouble := problems(compare(ours, baseline), seams(DATA / clip, PRODUCTION), E2E_TOLERANCES):
+            found[clip] = trouble
+    assert found == {}
     ours_wer, single_wer = totals["ours"] / totals["words"], totals["single"] / totals["words"]
-    assert ours_wer <= single_wer + 0.005, f"pipeline WER {ours_wer:.4f} vs single pass {single_wer:.4f}"
+    assert ours_wer <= single_wer + WER_TOLERANCE, f"pipeline WER {ours_wer:.4f} vs single pass {single_wer:.4f}"
 
 
 def test_every_format_is_written(production_windows: LocalStack) -> None:
@@ -145,25 +159,18 @@ def test_every_format_is_written(production_windows: LocalStack) -> None:
 
 
 def test_seams_lose_and_duplicate_nothing_and_keep_time(pipeline: LocalStack) -> None:
+    """Short windows: long.flac is cut at 20, 40 and 60 s, mid-sentence. Against a single pass: the word count
+    within 2 (±1 per seam), the median word time within 50 ms, >= 90 % of words within 0.3 s and none over 1.5 s
+    (tests/support/fidelity.py says where each bound comes from). A broken stitcher fails these (see
+    tests/unit/test_stitching_recorded.py::test_a_broken_stitcher_fails_the_end_to_end_tolerances)."""
     clip = DATA / "long.flac"
     status, result = pipeline_run(pipeline, "long.flac")
     assert status["customStatus"]["segments_total"] >= 4  # more segments than the 2 workers
     ours = [w for s in result.segments for w in s.words]
     starts = [w.start for w in ours]
     assert starts == sorted(starts)
-    baseline = single_pass(clip)
-    a = words(" ".join(w.word for w in ours))
-    b = words(" ".join(w.word for w in baseline["words"]))
-    assert abs(len(a) - len(b)) <= 1, "a word was lost or duplicated at a seam"
-    pairs = matched_pairs(a, b)
-    assert len(pairs) >= 0.97 * len(b)
-    ours_by_norm = [w for w in ours if words(w.word)]
-    theirs_by_norm = [w for w in baseline["words"] if words(w.word)]
-    drift = sorted(ours_by_norm[i].start - theirs_by_norm[j].start for i, j in pairs)
-    assert abs(statistics.median(drift)) <= 0.05, "window offsets are off: timestamps drift as a whole"
-    close = sum(abs(d) <= 0.3 for d in drift) / len(drift)
-    # tiny.en's own word times move by up to ~0.5 s when its 30 s context changes, seam or not (see closing note)
-    assert close >= 0.95 and max(abs(d) for d in drift) <= 0.5, f"{close:.1%} within 0.3 s; worst {drift}"
+    comparison = compare(ours, single_pass(clip))
+    assert problems(comparison, seams(clip, SHORT), E2E_TOLERANCES) == [], comparison.summary()
 
 
 @pytest.mark.parametrize(

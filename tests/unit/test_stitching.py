@@ -154,10 +154,56 @@ def test_a_segment_cut_by_the_seam_keeps_only_its_own_words() -> None:
     left = result(
         W0, [segment([word(8.6, 9.0, " Half"), word(9.1, 9.6, " of"), word(10.2, 10.5, " this")], avg_logprob=-0.5)]
     )
-    segments, text = stitch([left, result(W1, [])], 20.0)
-    assert text == "Half of"
-    (only,) = segments
-    assert (only.start, only.end, only.text, only.avg_logprob) == (8.6, 9.6, "Half of", -0.5)
+    right = result(W1, [segment([word(10.7, 11.0, " next.")])])  # heard from 10.7: no hole to fill
+    segments, text = stitch([left, right], 20.0)
+    assert text == "Half of next."
+    first = segments[0]
+    assert (first.start, first.end, first.text, first.avg_logprob) == (8.6, 9.6, "Half of", -0.5)
+
+
+def test_words_only_the_left_window_heard_after_the_seam_are_kept() -> None:
+    """The right window skipped its first seconds (Whisper does, when its audio starts mid-word): the words the
+    left window heard in the overlap are kept from it, and what the right heard continues after them."""
+    spoken = [(9.0, 9.5, " Please"), (9.6, 10.0, " find"), (10.1, 10.4, " a"), (10.5, 10.9, " seat")]
+    spoken.append((11.0, 11.3, " and"))
+    later = [(11.4, 11.7, " turn"), (11.8, 12.3, " off.")]
+    left = hear(W0, [*spoken, *later])  # its audio ends at 12.0: "off." is not in it
+    right = hear(W1, later)  # heard nothing before 11.4
+    segments, text = stitch([left, right], 20.0)
+    assert text == "Please find a seat and turn off."
+    assert_monotonic(segments)
+
+
+def test_words_only_the_right_window_heard_before_the_seam_are_kept() -> None:
+    before = [(8.2, 8.5, " We"), (8.6, 8.9, " saw")]
+    missed = [(9.0, 9.4, " the"), (9.5, 9.9, " bird.")]
+    left = hear(W0, before)  # stopped hearing at 8.9
+    right = hear(W1, [*before, *missed, (10.2, 10.6, " Then")])
+    _, text = stitch([left, right], 20.0)
+    assert text == "We saw the bird. Then"
+
+
+@pytest.mark.parametrize(
+    ("right_first", "kept"),
+    [
+        ((11.1, 11.4, " this"), "Half this"),  # the right window heard the same word 0.9 s later: not twice
+        ((11.4, 11.7, " this"), "Half this this"),  # 1.2 s later it is another "this"
+        ((10.6, 10.9, " that"), "Half that"),  # 0.6 s of nothing is not a hole: the midpoint rule stands
+        ((11.2, 11.5, " is"), "Half this is"),  # a hole of 1.2 s, and another word: the left's word is kept
+    ],
+)
+def test_a_hole_is_filled_only_when_the_other_window_heard_a_different_word(
+    right_first: tuple[float, float, str], kept: str
+) -> None:
+    left = result(W0, [segment([word(8.6, 9.0, " Half"), word(10.2, 10.5, " this")])])
+    right = result(W1, [segment([word(*right_first)])])
+    assert stitch([left, right], 20.0)[1] == kept
+
+
+def test_a_word_cut_off_by_the_end_of_the_window_is_not_used_to_fill_a_hole() -> None:
+    left = result(W0, [segment([word(9.0, 9.5, " Go"), word(10.2, 10.6, " on"), word(11.7, 11.95, " tur")])])
+    right = result(W1, [segment([word(13.0, 13.4, " Yes.")])])
+    assert stitch([left, right], 20.0)[1] == "Go on Yes."
 
 
 def test_a_sentence_cut_at_the_seam_is_one_segment_again() -> None:
