@@ -29,9 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.kernel_variants import REALISTIC, VARIANTS, cpu_model, run_each
+from bench.kernel_variants import REALISTIC, VARIANTS, cpu_model, run_each, variant_names
 
 DEFAULT_SHIFTS = (0.013, 0.137, 0.25, 0.51)
+OMP_DEFAULT = ["", "1", "4"]
 
 
 def run_variant(shifts: list[float]) -> dict[str, Any]:
@@ -126,6 +127,7 @@ def _text(items: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="*", default=REALISTIC, choices=list(VARIANTS))
+    parser.add_argument("--omp", nargs="*", default=OMP_DEFAULT, help="OMP_NUM_THREADS values ('' = unset)")
     parser.add_argument("--shifts", nargs="*", type=float, default=list(DEFAULT_SHIFTS))
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, help="write every word list and the analysis here (JSON)")
@@ -135,7 +137,8 @@ def main() -> None:
         print(json.dumps(run_variant(args.shifts)))
         return
     started = time.perf_counter()
-    found = run_each("bench.fidelity_spread", ["--shifts", *map(str, args.shifts)], args.variants, args.parallel)
+    variants = variant_names(args.variants, args.omp)
+    found = run_each("bench.fidelity_spread", ["--shifts", *map(str, args.shifts)], variants, args.parallel)
     for variant, clips in found.items():
         if "error" in clips:
             print(f"{variant}: not run here ({clips['error']})")

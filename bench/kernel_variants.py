@@ -36,6 +36,20 @@ VARIANTS = {
 # AVX2 only (Zen 2/3, many Intel client parts). AVX and GENERIC (no x86-64 server of the last decade) are slow
 # and run only when asked for.
 REALISTIC = ["mkl-AVX512", "mkl-AVX2", "dnnl-AVX512", "dnnl-AVX2"]
+# The OpenMP thread count changes the numbers too, even with CTranslate2 on one thread (measured: the same window
+# plan gave 4 or 9 word errors with OMP_NUM_THREADS=1 or unset); unset, OpenMP uses every core, so a machine with
+# another core count differs. "dnnl-AVX2/omp1" is dnnl-AVX2 with OMP_NUM_THREADS=1.
+OMP_SUFFIX = "/omp"
+
+
+def variant_names(kernels: list[str], omp: list[str]) -> list[str]:
+    """Each kernel variant with each OpenMP thread count ("" leaves OMP_NUM_THREADS as it is)."""
+    return [f"{k}{OMP_SUFFIX}{n}" if n else k for k in kernels for n in omp]
+
+
+def variant_env(name: str) -> dict[str, str]:
+    kernels, _, threads = name.partition(OMP_SUFFIX)
+    return {**VARIANTS[kernels], **({"OMP_NUM_THREADS": threads} if threads else {})}
 
 
 def run_each(module: str, args: list[str], variants: list[str], parallel: int) -> dict[str, dict[str, Any]]:
@@ -43,7 +57,7 @@ def run_each(module: str, args: list[str], variants: list[str], parallel: int) -
     (no AVX-512, no MKL in the build) comes back as ``{"error": ...}``."""
 
     def one(variant: str) -> dict[str, Any]:
-        env = {**os.environ, **VARIANTS[variant], "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        env = {**os.environ, **variant_env(variant), "HF_HUB_OFFLINE": "1"}
         command = [sys.executable, "-m", module, "--one", *args]
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
         if done.returncode:

@@ -15,10 +15,11 @@ import json
 import os
 from typing import Any
 
-from bench.kernel_variants import REALISTIC, VARIANTS, cpu_model, run_each
+from bench.kernel_variants import REALISTIC, VARIANTS, cpu_model, run_each, variant_names
 
 CLIPS = ("long.flac", "speech_16k_mono.wav", "speech.opus")
 WINDOWS_S = (8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0)
+OMP_DEFAULT = ["", "1"]
 
 
 def run_variant() -> dict[str, Any]:
@@ -44,13 +45,14 @@ def run_variant() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="*", default=REALISTIC, choices=list(VARIANTS))
+    parser.add_argument("--omp", nargs="*", default=OMP_DEFAULT, help="OMP_NUM_THREADS values ('' = unset)")
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: run one variant
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_variant()))
         return
-    found = run_each("bench.window_edges", [], args.variants, args.parallel)
+    found = run_each("bench.window_edges", [], variant_names(args.variants, args.omp), args.parallel)
     summary: dict[str, Any] = {"machine": cpu_model()}
     for variant, errors in found.items():
         if "error" in errors:

@@ -91,12 +91,13 @@ class Tolerances:
     """How far the pipeline may be from a single pass before a test calls it a defect.
 
     The figures come from ``bench/fidelity_spread.py`` (docs/benchmarks.md, "Fidelity spread"): over 4 CPU kernel
-    variants (Intel MKL and oneDNN, AVX-512 and AVX2) and the single pass re-run with the audio shifted by
-    0.013-0.51 s, on all six e2e clips, the model on its own changed a clip's word count by at most 1, moved the
-    median word time by at most 0.01 s, kept at least 94.9 % of words within 0.3 s, and moved no word by more than
-    0.52 s; the pipeline (both windowings) stayed inside the same envelope, and no difference within 2 s of a seam
-    changed the word count. Each bound below is that figure with room for a CPU we have not measured, and still
-    fails each deliberately broken stitcher (tests/unit/test_stitching_recorded.py).
+    variants (MKL and oneDNN, AVX-512 and AVX2) and the single pass re-run with the audio shifted by 0.013-0.51 s,
+    on all six e2e clips, the model on its own changed a clip's word count by at most 1, moved the median word time
+    by at most 0.013 s, kept at least 96.5 % of words within 0.3 s, and moved one word by 1.18 s (oneDNN/AVX2's
+    single pass stamps "phone." inside the 1.5 s pause after it; that is the 1.16 s word a CI machine reported).
+    The pipeline (both windowings) stayed inside the same envelope, and no difference within 2 s of a seam changed
+    the word count. Each bound is that figure with room for a CPU not measured, and still fails each deliberately
+    broken stitcher (tests/unit/test_stitching_recorded.py).
     """
 
     # Words ours minus theirs, per clip: the model merges or splits a word now and then ("chair to"/"character").
@@ -113,9 +114,9 @@ class Tolerances:
 
 
 E2E_TOLERANCES = Tolerances()
-# Corpus word error rate, pipeline minus single pass: the single pass itself moved by up to +1.12 points
-# (6 words of 535) with the audio shifted by a fraction of a second, the pipeline by up to +0.93.
-WER_TOLERANCE = 0.015
+# Corpus word error rate, pipeline minus single pass: the single pass itself moved by up to +1.12 points (6 of 535
+# words) with its audio shifted by a fraction of a second, the pipeline by up to +1.31 (7 words): twice the latter.
+WER_TOLERANCE = 0.025
 
 
 def problems(comparison: Comparison, seams: Sequence[float], tolerances: Tolerances) -> list[str]:

@@ -1,8 +1,7 @@
-"""Word error rate on normalised words, and a word-level alignment (for timestamp comparisons)."""
+"""Word error rate on normalised words (the alignment for timestamp comparisons is in tests/support/fidelity.py)."""
 
 from __future__ import annotations
 
-import difflib
 import re
 
 _WORD = re.compile(r"[a-z0-9']+")
@@ -40,9 +39,3 @@ def errors(reference: str, hypothesis: str) -> int:
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
         previous = current
     return previous[-1]
-
-
-def matched_pairs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
-    """Index pairs of equal words in the longest matching blocks of two word lists."""
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-    return [(block.a + k, block.b + k) for block in matcher.get_matching_blocks() for k in range(block.size)]

@@ -31,10 +31,10 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 RECORDED = DATA / "worker_outputs"
 
 # The stitched words whose midpoint lies within 2 s of each seam: the spoken text (tests/data/long.txt, speech.txt),
-# except where the window that owns a word heard it otherwise ("auger" for "water", "tank" for "tap", "share" for
-# "a chair") or punctuated it otherwise.
+# except where the window that owns a word heard it otherwise ("Wager" and "auger" for "water", "tank" for "tap",
+# "share" for "a chair") or punctuated it otherwise.
 SEAM_TEXT = {
-    "long-production": {36.62: "It holds enough auger for the whole garden for two weeks."},
+    "long-production": {36.62: "It holds enough Wager for the whole garden for two weeks."},
     "long-short": {
         20.0: "Saturday of May. We need people to set up the tables, to",
         40.0: "weeks. Please close the tap when you are done, because a small",
@@ -46,10 +46,10 @@ SEAM_TEXT = {
         30.0: "name on the list by the door. The new",
         40.0: "weeks. Please close the tank when you are done, because a small",
         50.0: "the river, bringing a dish to share. and share to sit on.",
-        60.0: "hall instead. And the games will be held inside.",
-        70.0: "same time, and in the same room. have a good night and drive",
+        60.0: "hall instead, and the games will be held inside.",
+        70.0: "same time and in the same room. have a good night and drive",
     },
-    # Window 1 was given audio from the middle of "picnic" and skipped to 13.8 s; the words window 0 heard past
+    # Window 1 was given audio from the middle of "picnic" and skipped to 14.5 s; the words window 0 heard past
     # the seam fill the hole, as far as its audio went ("and turn." at its very end is not trusted).
     "long-dense-mid-word": {
         10.0: "and the summer picnic. Please find the seat",
@@ -65,13 +65,13 @@ SEAM_TEXT = {
 # Every place the stitched transcript differs from the recorded single pass: (where, single pass, stitched).
 DIFFERENCES = {
     "long-production": [
-        (28.04, "name", "aim"),
-        (31.86, "water", "auger"),
-        (35.94, "water", "auger"),
+        (28.88, "by the", "i'm a"),
+        (31.84, "water", "wager"),
+        (35.96, "water", "wager"),
         (48.88, "bringing", "bring"),
         (50.38, "a chair", "share"),
     ],
-    "long-short": [(1.64, "of", "on")],
+    "long-short": [(1.64, "of", "on"), (48.85, "bringing", "bring"), (50.4, "a chair", "share")],
     "long-dense": [
         (1.62, "of", "on"),
         (16.39, "high", "night"),
@@ -81,25 +81,23 @@ DIFFERENCES = {
         (50.4, "a chair", "share"),
     ],
     "long-dense-mid-word": [
-        (1.64, "of", "on"),
-        (11.12, "and turn off your phone", ""),  # nobody heard these: window 0's audio ended at 11.5 s
-        (14.36, "plant sale", "plan to sail"),
+        (1.62, "of", "on"),
+        (11.1, "and turn off your phone", ""),  # nobody heard these: window 0's audio ended at 11.5 s
         (16.4, "high", "night"),
         (31.84, "water", "auger"),
         (35.94, "water", "auger"),
         (39.76, "tap", "tank"),
-        (49.0, "bringing", "bring"),
+        (48.98, "bringing", "bring"),
         (50.4, "a chair", "share"),
-        (67.7, "at", "and"),
     ],
     "speech-dense": [],
 }
 # Word errors against the spoken text: the stitched transcript, and the single pass recorded with it.
 REFERENCE_ERRORS = {
-    "long-production": (8, 4),
-    "long-short": (5, 4),
+    "long-production": (9, 4),
+    "long-short": (6, 4),
     "long-dense": (10, 4),
-    "long-dense-mid-word": (18, 4),
+    "long-dense-mid-word": (14, 4),
     "speech-dense": (4, 4),
 }
 
