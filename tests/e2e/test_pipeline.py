@@ -124,7 +124,7 @@ def test_transcripts_are_as_good_as_a_single_pass(production_windows: LocalStack
     pass, and each clip's words and times within the e2e tolerances of it.
 
     Why 2.5 points: the single pass itself moved by up to +1.12 points (6 of 535 words) when its audio was shifted
-    by 0.013-0.51 s, on each of 4 CPU kernel variants, and the pipeline by up to +1.31 (bench/fidelity_spread.py,
+    by 0.013-0.51 s, on each of 12 CPU variants, and the pipeline by up to +1.31 (bench/fidelity_spread.py,
     docs/benchmarks.md); the bound is twice that. The previous bound, 0.5 points, was narrower than the model's own
     spread, which is why it failed on another CPU.
     """

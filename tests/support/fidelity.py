@@ -90,14 +90,14 @@ class Comparison:
 class Tolerances:
     """How far the pipeline may be from a single pass before a test calls it a defect.
 
-    The figures come from ``bench/fidelity_spread.py`` (docs/benchmarks.md, "Fidelity spread"): over 4 CPU kernel
-    variants (MKL and oneDNN, AVX-512 and AVX2) and the single pass re-run with the audio shifted by 0.013-0.51 s,
-    on all six e2e clips, the model on its own changed a clip's word count by at most 1, moved the median word time
-    by at most 0.013 s, kept at least 96.5 % of words within 0.3 s, and moved one word by 1.18 s (oneDNN/AVX2's
-    single pass stamps "phone." inside the 1.5 s pause after it; that is the 1.16 s word a CI machine reported).
-    The pipeline (both windowings) stayed inside the same envelope, and no difference within 2 s of a seam changed
-    the word count. Each bound is that figure with room for a CPU not measured, and still fails each deliberately
-    broken stitcher (tests/unit/test_stitching_recorded.py).
+    The figures come from ``bench/fidelity_spread.py`` (docs/benchmarks.md, "Fidelity spread"): over 12 CPU variants
+    (MKL or oneDNN, AVX-512 or AVX2, 1, 2 or 4 OpenMP threads) and the single pass re-run with the audio shifted by
+    0.013-0.51 s, on all six e2e clips, the model on its own changed a clip's word count by at most 1, moved the
+    median word time by at most 0.013 s, kept at least 96.4 % of words within 0.3 s, and moved one word by up to
+    1.19 s (oneDNN/AVX2's single pass stamps "phone." inside the 1.5 s pause after it; that is the 1.16 s word a CI
+    machine reported). The pipeline (both windowings) stayed inside the same envelope, and no difference within 2 s
+    of a seam changed the word count. Each bound is that figure with room for a CPU not measured, and still fails
+    each deliberately broken stitcher (tests/unit/test_stitching_recorded.py).
     """
 
     # Words ours minus theirs, per clip: the model merges or splits a word now and then ("chair to"/"character").
