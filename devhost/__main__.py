@@ -18,6 +18,7 @@ import uvicorn
 from devhost.app_loader import AppIndex, FunctionInfo, index_app, load_app, load_local_settings, route_prefix
 from devhost.durable.client_api import DurableHttpApi, binding_json
 from devhost.durable.engine import DurableEngine
+from devhost.easy_auth import EasyAuth
 from devhost.http_server import FunctionsHttpHost
 from devhost.invoker import Invoker
 from devhost.keys import HostKeys
@@ -62,6 +63,8 @@ def print_banner(host: FunctionsHttpHost, index: AppIndex, base: str, keys: Host
             print(f"  {info.name}: {info.trigger_type}", flush=True)
     print(f"devhost: function key: {keys.function_key}", flush=True)
     print(f"devhost: master key:   {keys.master_key}", flush=True)
+    if host.easy_auth.enabled:
+        print("devhost: App Service authentication on: principals come from bearer tokens", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # per-request SDK logs drown the host's own
     load_local_settings(args.settings or args.app_dir / "local.settings.json")
+    # App Service injects the app's host name; links the app returns are built from it, not from Host headers.
+    listening = "localhost" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104 (a comparison)
+    listening = f"[{listening}]" if ":" in listening else listening
+    os.environ.setdefault("WEBSITE_HOSTNAME", f"{listening}:{args.port}")
+    easy_auth = EasyAuth.from_env()
+    easy_auth.announce_to_app()  # before the app reads its settings, as App Service sets it before start-up
     index = index_app(load_app(args.app_module, args.app_dir))
     if not args.no_provision:
         from shared.config import get_settings
@@ -80,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = DurableEngine(index, invoker, state_dir / "durable.sqlite3")
     keys = HostKeys.from_env()
     host = FunctionsHttpHost(
-        list(index.http), keys, invoker, route_prefix(args.app_dir), DurableHttpApi(engine).routes()
+        list(index.http), keys, invoker, route_prefix(args.app_dir), DurableHttpApi(engine).routes(), easy_auth
     )
     try:
         listeners = build_trigger_listeners(index, invoker, args.app_dir)  # refuses bindings it can't serve

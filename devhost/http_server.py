@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 
 from devhost.app_loader import HttpFunction
+from devhost.easy_auth import EasyAuth, Unauthorized
 from devhost.invoker import Invoker
 from devhost.keys import HostKeys
 from devhost.routing import Router
@@ -47,10 +48,13 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _to_func_request(request: Request, body: bytes, route_params: dict[str, str]) -> func.HttpRequest:
+def _to_func_request(
+    request: Request, body: bytes, route_params: dict[str, str], easy_auth: EasyAuth
+) -> func.HttpRequest:
     headers: dict[str, str] = {}
     for key, value in request.headers.items():
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    headers = easy_auth.headers(headers)
     return func.HttpRequest(
         method=request.method,
         url=str(request.url),
@@ -81,8 +85,10 @@ class FunctionsHttpHost:
         invoker: Invoker,
         prefix: str = "api",
         extra_routes: Sequence[BaseRoute] | None = None,
+        easy_auth: EasyAuth | None = None,
     ) -> None:
         self.functions = functions
+        self.easy_auth = easy_auth or EasyAuth()
         self.extra_routes = list(extra_routes or [])
         self.invoker = invoker
         self.keys = keys
@@ -148,8 +154,12 @@ class FunctionsHttpHost:
             body = await _read_body(request)
         except BodyTooLarge:
             return Response(status_code=413)
+        try:
+            incoming = _to_func_request(request, body, route_params, self.easy_auth)
+        except Unauthorized:
+            return Response(status_code=401)
         started = time.perf_counter()
-        response = await self._invoke(function, _to_func_request(request, body, route_params))
+        response = await self._invoke(function, incoming)
         logger.info(
             "%s %s -> %s %s (%.1f ms)",
             request.method,

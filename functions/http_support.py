@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from shared.config import get_settings, is_loopback
 from shared.errors import ErrorCode, PermanentError, ServiceError
+from shared.principals import caller
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PermanentError(ErrorCode.INVALID_JSON, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # thousands of nested brackets fit in a small body
+        raise PermanentError(ErrorCode.INVALID_JSON, "the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise PermanentError(ErrorCode.VALIDATION_ERROR, "the body must be a JSON object", errors=[])
     try:
@@ -63,12 +67,24 @@ def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
         ) from None
 
 
-def base_url(req: func.HttpRequest, configured: str | None) -> str:
-    """Where the caller reached us, so returned links work from the caller's side of any proxy."""
+def who(req: func.HttpRequest) -> str:
+    """The owner this request acts for (an Entra ID principal only where the platform vouches for the headers)."""
+    return caller(req.headers, trusted=get_settings().principal_headers_trusted)
+
+
+def base_url(req: func.HttpRequest) -> str:
+    """Where callers reach the API, for the links we return: from the settings (TRANSCRIBE_PUBLIC_BASE_URL, else
+    the WEBSITE_HOSTNAME App Service injects), never from the Host header, which the client chooses. Only a request
+    to this machine itself (tests calling a handler directly) may fall back on its own URL."""
+    configured = get_settings().public_origin
     if configured:
-        return configured.rstrip("/")
+        return configured
     parts = urlsplit(req.url)
-    return f"{parts.scheme}://{parts.netloc}"
+    if parts.hostname and is_loopback(parts.netloc):
+        return f"{parts.scheme}://{parts.netloc}"
+    raise ServiceError(
+        ErrorCode.INTERNAL_ERROR, "the service does not know its public address; set TRANSCRIBE_PUBLIC_BASE_URL"
+    )
 
 
 Handler = Callable[..., Any]

@@ -17,14 +17,13 @@ from urllib.parse import urlencode
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.http_support import api_errors, base_url, json_response, problem_response
+from functions.http_support import api_errors, base_url, json_response, problem_response, who
 from shared import storage
 from shared.config import get_settings
 from shared.errors import ErrorCode, PermanentError
 from shared.job_views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
 from shared.jobs import JobStore
 from shared.models import JobRecord, JobStatus
-from shared.principals import caller
 from shared.sas import BlobSigner
 
 bp = df.Blueprint()
@@ -44,7 +43,7 @@ def read_signer() -> BlobSigner:
 
 def _record(req: func.HttpRequest) -> JobRecord:
     """The caller's own job; another caller's job is reported as not found, in every endpoint."""
-    return _jobs().get_owned(req.route_params["job_id"], caller(req.headers))
+    return _jobs().get_owned(req.route_params["job_id"], who(req))
 
 
 async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrchestrationClient) -> JobView:
@@ -53,7 +52,7 @@ async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrch
         status = await client.get_status(record.job_id)
         custom = status.custom_status if status and isinstance(status.custom_status, dict) else None
     settings = get_settings()
-    return job_view(record, custom, base_url(req, settings.public_base_url), read_signer(), settings.results_container)
+    return job_view(record, custom, base_url(req), read_signer(), settings.results_container)
 
 
 def _respond(view: JobView) -> func.HttpResponse:
@@ -140,7 +139,7 @@ def get_transcript(req: func.HttpRequest) -> func.HttpResponse:
             mimetype=_MEDIA_TYPES[fmt],
             headers={"Content-Type": _MEDIA_TYPES[fmt] + charset},
         )
-    view = job_view(record, None, base_url(req, settings.public_base_url), read_signer(), settings.results_container)
+    view = job_view(record, None, base_url(req), read_signer(), settings.results_container)
     assert view.result is not None
     return func.HttpResponse(status_code=302, headers={"Location": view.result.transcripts[fmt]})
 
@@ -161,8 +160,8 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
             errors=[{"field": "status", "message": "unknown status", "type": "enum"}],
         )
     settings, store = get_settings(), _jobs()
-    origin = base_url(req, settings.public_base_url)
-    ids, marker = store.list_owned(caller(req.headers), limit, _marker(req.params.get("continuation")))
+    origin = base_url(req)
+    ids, marker = store.list_owned(who(req), limit, _marker(req.params.get("continuation")))
     token = _token(marker)
     records = [store.get(job_id) for job_id in ids]
     views = [
@@ -202,7 +201,8 @@ def _marker(token: str | None) -> str | None:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return 20
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    # ASCII digits only: str.isdigit() accepts "²", which int() refuses
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise PermanentError(
             ErrorCode.VALIDATION_ERROR,
             f"limit must be an integer from 1 to {MAX_PAGE}",

@@ -8,7 +8,6 @@ from functools import lru_cache
 import azure.functions as func
 
 from functions.http_support import base_url
-from shared.config import get_settings
 
 bp = func.Blueprint()
 
@@ -23,5 +22,5 @@ def _document(server: str) -> str:
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     """Public: it holds no secret, and connector tooling fetches it without a key."""
-    server = f"{base_url(req, get_settings().public_base_url)}/api"
+    server = f"{base_url(req)}/api"
     return func.HttpResponse(_document(server), mimetype="application/json")

@@ -164,7 +164,7 @@ def deliver_webhook(payload: dict[str, Any]) -> str:
     record = store.get(job_id)
     if not record.callback_url or not record.callback_secret:
         return "none"
-    view = job_view(record, None, settings.public_base_url or "", read_signer(), settings.results_container)
+    view = job_view(record, None, settings.public_origin or "", read_signer(), settings.results_container)
     message_id, body = event(payload["kind"], job_id, view.model_dump(mode="json", exclude={"webhook"}))
     policy = CallbackPolicy(settings.webhook_allow_http, settings.webhook_allow_private)
     try:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http_support import api_errors, base_url, json_response, parse_body
-from shared.config import get_settings
+from functions.http_support import api_errors, base_url, json_response, parse_body, who
 from shared.models import UploadRequest
-from shared.principals import caller
 from shared.upload_sessions import upload_sessions
 
 bp = func.Blueprint()
@@ -18,10 +16,8 @@ bp = func.Blueprint()
 def create_upload(req: func.HttpRequest) -> func.HttpResponse:
     """Validate the request, persist the job and return a SAS URL plus the block plan."""
     request = parse_body(req, UploadRequest)
-    origin = base_url(req, get_settings().public_base_url)
-    session, replayed = upload_sessions().create(
-        request, req.headers.get("Idempotency-Key"), origin, caller(req.headers)
-    )
+    origin = base_url(req)
+    session, replayed = upload_sessions().create(request, req.headers.get("Idempotency-Key"), origin, who(req))
     headers = {"Location": session.upload_status_url}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -32,6 +28,6 @@ def create_upload(req: func.HttpRequest) -> func.HttpResponse:
 @api_errors
 def get_upload(req: func.HttpRequest) -> func.HttpResponse:
     """What has arrived so far, and a fresh SAS while the session is open: enough to resume."""
-    origin = base_url(req, get_settings().public_base_url)
-    session = upload_sessions().describe(req.route_params["job_id"], origin, caller(req.headers))
+    origin = base_url(req)
+    session = upload_sessions().describe(req.route_params["job_id"], origin, who(req))
     return json_response(session, headers={"Cache-Control": "no-store"})

@@ -11,7 +11,9 @@ identity) select identity-based access.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,8 +45,17 @@ class Settings(BaseSettings):
     upload_sas_ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     # Azure discards uncommitted blocks a week after the last Put Block; close the session a bit earlier.
     upload_session_ttl_seconds: int = Field(default=6 * 24 * 3600, ge=60, le=7 * 24 * 3600)
-    # Where customers reach the API, when a proxy or Front Door hides it from the request URL.
+    # Where customers reach the API: links in responses and webhooks are built from this, never from the request's
+    # Host header (a client controls that). Unset, the app's own host name, which App Service injects as
+    # WEBSITE_HOSTNAME (the one-machine host sets it to where it listens).
     public_base_url: str | None = None
+    website_hostname: str | None = Field(default=None, validation_alias="WEBSITE_HOSTNAME")
+
+    # Caller identity: App Service injects WEBSITE_AUTH_ENABLED=True when its authentication is on, and only then
+    # are X-MS-CLIENT-PRINCIPAL* headers the platform's rather than the client's (shared/principals.py). Another
+    # front end that validates tokens and sets those headers itself can be trusted explicitly.
+    app_service_auth_enabled: bool = Field(default=False, validation_alias="WEBSITE_AUTH_ENABLED")
+    trust_principal_headers: bool = False
 
     # Transcription pipeline.
     segment_jobs_queue: str = "segment-jobs"
@@ -62,6 +73,20 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = Field(default=5.0, gt=0, description="first retry delay; doubles each attempt")
     webhook_attempts: int = Field(default=6, ge=1)
 
+    @property
+    def public_origin(self) -> str | None:
+        """``scheme://host[:port]`` customers use, from the settings alone; ``None`` when nothing says."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        if self.website_hostname:
+            host = self.website_hostname.strip().rstrip("/")
+            return f"{'http' if is_loopback(host) else 'https'}://{host}"
+        return None
+
+    @property
+    def principal_headers_trusted(self) -> bool:
+        return self.app_service_auth_enabled or self.trust_principal_headers
+
     @model_validator(mode="after")
     def _needs_storage(self) -> Settings:
         if not (self.storage_connection_string or self.storage_blob_service_uri):
@@ -70,6 +95,17 @@ class Settings(BaseSettings):
                 "local.settings.sample.json) or 'Storage__blobServiceUri' for a managed identity"
             )
         return self
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, ``127.x.x.x`` or ``[::1]``, with or without a port: this machine only, so plain http is fine."""
+    name = urlsplit(f"//{host}").hostname or ""
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)

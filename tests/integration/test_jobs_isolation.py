@@ -1,37 +1,71 @@
-"""A job belongs to its creator: another Entra ID principal gets 404 for it everywhere; listings are per caller."""
+"""A job belongs to its creator: another Entra ID principal gets 404 for it everywhere; listings are per caller.
+
+These run against a host with App Service authentication on (``DEVHOST_EASY_AUTH=1``): callers present an Entra ID
+bearer token and the platform, not the client, sets the principal headers the app reads.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from devhost.stack import LocalStack
+
 BODY = {"filename": "mine.wav", "size_bytes": 1000}
 
 
-def principal(oid: str) -> dict[str, str]:
-    """The headers App Service authentication sets after validating an Entra ID token."""
-    claims = {
-        "auth_typ": "aad",
-        "claims": [{"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": oid}],
-    }
-    return {
-        "X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(claims).encode()).decode(),
-        "X-MS-CLIENT-PRINCIPAL-ID": oid,
-    }
+def bearer(oid: str, expires_in: float = 3600) -> dict[str, str]:
+    """An Entra ID access token for ``oid`` (unsigned: the one-machine host cannot check Entra's signature)."""
+
+    def encode(part: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+
+    claims = {"oid": oid, "tid": "tenant", "exp": int(time.time() + expires_in), "preferred_username": f"{oid}@x"}
+    return {"Authorization": f"Bearer {encode({'alg': 'RS256', 'typ': 'JWT'})}.{encode(claims)}.c2ln"}
+
+
+def spoofed(oid: str) -> list[dict[str, str]]:
+    """What a key holder without Alice's token might send to pass for her."""
+    principal = {"auth_typ": "aad", "claims": [{"typ": "oid", "val": oid}]}
+    return [
+        {"X-MS-CLIENT-PRINCIPAL-ID": oid},
+        {"x-ms-client-principal-id": oid.upper()},
+        {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(principal).encode()).decode()},
+    ]
+
+
+@pytest.fixture(scope="module")
+def easy_auth_stack() -> Iterator[LocalStack]:
+    with LocalStack(env={"DEVHOST_EASY_AUTH": "1"}) as stack:
+        yield stack
 
 
 @pytest.fixture
-def alice() -> dict[str, str]:
-    return principal(str(uuid.uuid4()))
+def api(easy_auth_stack: LocalStack) -> Iterator[httpx.Client]:
+    headers = {"x-functions-key": easy_auth_stack.function_key}
+    with httpx.Client(base_url=easy_auth_stack.base_url, headers=headers, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def alice_oid() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def alice(alice_oid: str) -> dict[str, str]:
+    return bearer(alice_oid)
 
 
 @pytest.fixture
 def bob() -> dict[str, str]:
-    return principal(str(uuid.uuid4()))
+    return bearer(str(uuid.uuid4()))
 
 
 def test_another_principal_cannot_see_cancel_or_download(api: httpx.Client, alice: dict, bob: dict) -> None:
@@ -71,8 +105,9 @@ def test_listing_is_per_caller_newest_first_filtered_and_paged(api: httpx.Client
     canceled = api.get("/api/jobs", params={"status": "canceled"}, headers=alice).json()
     assert [j["job_id"] for j in canceled["jobs"]] == [mine[0]]
     assert theirs not in {j["job_id"] for j in first["jobs"] + second["jobs"]}
-    bad = api.get("/api/jobs", params={"limit": 0}, headers=alice)
-    assert (bad.status_code, bad.json()["code"]) == (422, "validation_error")
+    for limit in ("0", "²", "1e3", "-1", "", "٣"):  # "²" and "٣" pass str.isdigit() but not int(): was a 500
+        bad = api.get("/api/jobs", params={"limit": limit}, headers=alice)
+        assert (bad.status_code, bad.json()["code"]) == (422, "validation_error"), limit
     assert api.get("/api/jobs", params={"status": "sleeping"}, headers=alice).status_code == 422
 
 
@@ -80,3 +115,90 @@ def test_listing_is_per_caller_newest_first_filtered_and_paged(api: httpx.Client
 def test_forged_continuation_tokens_are_refused_quickly(api: httpx.Client, alice: dict, token: str) -> None:
     response = api.get("/api/jobs", params={"continuation": token}, headers=alice, timeout=5)
     assert (response.status_code, response.json()["code"]) == (422, "validation_error")
+
+
+JOB_CALLS = [
+    ("GET", "/api/uploads/{}"),
+    ("GET", "/api/jobs/{}"),
+    ("GET", "/api/jobs/{}/transcript"),
+    ("DELETE", "/api/jobs/{}"),
+]
+
+
+def test_principal_headers_sent_by_a_key_holder_are_not_an_identity(
+    api: httpx.Client, alice: dict, alice_oid: str
+) -> None:
+    """Only the platform sets X-MS-CLIENT-PRINCIPAL*: a caller who sends Alice's id, in any letter case, or a
+    principal whose oid is hers, is the plain key holder, and her job does not exist for them."""
+    job_id = api.post("/api/uploads", json=BODY, headers=alice).json()["job_id"]
+    assert api.get(f"/api/jobs/{job_id}").status_code == 404  # Alice's, not the key holder's
+    for headers in spoofed(alice_oid):
+        for method, path in JOB_CALLS:
+            response = api.request(method, path.format(job_id), headers=headers)
+            assert (response.status_code, response.json()["code"]) == (404, "job_not_found"), (headers, path)
+        listed = api.get("/api/jobs", headers=headers).json()["jobs"]
+        assert job_id not in {j["job_id"] for j in listed}
+    assert api.get(f"/api/jobs/{job_id}", headers=alice).status_code == 202  # still hers, still running
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-jwt",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.eyJvaWQiOiAiYSJ9.x",  # no expiry
+        "eyJhbGciOiJub25lIn0.eyJleHAiOiA5OTk5OTk5OTk5fQ.x",  # no object id
+    ],
+)
+def test_a_bad_token_is_refused_by_the_platform(api: httpx.Client, token: str) -> None:
+    response = api.get("/api/jobs", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401 and response.content == b""
+
+
+def test_an_expired_token_is_refused(api: httpx.Client, alice_oid: str) -> None:
+    assert api.get("/api/jobs", headers=bearer(alice_oid, expires_in=-60)).status_code == 401
+
+
+def test_without_app_service_authentication_principal_headers_are_ignored(stack: LocalStack) -> None:
+    """The default host plays App Service with its authentication off: whatever principal headers a client sends,
+    the app acts for the key holder (WEBSITE_AUTH_ENABLED is not set, so the app does not trust them)."""
+    headers = {"x-functions-key": stack.function_key}
+    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=30) as plain:
+        oid = str(uuid.uuid4())
+        job_id = plain.post("/api/uploads", json=BODY, headers=spoofed(oid)[0]).json()["job_id"]
+        assert plain.get(f"/api/jobs/{job_id}").status_code == 202  # the key holder's job, visible without headers
+        for headers in spoofed(oid):
+            assert plain.get(f"/api/jobs/{job_id}", headers=headers).status_code == 202
+
+
+@pytest.fixture(scope="module")
+def gateway_stack() -> Iterator[LocalStack]:
+    """A gateway in front sets the principal headers, and the app is told to trust them."""
+    env = {"DEVHOST_PRINCIPAL_HEADERS": "pass", "TRANSCRIBE_TRUST_PRINCIPAL_HEADERS": "true"}
+    with LocalStack(env=env) as stack:
+        yield stack
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        base64.b64encode(b'{"claims": null}').decode(),
+        base64.b64encode(b'{"claims": [{"typ": "oid", "val": {"x": 1}}]}').decode(),
+        base64.b64encode(b"[" * 3000 + b"]" * 3000).decode(),
+        "%%% not base64",
+    ],
+)
+def test_a_malformed_trusted_principal_is_not_a_500(gateway_stack: LocalStack, principal: str) -> None:
+    headers = {"x-functions-key": gateway_stack.function_key, "X-MS-CLIENT-PRINCIPAL": principal}
+    with httpx.Client(base_url=gateway_stack.base_url, headers=headers, timeout=30) as api:
+        assert api.get("/api/jobs").status_code == 200  # no principal in it: the key holder's own listing
+        assert api.post("/api/uploads", json=BODY).status_code == 201
+
+
+def test_behind_a_trusted_gateway_its_principal_headers_name_the_caller(gateway_stack: LocalStack) -> None:
+    key = {"x-functions-key": gateway_stack.function_key}
+    with httpx.Client(base_url=gateway_stack.base_url, headers=key, timeout=30) as api:
+        oid = str(uuid.uuid4())
+        job_id = api.post("/api/uploads", json=BODY, headers={"X-MS-CLIENT-PRINCIPAL-ID": oid}).json()["job_id"]
+        assert api.get(f"/api/jobs/{job_id}").status_code == 404
+        assert api.get(f"/api/jobs/{job_id}", headers={"X-MS-CLIENT-PRINCIPAL-ID": oid.upper()}).status_code == 202

@@ -88,6 +88,17 @@ def test_preferred_block_size_is_honoured(api: httpx.Client) -> None:
             413,
             "request_too_large",
         ),
+        # 5,000 nested arrays in 10 KB: a RecursionError in the JSON parser, which was a 500
+        (
+            b'{"filename": "a.wav", "size_bytes": 10, "metadata": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}",
+            400,
+            "invalid_json",
+        ),
+        (
+            b'{"filename": "a.wav", "size_bytes": 10, "metadata": {"a": ' + b"[" * 500 + b"]" * 500 + b"}}",
+            422,
+            "validation_error",
+        ),
     ],
 )
 def test_bad_input_gets_a_problem_with_a_stable_code(api: httpx.Client, body: bytes, status: int, code: str) -> None:
