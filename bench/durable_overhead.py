@@ -73,7 +73,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--events", type=int, default=50)
     args = parser.parse_args()
-    with LocalStack(app_dir=APP_DIR) as stack, httpx.Client(base_url=stack.base_url, timeout=60) as http:
+    with (
+        LocalStack(app_dir=APP_DIR) as stack,
+        httpx.Client(base_url=stack.base_url, params=stack.durable_params, timeout=60) as http,
+    ):
         fan_out_seconds(http, 10)  # warm-up: imports, SQLite file, thread pools
         runs = [fan_out_seconds(http, args.activities) for _ in range(args.rounds)]
         resumed, observed = event_latencies_ms(http, args.events)

@@ -89,7 +89,7 @@ def run(size: int, workers: int, folder: Path) -> tuple[float, float, dict[str, 
             job_id = upload_file(api, audio).job_id
             api.close()
             started = time.perf_counter()
-            with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+            with httpx.Client(base_url=stack.base_url, params=stack.durable_params, timeout=30) as http:
                 while (reply := http.get(f"/runtime/webhooks/durabletask/instances/{job_id}")).status_code != 200:
                     time.sleep(0.2)
             seconds = time.perf_counter() - started

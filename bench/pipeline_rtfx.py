@@ -68,7 +68,7 @@ def pipeline(path: Path, workers: int, threads: int) -> dict[str, float]:
         job_id = upload_file(api, path).job_id
         committed = time.perf_counter()
         api.close()
-        with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        with httpx.Client(base_url=stack.base_url, params=stack.durable_params, timeout=30) as http:
             while (response := http.get(f"/runtime/webhooks/durabletask/instances/{job_id}")).status_code != 200:
                 time.sleep(0.1)
         seconds = time.perf_counter() - committed

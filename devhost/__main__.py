@@ -16,13 +16,14 @@ from typing import Any
 import uvicorn
 
 from devhost.app_loader import AppIndex, FunctionInfo, index_app, load_app, load_local_settings, route_prefix
-from devhost.durable.client_api import DurableHttpApi, binding_json
+from devhost.durable.client_api import PREFIX, RPC_PREFIX, DurableHttpApi, binding_json
 from devhost.durable.engine import DurableEngine
 from devhost.easy_auth import EasyAuth
 from devhost.http_server import FunctionsHttpHost
 from devhost.invoker import Invoker
 from devhost.keys import HostKeys
 from devhost.provision import provision_storage
+from devhost.rpc_listener import LoopbackListener
 from devhost.triggers import TriggerConfigError, build_trigger_listeners, stop_all
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,9 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def durable_client_inputs(origin: str) -> Any:
+def durable_client_inputs(origin: str, rpc_origin: str, system_key: str) -> Any:
     """Give every function with a ``durableClient`` input binding the binding JSON, by parameter name."""
-    binding = binding_json(origin)
+    binding = binding_json(origin, rpc_origin, system_key)
 
     def inputs(function: FunctionInfo) -> dict[str, Any]:
         return {b["name"]: binding for b in function.inputs_of_type("durableClient")}
@@ -63,6 +64,7 @@ def print_banner(host: FunctionsHttpHost, index: AppIndex, base: str, keys: Host
             print(f"  {info.name}: {info.trigger_type}", flush=True)
     print(f"devhost: function key: {keys.function_key}", flush=True)
     print(f"devhost: master key:   {keys.master_key}", flush=True)
+    print(f"devhost: durable key:  {keys.durable_key} (code= on /runtime/webhooks/durabletask)", flush=True)
     if host.easy_auth.enabled:
         print("devhost: App Service authentication on: principals come from bearer tokens", flush=True)
 
@@ -84,12 +86,15 @@ def main(argv: list[str] | None = None) -> int:
 
         provision_storage(get_settings())
     base = f"http://{args.host}:{args.port}"
-    invoker = Invoker(durable_client_inputs(base))
+    keys = HostKeys.from_env()
+    rpc = LoopbackListener()
+    invoker = Invoker(durable_client_inputs(base, rpc.origin, keys.durable_key))
     state_dir = args.state_dir or Path(os.environ.get("DEVHOST_STATE_DIR") or args.app_dir / ".devhost")
     engine = DurableEngine(index, invoker, state_dir / "durable.sqlite3")
-    keys = HostKeys.from_env()
+    durable_api = DurableHttpApi(engine, base, keys.durable_key)
+    public_durable_routes = durable_api.routes(PREFIX, authorize=keys.allows_durable_api)
     host = FunctionsHttpHost(
-        list(index.http), keys, invoker, route_prefix(args.app_dir), DurableHttpApi(engine).routes(), easy_auth
+        list(index.http), keys, invoker, route_prefix(args.app_dir), public_durable_routes, easy_auth
     )
     try:
         listeners = build_trigger_listeners(index, invoker, args.app_dir)  # refuses bindings it can't serve
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devhost: {exc}", file=sys.stderr)
         return 2
     print_banner(host, index, base, keys)
+    rpc.serve(durable_api.routes(RPC_PREFIX))
     engine.start()
     for listener in listeners:
         listener.start()
@@ -105,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_all(listeners)
         engine.stop()
+        rpc.stop()
         invoker.close()
     return 0
 

@@ -46,6 +46,7 @@ class LocalStack:
         self.port = port or free_port()
         self.function_key = secrets.token_urlsafe(24)
         self.master_key = secrets.token_urlsafe(24)
+        self.durable_key = secrets.token_urlsafe(24)  # the Durable extension's system key
         self.app_dir = app_dir
         self.extra_env = env or {}
         self.devhost: ManagedProcess | None = None
@@ -56,6 +57,11 @@ class LocalStack:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def durable_params(self) -> dict[str, str]:
+        """What the public Durable API (``/runtime/webhooks/durabletask``) needs on every call, as in Azure."""
+        return {"code": self.durable_key}
 
     @property
     def connection_string(self) -> str:
@@ -69,6 +75,7 @@ class LocalStack:
                 "AzureWebJobsStorage": self.connection_string,
                 "DEVHOST_FUNCTION_KEY": self.function_key,
                 "DEVHOST_MASTER_KEY": self.master_key,
+                "DEVHOST_DURABLE_KEY": self.durable_key,
                 "DEVHOST_STATE_DIR": str(self.workdir / "state"),
                 "TRANSCRIBE_WEBHOOK_ALLOW_HTTP": "true",  # one machine: let a local receiver be called
                 "TRANSCRIBE_WEBHOOK_ALLOW_PRIVATE": "true",
@@ -152,6 +159,7 @@ def main() -> int:
     with LocalStack(env=env, port=port, workers=workers, worker_threads=threads) as stack:
         print(f"API:           {stack.base_url}/api")
         print(f"Function key:  {stack.function_key}")
+        print(f"Durable API:   {stack.base_url}/runtime/webhooks/durabletask/instances?code={stack.durable_key}")
         print(f"Storage:       {stack.connection_string}")
         print(f"Workers:       {workers} x {threads} thread(s)")
         print(f"Logs:          {stack.workdir}")

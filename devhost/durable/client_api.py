@@ -1,11 +1,15 @@
-"""The Durable HTTP API under ``/runtime/webhooks/durabletask/``: what ``DurableOrchestrationClient`` calls (it
-is the binding's ``rpcBaseUrl``) and the public instance-management API, with Azure's status codes and bodies
-(protocol §5.2-5.3). Bodies are JSON or empty, since the SDK parses every response as JSON.
+"""The Durable HTTP API, served twice as the extension serves it: the public instance-management API under
+``/runtime/webhooks/durabletask/``, which needs the ``durabletask_extension`` system key (or the master key) as
+``code``, and the same calls under ``/durabletask/`` on a listener bound to 127.0.0.1 only, with no key: the
+binding's ``rpcBaseUrl``, which ``DurableOrchestrationClient`` calls (EXT ``LocalHttpListener.cs``; protocol
+§5.1). Azure's status codes and bodies (§5.2-5.3); bodies are JSON or empty, since the SDK parses every response
+as JSON.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +24,7 @@ from devhost.durable.events import fmt_time
 from devhost.durable.status import status_json
 
 PREFIX = "/runtime/webhooks/durabletask"
+RPC_PREFIX = "/durabletask"
 TASK_HUB = "DevHostHub"
 _PAGE = 100
 _MANAGEMENT = {
@@ -34,34 +39,31 @@ _MANAGEMENT = {
 }
 
 
-def _management_urls(origin: str, instance_id: str) -> dict[str, str]:
-    base, query = f"{origin}{PREFIX}", f"taskHub={TASK_HUB}&connection=Storage"
+def _management_urls(origin: str, instance_id: str, system_key: str) -> dict[str, str]:
+    base, query = f"{origin}{PREFIX}", f"taskHub={TASK_HUB}&connection=Storage&code={quote(system_key, safe='')}"
     return {key: url.format(base=base, id=instance_id, q=query) for key, url in _MANAGEMENT.items()}
 
 
-def binding_json(origin: str) -> str:
-    """The ``durableClient`` binding value, key order as the extension writes it (§5.1)."""
-    base = f"{origin}{PREFIX}"
+def binding_json(origin: str, rpc_origin: str, system_key: str) -> str:
+    """The ``durableClient`` binding value, key order as the extension writes it (§5.1): public URLs carry the
+    system key as Azure's do; the client itself calls the keyless loopback listener."""
+    base, code = f"{origin}{PREFIX}", f"code={quote(system_key, safe='')}"
     return json.dumps(
         {
             "taskHubName": TASK_HUB,
             "connectionName": None,
             "creationUrls": {
-                "createNewInstancePostUri": f"{base}/orchestrators/{{functionName}}[/{{instanceId}}]?",
+                "createNewInstancePostUri": f"{base}/orchestrators/{{functionName}}[/{{instanceId}}]?{code}",
                 "createAndWaitOnNewInstancePostUri": f"{base}/orchestrators/{{functionName}}[/{{instanceId}}]"
-                "?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&",
+                f"?timeout={{timeoutInSeconds}}&pollingInterval={{intervalInSeconds}}&{code}",
             },
-            "managementUrls": {"id": "INSTANCEID", **_management_urls(origin, "INSTANCEID")},
+            "managementUrls": {"id": "INSTANCEID", **_management_urls(origin, "INSTANCEID", system_key)},
             "baseUrl": base,
-            "requiredQueryStringParameters": "",
-            "rpcBaseUrl": f"{base}/",
+            "requiredQueryStringParameters": code,
+            "rpcBaseUrl": f"{rpc_origin}{RPC_PREFIX}/",
             "httpBaseUrl": None,
         }
     )
-
-
-def _origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 def _flag(request: Request, name: str, default: bool = False) -> bool:
@@ -82,20 +84,35 @@ def _error(exc: ClientError) -> Response:
     return JSONResponse(body, status_code=exc.status)
 
 
-class DurableHttpApi:
-    def __init__(self, engine: DurableEngine) -> None:
-        self.engine = engine
+Endpoint = Callable[[Request], Awaitable[Response]]
 
-    def routes(self) -> list[Route]:
-        p = PREFIX
+
+class DurableHttpApi:
+    def __init__(self, engine: DurableEngine, public_origin: str, system_key: str) -> None:
+        self.engine = engine
+        self.public_origin, self.system_key = public_origin, system_key
+
+    def routes(self, prefix: str = PREFIX, authorize: Callable[[Request], bool] | None = None) -> list[Route]:
+        """The API under ``prefix``; with ``authorize``, a request it refuses gets Azure's empty 401."""
+
+        def guarded(endpoint: Endpoint) -> Endpoint:
+            if authorize is None:
+                return endpoint
+
+            async def checked(request: Request) -> Response:
+                return await endpoint(request) if authorize(request) else Response(status_code=401)
+
+            return checked
+
+        p = prefix
         return [
-            Route(f"{p}/orchestrators/{{name}}", self.start, methods=["POST"]),
-            Route(f"{p}/orchestrators/{{name}}/{{instance_id}}", self.start, methods=["POST"]),
-            Route(f"{p}/instances", self.list_or_purge, methods=["GET", "DELETE"]),
-            Route(f"{p}/instances/", self.list_or_purge, methods=["GET", "DELETE"]),
-            Route(f"{p}/instances/{{instance_id}}", self.status_or_purge, methods=["GET", "DELETE"]),
-            Route(f"{p}/instances/{{instance_id}}/raiseEvent/{{event}}", self.raise_event, methods=["POST"]),
-            Route(f"{p}/instances/{{instance_id}}/{{operation}}", self.operate, methods=["POST"]),
+            Route(f"{p}/orchestrators/{{name}}", guarded(self.start), methods=["POST"]),
+            Route(f"{p}/orchestrators/{{name}}/{{instance_id}}", guarded(self.start), methods=["POST"]),
+            Route(f"{p}/instances", guarded(self.list_or_purge), methods=["GET", "DELETE"]),
+            Route(f"{p}/instances/", guarded(self.list_or_purge), methods=["GET", "DELETE"]),
+            Route(f"{p}/instances/{{instance_id}}", guarded(self.status_or_purge), methods=["GET", "DELETE"]),
+            Route(f"{p}/instances/{{instance_id}}/raiseEvent/{{event}}", guarded(self.raise_event), methods=["POST"]),
+            Route(f"{p}/instances/{{instance_id}}/{{operation}}", guarded(self.operate), methods=["POST"]),
         ]
 
     async def _call(self, fn: Any, *args: Any) -> Any:
@@ -114,7 +131,7 @@ class DurableHttpApi:
             )
         except ClientError as exc:
             return _error(exc)
-        urls = _management_urls(_origin(request), quote(instance_id, safe=""))
+        urls = _management_urls(self.public_origin, quote(instance_id, safe=""), self.system_key)
         return JSONResponse(
             {"id": instance_id, **{k: v for k, v in urls.items() if k != "rewindPostUri"}},
             status_code=202,

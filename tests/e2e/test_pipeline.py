@@ -91,7 +91,7 @@ def transcribe(stack: LocalStack, path: Path, timeout_s: float = 180) -> tuple[d
 
 def wait_done(stack: LocalStack, job_id: str, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+    with httpx.Client(base_url=stack.base_url, params=stack.durable_params, timeout=30) as http:
         while time.monotonic() < deadline:
             response = http.get(f"{HOOK}/{job_id}")
             if response.status_code == 200:
@@ -229,7 +229,7 @@ def test_a_canceled_job_stops_and_workers_skip_its_segments(pipeline: LocalStack
     api = TranscriptionApi(pipeline.base_url, pipeline.function_key)
     job_id = upload_file(api, DATA / "long.flac").job_id
     api.close()
-    with httpx.Client(base_url=pipeline.base_url, timeout=30) as http:
+    with httpx.Client(base_url=pipeline.base_url, params=pipeline.durable_params, timeout=30) as http:
         deadline = time.monotonic() + 60
         while _stage(http, job_id) != "transcribing":  # its segments are on the queue
             assert time.monotonic() < deadline

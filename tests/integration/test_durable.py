@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -35,7 +36,7 @@ def durable_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSta
 
 @pytest.fixture
 def http(durable_stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=durable_stack.base_url, timeout=30) as client:
+    with httpx.Client(base_url=durable_stack.base_url, params=durable_stack.durable_params, timeout=30) as client:
         yield client
 
 
@@ -183,7 +184,8 @@ def test_status_codes_and_shapes_match_the_extension(http: httpx.Client) -> None
     instance_id = start(http, "with_status")
     running = http.get(f"{HOOK}/instances/{instance_id}")
     assert running.status_code == 202
-    assert running.headers["retry-after"] == "5" and running.headers["location"].endswith(instance_id)
+    assert running.headers["retry-after"] == "5"
+    assert urlsplit(running.headers["location"]).path.endswith(instance_id)
     body = running.json()
     assert set(body) == {
         "name",
@@ -252,7 +254,7 @@ def test_client_functions_run_unchanged_through_the_sdk(http: httpx.Client) -> N
 
 def test_crash_mid_fan_out_resumes_without_losing_or_doubling_results(durable_stack: LocalStack) -> None:
     state: Path = durable_stack.test_state  # type: ignore[attr-defined]
-    with httpx.Client(base_url=durable_stack.base_url, timeout=30) as http:
+    with httpx.Client(base_url=durable_stack.base_url, params=durable_stack.durable_params, timeout=30) as http:
         instance_id = start(http, "fan_out", {"n": 80, "delay": 0.2})
         deadline = time.monotonic() + 30
         while len(list(state.glob("square-*"))) < 20:
@@ -262,7 +264,7 @@ def test_crash_mid_fan_out_resumes_without_losing_or_doubling_results(durable_st
     ran_before = len(list(state.glob("square-*")))
     assert ran_before < 80
     durable_stack.start_devhost()
-    with httpx.Client(base_url=durable_stack.base_url, timeout=30) as http:
+    with httpx.Client(base_url=durable_stack.base_url, params=durable_stack.durable_params, timeout=30) as http:
         status = wait(http, instance_id, timeout_s=60)
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == [i * i for i in range(80)]  # every result exactly once, in order
@@ -298,3 +300,36 @@ def test_queue_and_blob_triggered_client_functions_start_orchestrations(
     name = f"{uuid.uuid4().hex[:8]}.bin"
     blobs.get_blob_client("drops", name).upload_blob(b"abc")
     assert wait(http, f"blob-{name}", until=("Completed",))["output"] == [0, 1, 4]
+
+
+def test_the_public_durable_api_needs_the_system_key_as_in_azure(durable_stack: LocalStack) -> None:
+    """Azure serves /runtime/webhooks/durabletask only with the extension's system key (or the master key) as
+    ``code``: without it anyone could list every job's instance (file names, blob paths, results) or terminate
+    it. The app's own client calls a keyless listener bound to 127.0.0.1 instead (EXT LocalHttpListener.cs)."""
+    with httpx.Client(base_url=durable_stack.base_url, params=durable_stack.durable_params, timeout=30) as http:
+        instance_id = start(http, "with_status")
+    calls = [
+        ("GET", f"{HOOK}/instances"),
+        ("GET", f"{HOOK}/instances/{instance_id}"),
+        ("POST", f"{HOOK}/instances/{instance_id}/terminate"),
+        ("POST", f"{HOOK}/instances/{instance_id}/raiseEvent/go"),
+        ("POST", f"{HOOK}/orchestrators/with_status"),
+        ("DELETE", f"{HOOK}/instances/{instance_id}"),
+    ]
+    with httpx.Client(base_url=durable_stack.base_url, timeout=30) as anyone:
+        for method, path in calls:
+            for params in ({}, {"code": durable_stack.function_key}, {"code": "wrong"}):
+                response = anyone.request(method, path, params=params, content=b"null")
+                assert (response.status_code, response.content) == (401, b""), (method, path, params)
+        assert anyone.get(f"{HOOK}/instances/{instance_id}", params={"code": durable_stack.master_key}).is_success
+        by_header = anyone.get(
+            f"{HOOK}/instances/{instance_id}", headers={"x-functions-key": durable_stack.durable_key}
+        )
+        assert by_header.is_success
+        with_key = anyone.get(f"{HOOK}/instances/{instance_id}", params=durable_stack.durable_params)
+        assert with_key.json()["runtimeStatus"] == "Running"  # nothing above reached it: no terminate, no event
+    # The app's own client (an HTTP function using DurableOrchestrationClient) still works, through the loopback
+    # listener, and the management URLs it hands out carry the system key, as Azure's do.
+    response = httpx.post(f"{durable_stack.base_url}/api/start/fan_out", json={"n": 2})
+    assert response.status_code == 202
+    assert f"code={durable_stack.durable_key}" in response.json()["statusQueryGetUri"]
