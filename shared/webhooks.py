@@ -7,8 +7,10 @@ so a receiver can check origin, integrity and freshness. The payload is a CloudE
 SSRF: the service calls a URL a customer chose, from inside Azure. So only ``https`` (``http`` only where the
 operator allows it, e.g. on one machine), no credentials in the URL, and no private, loopback, link-local
 (169.254.169.254 is the metadata endpoint), multicast or reserved addresses — checked when the job is created
-and again, against fresh DNS answers, just before each delivery (DNS rebinding). No redirects are followed,
-and time and size are bounded.
+and again, against fresh DNS answers, just before each delivery. The delivery then connects to the address that
+was checked, not to whatever a second lookup returns (DNS rebinding: a name that resolves to a public address for
+the check and to 127.0.0.1 a moment later), while the Host header, TLS SNI and certificate check still use the
+name. No proxies from the environment, no redirects; time is bounded and the receiver's body is never read.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import json
 import secrets
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from shared.errors import ErrorCode, PermanentError, TransientError
@@ -45,17 +49,37 @@ def new_secret() -> str:
 
 def check_callback_url(url: str, policy: CallbackPolicy, resolve: bool = True) -> None:
     """Raise ``invalid_callback_url`` for a URL this service must not call."""
+    host, port = _static_checks(url, policy)
+    if resolve and not policy.allow_private:
+        _checked_addresses(host, port, policy)
+
+
+def checked_address(url: str, policy: CallbackPolicy) -> str:
+    """Resolve the URL's host once, check every address (as at creation), and return the one to connect to."""
+    host, port = _static_checks(url, policy)
+    return str(_checked_addresses(host, port, policy)[0])
+
+
+def _static_checks(url: str, policy: CallbackPolicy) -> tuple[str, int]:
     parts = urlsplit(url)
     if parts.scheme not in (("https", "http") if policy.allow_http else ("https",)):
         _refuse("callback_url must use https")
-    host = parts.hostname
-    if not host or parts.username or parts.password:
+    if not parts.hostname or parts.username or parts.password:
         _refuse("callback_url needs a host and no credentials")
-        return
-    if not policy.allow_private and resolve:
-        for address in _addresses(host, parts.port or (443 if parts.scheme == "https" else 80)):
+    return str(parts.hostname), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _checked_addresses(
+    host: str, port: int, policy: CallbackPolicy
+) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    addresses = _addresses(host, port)
+    if not addresses:
+        _refuse("callback_url host does not resolve")
+    if not policy.allow_private:
+        for address in addresses:
             if not address.is_global or address.is_multicast:
                 _refuse(f"callback_url resolves to a non-public address ({address})")
+    return addresses
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -86,7 +110,7 @@ def event(kind: str, job_id: str, data: dict[str, Any]) -> tuple[str, bytes]:
 
 def deliver(url: str, secret: str, message_id: str, body: bytes, policy: CallbackPolicy) -> int:
     """One attempt; 2xx returns the status, 5xx/429/network raise TransientError (retry), other 4xx are final."""
-    check_callback_url(url, policy)
+    address = checked_address(url, policy)
     timestamp = int(time.time())
     headers = {
         "content-type": "application/cloudevents+json",
@@ -95,13 +119,46 @@ def deliver(url: str, secret: str, message_id: str, body: bytes, policy: Callbac
         "webhook-signature": sign(secret, message_id, timestamp, body),
         "user-agent": "transcription-webhooks/1",
     }
+    transport = PinnedTransport(address)
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_S, follow_redirects=False)
+        with (
+            httpx.Client(transport=transport, timeout=TIMEOUT_S, follow_redirects=False, trust_env=False) as client,
+            client.stream("POST", url, content=body, headers=headers) as response,
+        ):
+            status = response.status_code  # the body is never read: a receiver cannot make us buffer anything
     except httpx.HTTPError as exc:
         raise TransientError(f"webhook delivery failed: {type(exc).__name__}") from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise TransientError(f"webhook receiver answered {response.status_code}")
-    return response.status_code
+    if status >= 500 or status == 429:
+        raise TransientError(f"webhook receiver answered {status}")
+    return status
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Connects every request to one address, whatever host name the URL carries."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        return super().connect_tcp(self._address, port, timeout, local_address, socket_options)
+
+
+class PinnedTransport(httpx.HTTPTransport):
+    """httpx's own transport, with its connection pool's network backend pinned to a checked address. httpcore
+    still uses the URL's host for the Host header and for TLS (``server_hostname``: SNI and certificate name)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=_PinnedBackend(address)
+        )
 
 
 def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:

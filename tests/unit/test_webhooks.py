@@ -49,3 +49,79 @@ def test_signatures_follow_standard_webhooks() -> None:
     assert signature == f"v1,{expected}"
     assert sign(secret, "msg_1", 1700000001, b'{"a":1}') != signature  # the timestamp is signed too
     assert new_secret() != secret
+
+
+class _Receiver:
+    """An HTTP server on one loopback address that records the requests it gets."""
+
+    def __init__(self, address: str, port: int = 0) -> None:
+        import http.server
+        import threading
+
+        seen: list[dict[str, str]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", "0")))
+                seen.append({"host": self.headers.get("host", ""), "id": self.headers.get("webhook-id", "")})
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.seen = seen
+        self.server = http.server.ThreadingHTTPServer((address, port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_delivery_connects_to_the_address_that_was_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: hooks.example resolves to a public address (8.8.8.8) for the check and to 127.0.0.1 a moment
+    later. The request must go to the checked address, with the name in its Host header, and never to 127.0.0.1.
+    The test's network plays 8.8.8.8 with a receiver on 127.0.0.2."""
+    import socket
+
+    from shared.webhooks import deliver, event
+
+    public = _Receiver("127.0.0.2")
+    rebound = _Receiver("127.0.0.1", public.port)
+    answers = iter(["8.8.8.8"] + ["127.0.0.1"] * 10)
+    real_lookup, real_connect = socket.getaddrinfo, socket.create_connection
+
+    def rebinding(host: str, port: object, *args: object, **kwargs: object) -> list:
+        return real_lookup(next(answers) if host == "hooks.example" else host, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    def network(address: tuple[str, int], *args: object, **kwargs: object) -> socket.socket:
+        host, port = address
+        return real_connect(("127.0.0.2" if host == "8.8.8.8" else host, port), *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(socket, "create_connection", network)
+    try:
+        message_id, body = event("completed", "job-1", {"status": "completed"})
+        url = f"http://hooks.example:{public.port}/hook"
+        status = deliver(url, new_secret(), message_id, body, CallbackPolicy(allow_http=True))
+    finally:
+        public.close()
+        rebound.close()
+    assert status == 204
+    assert public.seen == [{"host": f"hooks.example:{public.port}", "id": message_id}]
+    assert rebound.seen == []
+
+
+def test_a_name_that_resolves_to_a_private_address_at_delivery_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from shared.webhooks import deliver
+
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", 443))]
+    )
+    with pytest.raises(PermanentError) as caught:
+        deliver("https://hooks.example/hook", new_secret(), "msg", b"{}", STRICT)
+    assert caught.value.code is ErrorCode.INVALID_CALLBACK_URL
