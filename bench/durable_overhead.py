@@ -80,11 +80,12 @@ def main() -> None:
         fan_out_seconds(http, 10)  # warm-up: imports, SQLite file, thread pools
         runs = [fan_out_seconds(http, args.activities) for _ in range(args.rounds)]
         resumed, observed = event_latencies_ms(http, args.events)
-    best = min(runs)
+    median, best = statistics.median(runs), min(runs)
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
     print(
-        f"fan-out/fan-in of {args.activities} no-op activities: best {best:.2f} s, "
-        f"median {statistics.median(runs):.2f} s -> {args.activities / best:.0f} activities/s"
+        f"fan-out/fan-in of {args.activities} no-op activities: median {median:.2f} s "
+        f"({args.activities / median:.0f} activities/s); best of {len(runs)} {best:.2f} s "
+        f"({args.activities / best:.0f}/s)"
     )
     for label, values in (("episode started", resumed), ("status observed by a poller", observed)):
         ordered = sorted(values)

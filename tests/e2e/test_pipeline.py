@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -225,7 +226,17 @@ def test_a_worker_killed_mid_segment_does_not_stop_the_job(pipeline: LocalStack)
     pipeline.replace_worker(0)
 
 
+def _started(stack: LocalStack, job_id: str) -> set[int]:
+    """Indices of the job's segments that some worker began transcribing (from the workers' logs)."""
+    found = re.findall(
+        rf"segment started job_id={job_id} index=(\d+)", "".join(w.log_tail(2000) for w in stack.workers)
+    )
+    return {int(i) for i in found}
+
+
 def test_a_canceled_job_stops_and_workers_skip_its_segments(pipeline: LocalStack) -> None:
+    """After the job record says canceled, no worker starts another of its segments; the ones queued are skipped,
+    only segments already started may finish, and nothing is merged."""
     api = TranscriptionApi(pipeline.base_url, pipeline.function_key)
     job_id = upload_file(api, DATA / "long.flac").job_id
     api.close()
@@ -235,6 +246,8 @@ def test_a_canceled_job_stops_and_workers_skip_its_segments(pipeline: LocalStack
             assert time.monotonic() < deadline
             time.sleep(0.05)
         _jobs(pipeline).update(job_id, lambda r: r.model_copy(update={"status": JobStatus.CANCELED}))
+        time.sleep(0.5)  # a worker that read the record just before the update logs its start within milliseconds
+        started_before_cancel = _started(pipeline, job_id)
         assert http.post(f"{HOOK}/{job_id}/terminate", params={"reason": "canceled"}).status_code == 202
         status = wait_done(pipeline, job_id, timeout_s=30)
     assert status["runtimeStatus"] == "Terminated"
@@ -243,9 +256,16 @@ def test_a_canceled_job_stops_and_workers_skip_its_segments(pipeline: LocalStack
     while skipped not in "".join(w.log_tail(400) for w in pipeline.workers):
         assert time.monotonic() < deadline, "no worker skipped the canceled job's queued segments"
         time.sleep(0.2)
+    time.sleep(1.0)  # let anything still running finish, so a late start would show
     blobs = BlobServiceClient.from_connection_string(pipeline.connection_string)
-    done = list(blobs.get_container_client("segments").list_blobs(name_starts_with=f"{job_id}/"))
-    assert len(done) < 4, "workers kept transcribing a canceled job"
+    done = {
+        int(b.name.rsplit("/", 1)[1].split(".")[0])
+        for b in blobs.get_container_client("segments").list_blobs(name_starts_with=f"{job_id}/")
+    }
+    assert _started(pipeline, job_id) == started_before_cancel, "a segment started after the job was canceled"
+    assert done <= started_before_cancel
+    segments = len(recording.plan(DATA / "long.flac", **SHORT)[1])
+    assert len(started_before_cancel) < segments, "every segment had started: the test shows nothing"
     assert not list(blobs.get_container_client("results").list_blobs(name_starts_with=f"{job_id}/"))
     assert json.dumps(status["output"]) == '"canceled"'
 

@@ -70,16 +70,17 @@ def bob() -> dict[str, str]:
 
 def test_another_principal_cannot_see_cancel_or_download(api: httpx.Client, alice: dict, bob: dict) -> None:
     job_id = api.post("/api/uploads", json=BODY, headers=alice).json()["job_id"]
-    for method, path in [
-        ("GET", f"/api/uploads/{job_id}"),
-        ("GET", f"/api/jobs/{job_id}"),
-        ("DELETE", f"/api/jobs/{job_id}"),
-        ("GET", f"/api/jobs/{job_id}/transcript"),
+    # (call, what Alice gets): her job is awaiting its upload, then canceled; Bob gets 404 for all of it
+    for method, path, hers in [
+        ("GET", f"/api/uploads/{job_id}", 200),
+        ("GET", f"/api/jobs/{job_id}", 202),
+        ("GET", f"/api/jobs/{job_id}/transcript", 409),
+        ("DELETE", f"/api/jobs/{job_id}", 202),
     ]:
         response = api.request(method, path, headers=bob)
         assert response.status_code == 404, (method, path)
         assert response.json()["code"] == "job_not_found"
-        assert api.request(method, path, headers=alice).status_code != 404
+        assert api.request(method, path, headers=alice).status_code == hers, (method, path)
     assert api.get(f"/api/jobs/{job_id}").status_code == 404  # the key-only caller is someone else too
 
 

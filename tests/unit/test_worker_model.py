@@ -31,4 +31,12 @@ def test_device_auto_prefers_cuda_float16_then_cpu_int8(
 
     monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: gpus)  # no GPU on this machine: simulate one
     assert pick_device(requested, compute) == expected
-    assert transcriber.pick_device is pick_device
+
+
+def test_the_transcriber_loads_on_the_device_it_picked_and_reports_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 0)
+    loaded = transcriber.Transcriber(transcriber.ModelSpec("tiny.en", "auto", None, 1))
+    assert (loaded.device, loaded.compute_type, loaded.model_name) == ("cpu", "int8", "tiny.en")
+    assert loaded._model.model.device == "cpu" and loaded._model.model.compute_type.startswith("int8")
