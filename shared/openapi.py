@@ -1,8 +1,9 @@
 """OpenAPI documents generated from the pydantic models, so the contract cannot drift from the code.
 
 3.1 is served at ``/api/openapi.json``; 2.0 (Swagger) is what Logic Apps / Power Platform custom connectors import,
-written to ``docs/connector/openapi2.json`` by ``python -m shared.openapi --swagger2`` (a test checks the committed
-file is current).
+written to ``docs/connector/openapi2.json`` by ``python -m shared.openapi --swagger2``, with the connection's
+parameters in ``docs/connector/apiProperties.json`` (``--api-properties``); a test checks both committed files are
+current.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
 
 from shared.job_views import JobPage, JobView
-from shared.models import UploadRequest, UploadSession
+from shared.models import JobStatus, UploadRequest, UploadSession
 
 TITLE = "Transcription service"
 VERSION = "1.0.0"
@@ -83,7 +84,7 @@ def _paths() -> dict[str, Any]:
                         "in": "header",
                         "required": False,
                         "schema": {"type": "string"},
-                        "description": "Same key, same session",
+                        "description": "Retrying with the same key returns the same session instead of a new job.",
                     }
                 ],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(UploadRequest)}}},
@@ -105,14 +106,27 @@ def _paths() -> dict[str, Any]:
                 "summary": "List jobs",
                 "description": "Your jobs, newest first.",
                 "parameters": [
-                    {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": [s.value for s in JobStatus]},
+                        "description": "Only jobs in this state.",
+                    },
                     {
                         "name": "limit",
                         "in": "query",
                         "required": False,
                         "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                        "description": "Jobs per page (1-100, default 20).",
                     },
-                    {"name": "continuation", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "continuation",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "The continuation token of the previous page.",
+                    },
                 ],
                 "responses": {"200": _json(JobPage, "A page of jobs"), **_problems(422, 503)},
             }
@@ -148,6 +162,7 @@ def _paths() -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "schema": {"type": "string", "enum": ["json", "txt", "srt", "vtt"], "default": "json"},
+                        "description": "Transcript format: json (segments and words), txt, srt or vtt.",
                     },
                 ],
                 "description": "The transcript, or a redirect to a short-lived read link for large ones.",
@@ -169,7 +184,8 @@ def _paths() -> dict[str, Any]:
         "/health": {
             "get": {
                 "operationId": "Health",
-                "summary": "Health",
+                "summary": "Check service health",
+                "description": "Whether storage and the orchestration backend are reachable; needs no key.",
                 "security": [],
                 "responses": {"200": _json(Health, "Healthy"), "503": _json(Health, "Degraded")},
             }
@@ -203,6 +219,10 @@ def main(argv: list[str]) -> int:
         from shared.openapi2 import swagger2
 
         document = swagger2(openapi31())
+    elif "--api-properties" in argv:
+        from shared.openapi2 import api_properties
+
+        document = api_properties()
     else:
         document = openapi31()
     print(json.dumps(document, indent=2, sort_keys=True))
