@@ -6,6 +6,7 @@ never a connection string, account name or error text.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -36,7 +37,8 @@ async def _check(name: str, probe: Callable[[], Awaitable[Any]]) -> dict[str, An
 @bp.durable_client_input(client_name="client")
 async def health(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     async def storage_probe() -> None:
-        storage.container(get_settings().jobs_container).get_container_properties(retry_total=0, timeout=5)
+        container = await asyncio.to_thread(lambda: storage.container(get_settings().jobs_container))
+        await asyncio.to_thread(container.get_container_properties, retry_total=0, timeout=5)
 
     async def durable_probe() -> None:
         await client.get_status("health-probe")  # an unknown id: any answer means the backend is there

@@ -1,19 +1,26 @@
 """Blob trigger on committed uploads: check the blob against its upload session, start ``transcription``.
 
-Event Grid delivers at least once, so this is idempotent: the instance id is the job id, and a job whose
-orchestration already exists is left alone. The ``BlobClient`` binding gives us the blob's properties without
-reading a byte of audio.
+Event Grid delivers at least once, so this is idempotent: the instance id is the job id, and only the commit that
+moves the job out of ``awaiting_upload`` (an ETag-guarded update of the record) starts anything. A job that is
+already queued, running, finished, canceled or refused (``size_mismatch`` is final) ignores later commits: the
+upload SAS stays valid for its hour, but nothing written with it after the commit is ever read. The version that
+was checked is frozen as a blob snapshot (metadata only, no copy), and every later read (probe, workers) is of
+that snapshot, so an overwrite mid-job cannot mix two recordings. The ``BlobClient`` binding gives us the blob's
+properties without reading a byte of audio.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceModifiedError
 
 from shared.config import Settings, get_settings
 from shared.errors import PermanentError
@@ -36,39 +43,83 @@ async def ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient)
         logger.warning("ignoring a blob outside any upload session: %s", upload.blob_name[:200])
         return
     try:
-        record = jobs().get(job_id)
+        record = await asyncio.to_thread(jobs().get, job_id)
     except PermanentError:
         logger.warning("ignoring an upload for an unknown job job_id=%s", job_id)
         return
     if upload.blob_name != record.blob_name:
         logger.warning("ignoring a blob that is not the session's own job_id=%s", job_id)
         return
-    existing = await client.get_status(job_id)
-    if existing and existing.runtime_status is not None:
-        logger.info("orchestration already exists job_id=%s status=%s", job_id, existing.runtime_status)
+    if record.status != JobStatus.AWAITING_UPLOAD:
+        if record.status == JobStatus.QUEUED:  # claimed, maybe by a host that died before starting: finish the start
+            await _start_if_missing(client, record)
+        else:
+            logger.info("ignoring a commit for a job that is %s job_id=%s", record.status.value, job_id)
         return
-    properties = upload.get_blob_properties()
+    properties = await asyncio.to_thread(upload.get_blob_properties)
     if properties.size != record.size_bytes:
         message = f"the upload is {properties.size} bytes, but the session announced {record.size_bytes}"
-        jobs().update(job_id, lambda r: _failed(r, "size_mismatch", message))
+        await asyncio.to_thread(jobs().update, job_id, lambda r: _refused(r, "size_mismatch", message))
         logger.warning("size mismatch job_id=%s", job_id)
         return
+    try:
+        snapshot = await asyncio.to_thread(
+            upload.create_snapshot, etag=properties.etag, match_condition=MatchConditions.IfNotModified
+        )
+    except ResourceModifiedError:
+        logger.info("the upload changed again before it was frozen; its own event follows job_id=%s", job_id)
+        return
+    source = {"etag": properties.etag, "snapshot": snapshot["snapshot"]}
     committed_at = properties.last_modified.astimezone(UTC)
-    jobs().update(job_id, lambda r: r.model_copy(update={"status": JobStatus.QUEUED, "committed_at": committed_at}))
+    claimed = await asyncio.to_thread(_claim, job_id, committed_at, source)
+    if claimed is None:
+        logger.info("another delivery of this commit started the job job_id=%s", job_id)
+        return
+    await _start_if_missing(client, claimed)
+
+
+def _claim(job_id: str, committed_at: datetime, source: dict[str, str]) -> JobRecord | None:
+    """``awaiting_upload`` → ``queued`` with the frozen version, once: ``None`` when someone else got there first
+    (another delivery, or a cancel)."""
+    from functions.pipeline_activities import jobs
+
+    won = False
+
+    def change(record: JobRecord) -> JobRecord:
+        nonlocal won
+        won = record.status == JobStatus.AWAITING_UPLOAD
+        if not won:
+            return record
+        return record.model_copy(update={"status": JobStatus.QUEUED, "committed_at": committed_at, "source": source})
+
+    record = jobs().update(job_id, change)
+    return record if won else None
+
+
+async def _start_if_missing(client: df.DurableOrchestrationClient, record: JobRecord) -> None:
+    existing = await client.get_status(record.job_id)
+    if existing and existing.runtime_status is not None:
+        logger.info("orchestration already exists job_id=%s status=%s", record.job_id, existing.runtime_status)
+        return
+    if record.committed_at is None or record.source is None:
+        return
     await client.start_new(
         "transcription",
-        instance_id=job_id,
-        client_input=orchestration_input(record, committed_at.isoformat(), get_settings()),
+        instance_id=record.job_id,
+        client_input=orchestration_input(record, record.committed_at.isoformat(), get_settings()),
     )
-    logger.info("transcription started job_id=%s", job_id)
+    logger.info("transcription started job_id=%s", record.job_id)
 
 
 def orchestration_input(record: JobRecord, committed_at: str, settings: Settings) -> dict[str, Any]:
+    source = record.source or {}
     return {
         "job_id": record.job_id,
         "filename": record.filename,
         "container": settings.uploads_container,
         "blob": record.blob_name,
+        "etag": source.get("etag"),
+        "snapshot": source.get("snapshot"),
         "size_bytes": record.size_bytes,
         "language": None if record.language in (None, "auto") else record.language,
         "model": settings.model,
@@ -85,5 +136,8 @@ def orchestration_input(record: JobRecord, committed_at: str, settings: Settings
     }
 
 
-def _failed(record: JobRecord, code: str, message: str) -> JobRecord:
+def _refused(record: JobRecord, code: str, message: str) -> JobRecord:
+    """Final: a job that is no longer awaiting its upload keeps its state (a cancel won the race)."""
+    if record.status != JobStatus.AWAITING_UPLOAD:
+        return record
     return record.model_copy(update={"status": JobStatus.FAILED, "error": JobError(code=code, message=message)})

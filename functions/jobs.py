@@ -3,14 +3,22 @@
 Logic Apps' HTTP action polls a ``202`` with ``Location`` and ``Retry-After`` until it gets anything else, and
 only retries 408/429/5xx. So: running states answer 202, a completed job 200, a failed job a final 422 problem
 (the job's own error code inside), a canceled job a final 409 problem. 5xx is kept for our own trouble.
+
+A record that says "running" while its orchestration says otherwise (terminated from outside, failed before it
+could write the record, gone) is settled here, so no poller waits forever: ``orchestration_lost``, or the
+orchestration's own result or error code when it has one.
+
+The async handlers run every blocking storage call in a thread (``asyncio.to_thread``): the Python worker runs
+async functions on one event loop, and a blocking call there stalls every other invocation.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +31,7 @@ from shared.config import get_settings
 from shared.errors import ErrorCode, PermanentError
 from shared.job_views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
 from shared.jobs import JobStore
-from shared.models import JobRecord, JobStatus
+from shared.models import JobError, JobRecord, JobStatus
 from shared.sas import BlobSigner
 
 bp = df.Blueprint()
@@ -50,9 +58,46 @@ async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrch
     custom: dict[str, Any] | None = None
     if record.status in RUNNING and record.status != JobStatus.AWAITING_UPLOAD:
         status = await client.get_status(record.job_id)
+        record = await asyncio.to_thread(_reconciled, record, status)
         custom = status.custom_status if status and isinstance(status.custom_status, dict) else None
     settings = get_settings()
-    return job_view(record, custom, base_url(req), read_signer(), settings.results_container)
+    return await asyncio.to_thread(job_view, record, custom, base_url(req), read_signer(), settings.results_container)
+
+
+# A queued job's orchestration may not exist for a moment (the blob trigger starts it); after this, it is lost.
+ORCHESTRATION_START_GRACE = timedelta(minutes=10)
+
+
+def _reconciled(record: JobRecord, status: df.DurableOrchestrationStatus | None) -> JobRecord:
+    """The record as the orchestration's runtime status says it must be; written back when it changed."""
+    settled = _settle(record, status, datetime.now(UTC))
+    if settled is None:
+        return record
+    logger.warning("job settled from its orchestration job_id=%s status=%s", record.job_id, settled.status.value)
+    return _jobs().update(record.job_id, lambda current: current if current.finished else settled)
+
+
+def _settle(record: JobRecord, status: df.DurableOrchestrationStatus | None, now: datetime) -> JobRecord | None:
+    runtime = status.runtime_status if status else None
+    done = df.OrchestrationRuntimeStatus
+    if runtime == done.Completed and status is not None and isinstance(status.output, dict):
+        return record.model_copy(update={"status": JobStatus.COMPLETED, "result": status.output, "updated_at": now})
+    if runtime in (done.Failed, done.Terminated, done.Canceled) and status is not None:
+        error = (status.custom_status or {}).get("error") if isinstance(status.custom_status, dict) else None
+        if isinstance(error, dict) and error.get("code"):
+            code, message = str(error["code"]), str(error.get("message") or "the job failed")
+        else:
+            code, message = ErrorCode.ORCHESTRATION_LOST.slug, f"the orchestration was {runtime.value.lower()}"
+        return _failed(record, code, message, now)
+    started = record.committed_at or record.updated_at
+    if runtime is None and (record.status != JobStatus.QUEUED or now - started > ORCHESTRATION_START_GRACE):
+        return _failed(record, ErrorCode.ORCHESTRATION_LOST.slug, "the job's orchestration no longer exists", now)
+    return None
+
+
+def _failed(record: JobRecord, code: str, message: str, now: datetime) -> JobRecord:
+    error = JobError(code=code, message=message)
+    return record.model_copy(update={"status": JobStatus.FAILED, "error": error, "updated_at": now})
 
 
 def _respond(view: JobView) -> func.HttpResponse:
@@ -75,8 +120,8 @@ def _respond(view: JobView) -> func.HttpResponse:
 @api_errors
 async def get_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Job status: 202 while it runs (poll Location after Retry-After), 200 with links when done."""
-    record = _record(req)
-    if record.status == JobStatus.AWAITING_UPLOAD and _upload_committed(record):
+    record = await asyncio.to_thread(_record, req)
+    if record.status == JobStatus.AWAITING_UPLOAD and await asyncio.to_thread(_upload_committed, record):
         # Committed, but the blob trigger has not picked it up yet: say so, so pollers don't wait 30 s.
         record = record.model_copy(update={"status": JobStatus.QUEUED})
     return _respond(await _view(req, record, client))
@@ -93,7 +138,7 @@ def _upload_committed(record: JobRecord) -> bool:
 @api_errors
 async def cancel_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Cancel: record first (workers skip its segments), then stop the orchestration. Repeating it is harmless."""
-    record = _record(req)
+    record = await asyncio.to_thread(_record, req)
     if record.status in (JobStatus.COMPLETED, JobStatus.FAILED):
         raise PermanentError(ErrorCode.JOB_FINISHED, f"the job is already {record.status.value}; nothing to cancel")
 
@@ -102,7 +147,7 @@ async def cancel_job(req: func.HttpRequest, client: df.DurableOrchestrationClien
             return current
         return current.model_copy(update={"status": JobStatus.CANCELED, "updated_at": datetime.now(UTC)})
 
-    record = _jobs().update(record.job_id, cancel)
+    record = await asyncio.to_thread(_jobs().update, record.job_id, cancel)
     status = await client.get_status(record.job_id)
     if status and status.runtime_status in (
         df.OrchestrationRuntimeStatus.Running,

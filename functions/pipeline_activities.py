@@ -38,8 +38,9 @@ def jobs() -> JobStore:
 
 
 @bp.activity_trigger(input_name="update")
-def set_job_status(update: dict[str, Any]) -> None:
-    """Move the job record along; a finished job (completed, failed, canceled) never moves back."""
+def set_job_status(update: dict[str, Any]) -> str:
+    """Move the job record along; a finished job (completed, failed, canceled) never moves back. Returns the status
+    the record has afterwards, so the orchestration sees a cancel that came first."""
     status = JobStatus(update["status"])
 
     def change(record: JobRecord) -> JobRecord:
@@ -55,8 +56,9 @@ def set_job_status(update: dict[str, Any]) -> None:
             }
         )
 
-    jobs().update(update["job_id"], change)
-    logger.info("job status job_id=%s status=%s", update["job_id"], status.value)
+    record = jobs().update(update["job_id"], change)
+    logger.info("job status job_id=%s status=%s now=%s", update["job_id"], status.value, record.status.value)
+    return record.status.value
 
 
 @bp.activity_trigger(input_name="job")
@@ -64,9 +66,11 @@ def probe_audio(job: dict[str, Any]) -> dict[str, Any]:
     from shared.audio.blob_reader import BlobRangeReader
     from shared.audio.probe import probe
 
-    blob = storage.container(job["container"]).get_blob_client(job["blob"])
+    # The snapshot ingest took of the committed version cannot change; without one, pin reads to the ETag.
+    snapshot = job.get("snapshot")
+    blob = storage.container(job["container"]).get_blob_client(job["blob"], snapshot=snapshot)
     try:
-        with BlobRangeReader(blob, size=job["size_bytes"], etag=job.get("etag")) as reader:
+        with BlobRangeReader(blob, size=job["size_bytes"], etag=None if snapshot else job.get("etag")) as reader:
             info = probe(reader, job["filename"])
     except ResourceModifiedError:
         raise PermanentError(ErrorCode.SOURCE_CHANGED, "the upload was replaced after it was committed") from None
@@ -90,6 +94,8 @@ def dispatch_segments(payload: dict[str, Any]) -> int:
             attempt=payload["attempts"][str(window.index)],
             source_container=job["container"],
             source_blob=job["blob"],
+            source_etag=job.get("etag"),
+            source_snapshot=job.get("snapshot"),
             audio=audio,
             window=window,
             model=job["model"],

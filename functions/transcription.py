@@ -50,7 +50,9 @@ def failure_of(exc: Exception) -> tuple[str, str]:
 def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     job: dict[str, Any] = context.get_input()
     try:
-        yield context.call_activity("set_job_status", {"job_id": job["job_id"], "status": "transcribing"})
+        now = yield from _set_status(context, job, "transcribing")
+        if now != "transcribing":  # canceled between the commit and this start: the record keeps the last word
+            return {"stopped": now}
         audio = yield context.call_activity_with_retry("probe_audio", RETRY, job)
         windows = plan_windows(
             audio["duration_s"],
@@ -70,18 +72,16 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
                 audio["duration_s"],
             )
         )
-        yield context.call_activity("set_job_status", {"job_id": job["job_id"], "status": "merging"})
+        yield from _set_status(context, job, "merging")
         merge = {"job": job, "audio": audio, "segments": len(windows), "timings": timings}
         summary = yield context.call_activity_with_retry("merge_transcript", RETRY, merge)
     except Exception as exc:
         code, message = failure_of(exc)
         context.set_custom_status({"stage": "failed", "error": {"code": code, "message": message}})
-        yield context.call_activity(
-            "set_job_status", {"job_id": job["job_id"], "status": "failed", "error": {"code": code, "message": message}}
-        )
+        yield from _set_status(context, job, "failed", error={"code": code, "message": message})
+        yield from _notify(context, job, "failed")
         raise JobFailed(code, message) from None
-    done = {"job_id": job["job_id"], "status": "completed", "result": summary}
-    yield context.call_activity("set_job_status", done)
+    yield from _set_status(context, job, "completed", result=summary)
     yield from _notify(context, job, "completed")
     context.set_custom_status(
         {
@@ -97,6 +97,16 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         }
     )
     return dict(summary)
+
+
+def _set_status(
+    context: df.DurableOrchestrationContext, job: dict[str, Any], status: str, **extra: Any
+) -> Generator[Any, Any, str]:
+    """Move the job record along, retried like every activity that touches storage; returns the record's status
+    afterwards (a finished record does not move: see ``set_job_status``)."""
+    update = {"job_id": job["job_id"], "status": status, **extra}
+    now = yield context.call_activity_with_retry("set_job_status", RETRY, update)
+    return str(now or status)
 
 
 def _started(job: dict[str, Any]) -> datetime:

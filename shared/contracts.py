@@ -47,6 +47,7 @@ class SegmentJob(_Contract):
     source_container: str
     source_blob: str
     source_etag: str | None = Field(default=None, description="the committed version; a replaced blob is an error")
+    source_snapshot: str | None = Field(default=None, description="the snapshot of that version, which is what is read")
     audio: AudioInfo
     window: Window
     model: str

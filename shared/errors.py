@@ -42,6 +42,7 @@ class ErrorCode(Enum):
     SIZE_MISMATCH = (422, "The uploaded file's size differs from the announced size")
     SOURCE_CHANGED = (409, "The uploaded file was replaced while it was being transcribed")
     TRANSCRIPTION_FAILED = (500, "Transcription failed")
+    ORCHESTRATION_LOST = (500, "The job's orchestration stopped without finishing it")
     STORAGE_UNAVAILABLE = (503, "Storage is temporarily unavailable")
     INTERNAL_ERROR = (500, "Internal error")
 

@@ -19,6 +19,9 @@ MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$"
 MetadataValue = Annotated[str, StringConstraints(max_length=256)]
 
 
+UploadState = Literal["open", "committed", "expired", "closed"]
+
+
 class JobStatus(StrEnum):
     AWAITING_UPLOAD = "awaiting_upload"
     QUEUED = "queued"
@@ -75,7 +78,7 @@ class UploadSession(BaseModel):
 
     job_id: str
     status: JobStatus
-    upload_state: Literal["open", "committed", "expired"]
+    upload_state: UploadState
     filename: str
     size_bytes: int
     content_type: str
@@ -127,6 +130,8 @@ class JobRecord(BaseModel):
     callback_secret: str | None = None
     webhook: WebhookState | None = None
     committed_at: datetime | None = None
+    # The committed version the job reads: its ETag and the snapshot taken of it (an overwrite cannot touch it).
+    source: dict[str, str] | None = None
     error: JobError | None = None
     result: dict[str, Any] | None = None
 

@@ -29,6 +29,7 @@ from shared.models import (
     ReceivedBlocks,
     UploadRequest,
     UploadSession,
+    UploadState,
     UploadTarget,
     WebhookState,
 )
@@ -117,7 +118,9 @@ class UploadSessions:
                 record = self._jobs.wait_for(job_id) or self._jobs.create(
                     self._new_record(job_id, request, name, content_type, fingerprint, owner)
                 )
-                return self._session(record, self._arrived(record), base_url), True
+                session = self._session(record, self._arrived(record), base_url)
+                # The same caller (keys are per caller) lost the first answer: it needs the secret to verify webhooks.
+                return session.model_copy(update={"webhook_secret": record.callback_secret}), True
         record = self._jobs.create(self._new_record(job_id, request, name, content_type, fingerprint, owner))
         logger.info("upload session created job_id=%s size_bytes=%d", job_id, record.size_bytes)
         session = self._session(record, _Arrived(0, ReceivedBlocks()), base_url)
@@ -173,8 +176,14 @@ class UploadSessions:
 
     def _session(self, record: JobRecord, arrived: _Arrived, base_url: str) -> UploadSession:
         now = datetime.now(UTC)
-        committed = arrived.committed_bytes > 0 or record.status != JobStatus.AWAITING_UPLOAD
-        state = "committed" if committed else ("expired" if now >= record.session_expires_at else "open")
+        awaiting = record.status == JobStatus.AWAITING_UPLOAD
+        state: UploadState
+        if record.committed_at is not None or (awaiting and arrived.committed_bytes > 0):
+            state = "committed"  # accepted by the service, or committed and on its way to being accepted
+        elif not awaiting:
+            state = "closed"  # canceled or refused before any upload was accepted: nothing more is taken
+        else:
+            state = "expired" if now >= record.session_expires_at else "open"
         return UploadSession(
             job_id=record.job_id,
             status=record.status,

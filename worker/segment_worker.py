@@ -167,10 +167,11 @@ class SegmentWorker:
         from shared.audio.blob_reader import BlobRangeReader
         from shared.audio.decode import read_window
 
-        blob = self.blobs.get_blob_client(job.source_container, job.source_blob)
+        blob = self.blobs.get_blob_client(job.source_container, job.source_blob, snapshot=job.source_snapshot)
         started = time.perf_counter()
         # 4 MiB chunks: a 300 s window of 16 kHz PCM is 3 requests; pinned to the version that was committed
-        with BlobRangeReader(blob, size=None, etag=job.source_etag, chunk_size=4 << 20) as reader:
+        etag = None if job.source_snapshot else job.source_etag  # a snapshot cannot change; pin a live blob
+        with BlobRangeReader(blob, size=None, etag=etag, chunk_size=4 << 20) as reader:
             samples = read_window(reader, job.audio, job.window.start_s, job.window.end_s)
         decoded = time.perf_counter()
         segments, language, probability = self.transcriber.transcribe(

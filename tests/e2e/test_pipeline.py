@@ -25,12 +25,13 @@ from typing import Any
 import httpx
 import pytest
 import soundfile
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient
 from azure.storage.queue import QueueClient
 
 from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
+from shared.blocks import block_name
 from shared.contracts import Transcript, Word
 from shared.jobs import JobStore
 from shared.models import JobStatus
@@ -224,6 +225,32 @@ def test_a_worker_killed_mid_segment_does_not_stop_the_job(pipeline: LocalStack)
     result = Transcript.model_validate_json(transcript(pipeline, job_id))
     assert result.text == pipeline_run(pipeline, "long.flac")[1].text  # same words as an undisturbed run
     pipeline.replace_worker(0)
+
+
+def test_an_upload_overwritten_mid_job_does_not_change_the_transcript(pipeline: LocalStack) -> None:
+    """The customer's SAS can still write for its hour: once segments have started, the same blob is overwritten
+    with other bytes and committed again. The job reads the snapshot taken at the first commit, so it completes
+    with the first recording's words, the same as an undisturbed run's."""
+    api = TranscriptionApi(pipeline.base_url, pipeline.function_key)
+    try:
+        created = api.create_upload({"filename": "long.flac", "size_bytes": (DATA / "long.flac").stat().st_size})
+    finally:
+        api.close()
+    job_id = created["job_id"]
+    blob = BlobClient.from_blob_url(created["upload"]["url"])
+    audio = (DATA / "long.flac").read_bytes()
+    blob.stage_block(block_name(0), audio)
+    blob.commit_block_list([BlobBlock(block_name(0))])
+    deadline = time.monotonic() + 60
+    while not _started(pipeline, job_id):
+        assert time.monotonic() < deadline, "no segment started"
+        time.sleep(0.05)
+    blob.stage_block(block_name(0), bytes(len(audio)))  # same size, all zeros
+    blob.commit_block_list([BlobBlock(block_name(0))])
+    status = wait_done(pipeline, job_id, timeout_s=180)
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    result = Transcript.model_validate_json(transcript(pipeline, job_id))
+    assert result.text == pipeline_run(pipeline, "long.flac")[1].text
 
 
 def _started(stack: LocalStack, job_id: str) -> set[int]:

@@ -98,3 +98,41 @@ def test_signed_event_is_delivered_after_retries(stack: LocalStack) -> None:
     assert "webhook_secret" not in json.dumps(job) and secret not in json.dumps(job)
     ids = {h["webhook-id"] for h, _ in receiver.received}
     assert ids == {f"msg_{created['job_id']}_completed"}  # one id across retries: receivers can deduplicate
+
+
+def test_a_failed_job_sends_the_failed_event(stack: LocalStack) -> None:
+    """docs/api.md promises ``transcription.job.failed``: a file that is not audio fails with corrupt_audio and the
+    receiver hears about it, with the job's error code."""
+    receiver = Receiver(failures=0)
+    api = TranscriptionApi(stack.base_url, stack.function_key)
+    try:
+        path = DATA / "not_audio.wav"
+        created = api.create_upload(
+            {"filename": path.name, "size_bytes": path.stat().st_size, "callback_url": receiver.url}
+        )
+        upload_file(api, path, resume_job_id=created["job_id"])
+        deadline = time.monotonic() + 60
+        while not receiver.received:
+            assert time.monotonic() < deadline, "no webhook for the failed job"
+            time.sleep(0.2)
+    finally:
+        api.close()
+        receiver.shutdown()
+    headers, body = receiver.received[0]
+    event = json.loads(body)
+    assert (event["type"], event["subject"]) == ("transcription.job.failed", created["job_id"])
+    assert event["data"]["status"] == "failed" and event["data"]["error"]["code"] == "corrupt_audio"
+    assert headers["webhook-id"] == f"msg_{created['job_id']}_failed"
+
+
+def test_a_replayed_create_returns_the_webhook_secret_to_the_same_caller(stack: LocalStack) -> None:
+    """A client that lost the first answer retries with its Idempotency-Key: without the secret again it could
+    never verify a webhook."""
+    body = {"filename": "a.wav", "size_bytes": 1000, "callback_url": "http://127.0.0.1:9/hook"}
+    headers = {"x-functions-key": stack.function_key, "Idempotency-Key": "replay-secret-1"}
+    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=30) as http:
+        first, again = http.post("/api/uploads", json=body), http.post("/api/uploads", json=body)
+    assert (first.status_code, again.status_code, again.headers.get("idempotent-replayed")) == (201, 201, "true")
+    assert first.json()["job_id"] == again.json()["job_id"]
+    assert again.json()["webhook_secret"] == first.json()["webhook_secret"]
+    assert first.json()["webhook_secret"].startswith("whsec_")
