@@ -1,5 +1,8 @@
+import json
 from datetime import UTC, datetime, timedelta
 
+from devhost.durable import events as ev
+from devhost.durable.replay import ReplayResult, context_json, run_orchestrator
 from functions.transcription import JobFailed, failure_of
 from shared.contracts import Window
 from shared.progress import progress
@@ -35,3 +38,32 @@ def test_progress_counts_owned_audio_and_estimates_time_left() -> None:
         "eta_s": 20.0,
     }
     assert progress("transcribing", windows, set(), start, start, 40.0)["eta_s"] is None
+
+
+def _replay(history_after_start: list[dict], job: dict) -> ReplayResult:
+    """The transcription orchestrator through the SDK's real entry point, as the host calls it."""
+    from functions.transcription import transcription
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    text = json.dumps(job)
+    history = [ev.orchestrator_started(at), ev.execution_started(at, "job-1", "e1", "transcription", text)]
+    handler = transcription._function.get_user_function()
+    return run_orchestrator(handler, context_json([*history, *history_after_start], "job-1", text, None))
+
+
+JOB = {"job_id": "job-1", "committed_at": "2026-01-01T00:00:00+00:00"}
+
+
+def test_the_job_record_is_updated_with_retries() -> None:
+    """A transient storage error in set_job_status must not fail the job or strand its record."""
+    first = _replay([], JOB).actions[0]
+    assert first["functionName"] == "set_job_status" and first["input"]
+    assert first["retryOptions"]["maxNumberOfAttempts"] >= 3
+
+
+def test_a_cancel_that_came_first_stops_the_orchestration_before_any_work() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    answered = [ev.task_scheduled(at, 0, "set_job_status", None), ev.task_completed(at, 0, json.dumps("canceled"))]
+    result = _replay(answered, JOB)
+    assert result.done and result.output == {"stopped": "canceled"}
+    assert [a.get("functionName") for a in result.actions] == ["set_job_status"]
