@@ -16,7 +16,10 @@ How bad input is classified, consistently for every format:
   MP4, an image), or an audio stream whose codec has no decoder here.
 - ``corrupt_audio``: bytes that neither library recognises as media (a text file named ``.wav``), or media with
   neither audio nor video (subtitles, data), or audio that does not decode: the first frame fails, or the
-  stream ends before its headers say it does (a truncated FLAC).
+  stream ends before its headers say it does (a truncated FLAC, or a WAV whose ``data`` chunk claims more than
+  the file holds: failing beats transcribing half a recording as if it were all of it), or headers that cannot
+  be true: a sample rate outside 1 kHz-768 kHz (a 159 KB WAV claiming 1 Hz would be 22 hours of "audio" and
+  tie up the GPUs), or no channels or more than 255.
 
 Storage failures while reading are never reclassified: a :class:`~shared.errors.TransientError` from the reader
 propagates as itself, even when it happened inside libsndfile.
@@ -70,6 +73,12 @@ _PCM_CODECS = {"PCM_16": "pcm_s16", "PCM_24": "pcm_s24", "PCM_32": "pcm_s32", "F
 # FFmpeg names demuxers by the family they cover; report the family's usual name.
 _AV_FORMAT_NAMES = {"mov,mp4,m4a,3gp,3g2,mj2": "mp4", "matroska,webm": "webm"}
 
+# Sample rates the decoders and resampler handle, and what a real recording uses (telephony 8 kHz to studio 768 kHz).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 768_000
+MAX_CHANNELS = 255
+_BYTES_PER_SAMPLE = {"PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4}
+_BYTES_PER_SAMPLE |= {"FLOAT": 4, "DOUBLE": 8}
+
 # How many packets the probe may demux looking for the first decodable frame (decoders such as MP3 may need a
 # few packets after junk or a damaged start before they emit anything).
 _FIRST_FRAME_PACKETS = 64
@@ -96,6 +105,7 @@ def probe(fileobj: AudioSource, filename: str) -> AudioInfo:
     info = _probe_soundfile(fileobj, filename)
     if info is None:
         info = _probe_av(fileobj, filename)
+    _check_plausible(info, filename)
     logger.info(
         "probed %s: %s/%s %.3f s %d Hz %d ch (%s)",
         filename,
@@ -157,7 +167,37 @@ def _probe_soundfile(fileobj: AudioSource, filename: str) -> AudioInfo | None:
             if sound.frames <= 0:
                 raise PermanentError(ErrorCode.EMPTY_AUDIO, f"'{filename}' holds no audio samples")
             _check_tail(sound, filename, guarded)
+            frame_bytes = sound.channels * _BYTES_PER_SAMPLE.get(sound.subtype, 0)
+    if fmt in ("wav", "rf64"):
+        _check_wav_complete(fileobj, info, frame_bytes, filename)
     return info
+
+
+def _check_plausible(info: AudioInfo, filename: str) -> None:
+    """Headers that no recording has: refused before they cost hours of GPU time."""
+    if not MIN_SAMPLE_RATE <= info.sample_rate <= MAX_SAMPLE_RATE:
+        raise PermanentError(
+            ErrorCode.CORRUPT_AUDIO,
+            f"'{filename}' declares a sample rate of {info.sample_rate} Hz; audio is {MIN_SAMPLE_RATE}-"
+            f"{MAX_SAMPLE_RATE} Hz",
+        )
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"'{filename}' declares {info.channels} channels")
+
+
+def _check_wav_complete(fileobj: AudioSource, info: AudioInfo, frame_bytes: int, filename: str) -> None:
+    """A WAV whose data chunk declares more than the file holds was cut short (an upload that lost its end)."""
+    from shared.audio.riff import missing_bytes
+
+    missing = missing_bytes(fileobj)
+    if missing <= max(frame_bytes, 1):
+        return
+    declared = f" of the {info.duration_s + missing / frame_bytes / info.sample_rate:.1f} s" if frame_bytes else ""
+    raise PermanentError(
+        ErrorCode.CORRUPT_AUDIO,
+        f"'{filename}' holds {info.duration_s:.1f} s{declared} its header declares ({missing} bytes missing): "
+        "it looks truncated",
+    )
 
 
 def _soundfile_codec(major: str, subtype: str) -> str:

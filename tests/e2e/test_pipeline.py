@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import struct
 import time
 from collections.abc import Iterator
 from functools import cache
@@ -181,6 +182,8 @@ def test_seams_lose_and_duplicate_nothing_and_keep_time(pipeline: LocalStack) ->
         (lambda tmp: DATA / "not_audio.wav", "corrupt_audio"),
         (lambda tmp: DATA / "truncated.flac", "corrupt_audio"),
         (lambda tmp: _header_only_wav(tmp), "empty_audio"),
+        (lambda tmp: _wav_variant(tmp, "one_hertz.wav", rate=1), "corrupt_audio"),  # 98 h of "audio" otherwise
+        (lambda tmp: _wav_variant(tmp, "cut.wav", keep_bytes=44 + 32000 * 5), "corrupt_audio"),  # half uploaded
     ],
 )
 def test_bad_uploads_fail_fast_with_their_code(pipeline: LocalStack, tmp_path: Path, make: Any, code: str) -> None:
@@ -203,6 +206,16 @@ def _stage(http: httpx.Client, job_id: str) -> str | None:
 def _header_only_wav(tmp: Path) -> Path:
     path = tmp / "header_only.wav"
     soundfile.write(path, [], 16000, subtype="PCM_16")
+    return path
+
+
+def _wav_variant(tmp: Path, name: str, rate: int | None = None, keep_bytes: int | None = None) -> Path:
+    """speech_16k_mono.wav with a lying sample rate, or cut short while its header still declares all 22 s."""
+    data = bytearray((DATA / "speech_16k_mono.wav").read_bytes())
+    if rate is not None:
+        struct.pack_into("<II", data, 24, rate, rate * 2)
+    path = tmp / name
+    path.write_bytes(bytes(data[:keep_bytes] if keep_bytes else data))
     return path
 
 

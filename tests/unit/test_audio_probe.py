@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import struct
 
 import numpy as np
 import pytest
@@ -124,11 +125,55 @@ def test_a_compressed_file_with_no_samples_is_empty() -> None:
     assert _code(encode(np.zeros(0, np.float32), 16000, "mp4", "aac"), "empty.m4a") == ErrorCode.EMPTY_AUDIO
 
 
-def test_truncated_wav_is_shorter_not_corrupt() -> None:
-    """A WAV cut short has no tail to check: libsndfile trusts the bytes present, so it simply lasts less."""
+def test_a_truncated_wav_is_corrupt_not_shorter() -> None:
+    """A WAV cut short (an upload that lost its end): libsndfile reads what is there, but the data chunk says how
+    much there should be. Transcribing 5 s of a 22 s recording as if it were all of it would lose the rest
+    silently, so it fails, saying how much is missing."""
     data = (DATA / "speech_16k_mono.wav").read_bytes()
-    info = _probe_bytes(data[: 44 + 32000 * 5], "cut.wav")
-    assert info.duration_s == pytest.approx(5.0)
+    with pytest.raises(PermanentError) as caught:
+        _probe_bytes(data[: 44 + 32000 * 5], "cut.wav")
+    assert caught.value.code is ErrorCode.CORRUPT_AUDIO
+    assert "holds 5.0 s of the 22.0 s" in caught.value.detail
+
+
+def _with_header(data: bytes, **fields: int) -> bytes:
+    """The canonical 44-byte WAV header with some fields replaced (offsets of the RIFF/fmt/data layout)."""
+    offsets = {"channels": (22, "<H"), "rate": (24, "<I"), "byte_rate": (28, "<I"), "data_size": (40, "<I")}
+    out = bytearray(data)
+    for name, value in fields.items():
+        offset, fmt = offsets[name]
+        struct.pack_into(fmt, out, offset, value)
+    return bytes(out)
+
+
+def test_a_streamed_wav_with_an_open_length_is_read_to_its_end() -> None:
+    """Recorders that cannot seek back leave 0xFFFFFFFF as the data size: that is not truncation."""
+    data = (DATA / "speech_16k_mono.wav").read_bytes()
+    info = _probe_bytes(_with_header(data, data_size=0xFFFFFFFF), "stream.wav")
+    assert info.duration_s == pytest.approx(22.007, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"rate": 1, "byte_rate": 2}, "1 Hz: 352,112 samples would be 98 hours"),
+        ({"rate": 999, "byte_rate": 1998}, "just under telephony"),
+        ({"rate": 2_000_000, "byte_rate": 4_000_000}, "2 MHz"),
+    ],
+)
+def test_a_header_that_cannot_be_true_is_refused_before_it_costs_gpu_time(fields: dict, why: str) -> None:
+    data = (DATA / "speech_16k_mono.wav").read_bytes()
+    with pytest.raises(PermanentError) as caught:
+        _probe_bytes(_with_header(data, **fields), "odd.wav")
+    assert caught.value.code is ErrorCode.CORRUPT_AUDIO, why
+    assert "sample rate" in caught.value.detail
+
+
+@pytest.mark.parametrize("rate", [1000, 8000, 768_000])
+def test_real_rates_at_the_edges_are_accepted(rate: int) -> None:
+    data = (DATA / "speech_16k_mono.wav").read_bytes()
+    info = _probe_bytes(_with_header(data, rate=rate, byte_rate=rate * 2), "edge.wav")
+    assert info.sample_rate == rate
 
 
 # --- formats the committed clips don't cover ----------------------------------------------------------------------
