@@ -77,6 +77,7 @@ class LocalStack:
                 "DEVHOST_MASTER_KEY": self.master_key,
                 "DEVHOST_DURABLE_KEY": self.durable_key,
                 "DEVHOST_STATE_DIR": str(self.workdir / "state"),
+                "TRANSCRIBE_UPLOADS_CONTAINER": os.environ.get("TRANSCRIBE_UPLOADS_CONTAINER", "uploads"),
                 "TRANSCRIBE_WEBHOOK_ALLOW_HTTP": "true",  # one machine: let a local receiver be called
                 "TRANSCRIBE_WEBHOOK_ALLOW_PRIVATE": "true",
                 "PYTHONUNBUFFERED": "1",

@@ -31,9 +31,13 @@ bp = df.Blueprint()
 logger = logging.getLogger(__name__)
 
 
-@bp.blob_trigger(
-    arg_name="upload", path="uploads/{job_id}/{name}", connection="Storage", source=func.BlobSource.EVENT_GRID
-)
+# The container is an app setting (a %...% binding expression, resolved by the host at start-up): it must be set
+# wherever the app runs (infra/bicep, local.settings.json, the one-machine stack), as Azure refuses to index a
+# binding whose setting is missing.
+UPLOADS_PATH = "%TRANSCRIBE_UPLOADS_CONTAINER%/{job_id}/{name}"
+
+
+@bp.blob_trigger(arg_name="upload", path=UPLOADS_PATH, connection="Storage", source=func.BlobSource.EVENT_GRID)
 @bp.durable_client_input(client_name="client")
 async def ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient) -> None:
     from functions.pipeline_activities import jobs

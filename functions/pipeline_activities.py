@@ -123,12 +123,13 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
     ]
     segments, text = stitch(results, audio.duration_s)
     languages = [r.language for r in results if r.language]
+    model = transcribed_with(results, job["model"])
     transcript = Transcript(
         job_id=job["job_id"],
         filename=job["filename"],
         language=max(set(languages), key=languages.count) if languages else job.get("language"),
         duration_s=audio.duration_s,
-        model=job["model"],
+        model=model,
         text=text,
         segments=segments,
         timings=payload.get("timings", {}),
@@ -152,11 +153,18 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "duration_s": audio.duration_s,
         "language": transcript.language,
-        "model": job["model"],
+        "model": model,
         "segments": len(segments),
         "words": words,
         "transcripts": {ext: f"{job['job_id']}/transcript.{ext}" for ext in bodies},
     }
+
+
+def transcribed_with(results: list[SegmentResult], requested: str) -> str:
+    """The model the workers used, from their own reports: the app's setting names only what it asked for, and a
+    fleet mid-upgrade can run two (then both are named)."""
+    used = sorted({r.model for r in results if r.model})
+    return ", ".join(used) if used else requested
 
 
 @bp.activity_trigger(input_name="payload")

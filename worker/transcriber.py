@@ -55,7 +55,8 @@ class Transcriber:
         from faster_whisper import WhisperModel
 
         self.device, self.compute_type = pick_device(spec.device, spec.compute_type)
-        self.model_name = spec.model
+        # What transcripts are labelled with: a bundled name as given, a model folder by its own name
+        self.model_name = os.path.basename(spec.model.rstrip("/")) if os.path.isdir(spec.model) else spec.model
         path = resolve_model(spec.model)
         self._model = WhisperModel(
             path, device=self.device, compute_type=self.compute_type, cpu_threads=spec.cpu_threads

@@ -152,3 +152,17 @@ def test_an_orchestration_terminated_from_outside_leaves_no_job_running(api: htt
     assert (response.status_code, response.json()["job_error_code"]) == (422, "orchestration_lost")
     listed = api.get("/api/jobs", params={"status": "failed"}).json()["jobs"]
     assert job_id in {j["job_id"] for j in listed}  # the record itself was settled, not only this answer
+
+
+def test_the_uploads_container_is_a_setting_the_blob_trigger_follows() -> None:
+    """The trigger's path is %TRANSCRIBE_UPLOADS_CONTAINER%/..., so an operator who names the container otherwise
+    still gets jobs started (a literal "uploads/" in the binding would watch a container nobody writes to)."""
+    with (
+        LocalStack(env={"TRANSCRIBE_UPLOADS_CONTAINER": "audio-in"}, workers=0) as other,
+        httpx.Client(base_url=other.base_url, headers={"x-functions-key": other.function_key}, timeout=30) as api,
+    ):
+        audio = (DATA / "speech_16k_mono.wav").read_bytes()
+        session = new_session(api, len(audio))
+        assert "/audio-in/" in session["upload"]["url"]
+        upload(session, audio)
+        wait_for(api, session["job_id"], "transcribing")

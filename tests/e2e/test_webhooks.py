@@ -50,8 +50,9 @@ class Receiver(ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    env = {"TRANSCRIBE_WEBHOOK_BACKOFF_S": "0.5", "TRANSCRIBE_WEBHOOK_ATTEMPTS": "4"}
-    with LocalStack(env=env, workers=1, worker_threads=2) as running:
+    # The app asks for a model its worker does not run: transcripts must name the one that transcribed them.
+    env = {"TRANSCRIBE_WEBHOOK_BACKOFF_S": "0.5", "TRANSCRIBE_WEBHOOK_ATTEMPTS": "4", "TRANSCRIBE_MODEL": "large-v3"}
+    with LocalStack(env=env, workers=1, worker_threads=2, worker_args=["--model", "tiny.en"]) as running:
         yield running
 
 
@@ -94,6 +95,8 @@ def test_signed_event_is_delivered_after_retries(stack: LocalStack) -> None:
         created["job_id"],
     )
     assert event["data"]["status"] == "completed" and event["data"]["result"]["words"] > 40
+    assert event["data"]["result"]["model"] == "tiny.en"  # what the worker ran, not the app's TRANSCRIBE_MODEL
+    assert event["data"]["status_url"] == f"{stack.base_url}/api/jobs/{created['job_id']}"  # absolute
     assert job["webhook"]["status"] == "delivered" and job["webhook"]["attempts"] == 3
     assert "webhook_secret" not in json.dumps(job) and secret not in json.dumps(job)
     ids = {h["webhook-id"] for h, _ in receiver.received}

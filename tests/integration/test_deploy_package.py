@@ -33,7 +33,7 @@ EXPECTED_FUNCTIONS = {
     "list_jobs": ["httpTrigger in GET jobs FUNCTION", "http out"],
     "health": ["durableClient in", "httpTrigger in GET health ANONYMOUS", "http out"],
     "openapi_document": ["httpTrigger in GET openapi.json ANONYMOUS", "http out"],
-    "ingest": ["durableClient in", "blobTrigger in uploads/{job_id}/{name} EventGrid Storage"],
+    "ingest": ["durableClient in", "blobTrigger in %TRANSCRIBE_UPLOADS_CONTAINER%/{job_id}/{name} EventGrid Storage"],
     "transcription": ["orchestrationTrigger in"],
     "set_job_status": ["activityTrigger in"],
     "probe_audio": ["activityTrigger in"],
