@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from shared.contracts import SegmentDone, SegmentJob, SegmentResult
 from shared.errors import PermanentError
 from shared.jobs import JobStore
 from shared.models import JobStatus
-from worker.transcriber import Transcriber
+from worker.transcriber import Stopped, Transcriber
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class WorkerOptions:
     max_dequeue_count: int = 5
     poll_interval_s: float = 0.5
     exit_when_idle_s: float | None = None  # a Container Apps job replica exits once the queue stays empty
+    cancel_check_s: float = 2.0  # how often a running segment looks whether its job was canceled
     worker_id: str = "worker"
 
 
@@ -145,6 +147,9 @@ class SegmentWorker:
         logger.info("segment started job_id=%s index=%d attempt=%d", job.job_id, job.index, message.dequeue_count)
         try:
             result = self._transcribe(job)
+        except Stopped as stopped:
+            logger.info("stopped a segment of a canceled job job_id=%s index=%d: %s", job.job_id, job.index, stopped)
+            return True  # nothing to report: the orchestration has been terminated
         except ResourceModifiedError:
             self._report(job, ok=False, code="source_changed", error="the source blob was replaced during the job")
             return True
@@ -175,7 +180,7 @@ class SegmentWorker:
             samples = read_window(reader, job.audio, job.window.start_s, job.window.end_s)
         decoded = time.perf_counter()
         segments, language, probability = self.transcriber.transcribe(
-            samples, job.window, job.language, job.beam_size, job.vad_filter
+            samples, job.window, job.language, job.beam_size, job.vad_filter, keep_going=self._still_wanted(job)
         )
         result = SegmentResult(
             job_id=job.job_id,
@@ -225,6 +230,18 @@ class SegmentWorker:
             transcribe_s=result.transcribe_s if result else 0.0,
         )
         self.results_queue.send_message(report.model_dump_json().encode())
+
+    def _still_wanted(self, job: SegmentJob) -> Callable[[], bool]:
+        """Asked between decoded chunks of a window: reads the job record at most every ``cancel_check_s``."""
+        last_check, wanted = time.monotonic(), True
+
+        def keep_going() -> bool:
+            nonlocal last_check, wanted
+            if wanted and time.monotonic() - last_check >= self.options.cancel_check_s:
+                last_check, wanted = time.monotonic(), not self._canceled(job.job_id)
+            return wanted
+
+        return keep_going
 
     def _canceled(self, job_id: str) -> bool:
         with contextlib.suppress(PermanentError, ResourceNotFoundError):

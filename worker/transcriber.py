@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,12 +72,16 @@ class Transcriber:
         beam_size: int = 5,
         vad_filter: bool = True,
         start_in_pause: bool = True,
+        keep_going: Callable[[], bool] | None = None,
     ) -> tuple[list[Segment], str | None, float | None]:
         """Samples are 16 kHz mono float32 starting exactly at ``window.start_s``; times come back absolute.
 
         The audio given to the model starts and ends at the quietest moment of the window's overlap
         (:mod:`worker.edges`), so that Whisper does not begin in the middle of a word and skip what follows;
         ``start_in_pause=False`` gives it the whole window (tests record what that did).
+
+        faster-whisper yields segments as it decodes them (a 30 s chunk at a time); ``keep_going`` is asked after
+        each, and a ``False`` stops the work with :class:`Stopped` (a job canceled while its segment runs).
         """
         first, stop = 0, len(samples)
         if start_in_pause:
@@ -91,8 +96,16 @@ class Transcriber:
             condition_on_previous_text=False,
         )
         offset = window.start_s + first / SAMPLE_RATE
-        segments = [_absolute(piece, offset) for piece in pieces]
+        segments = []
+        for piece in pieces:
+            segments.append(_absolute(piece, offset))
+            if keep_going is not None and not keep_going():
+                raise Stopped(f"stopped after {piece.end + offset:.1f} s of the window ending at {window.end_s:.1f} s")
         return segments, info.language, info.language_probability
+
+
+class Stopped(Exception):
+    """The caller asked to stop mid-window (its job was canceled); nothing of the window is kept."""
 
 
 def _absolute(piece: Any, offset: float) -> Segment:

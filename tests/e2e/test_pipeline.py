@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy
 import pytest
 import soundfile
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient
@@ -308,6 +309,35 @@ def test_a_canceled_job_stops_and_workers_skip_its_segments(pipeline: LocalStack
     assert len(started_before_cancel) < segments, "every segment had started: the test shows nothing"
     assert not list(blobs.get_container_client("results").list_blobs(name_starts_with=f"{job_id}/"))
     assert json.dumps(status["output"]) == '"canceled"'
+
+
+def test_a_cancel_stops_a_segment_that_is_already_running(tmp_path: Path) -> None:
+    """A 300 s window takes a CPU worker tens of seconds; a cancel must not wait for it to finish. The worker looks
+    at the job between decoded chunks (every 2 s at most) and drops the window: no result is written."""
+    audio, rate = soundfile.read(DATA / "long.flac", dtype="int16")
+    path = tmp_path / "six_minutes.wav"
+    soundfile.write(path, numpy.tile(audio, 5), rate, subtype="PCM_16")  # 366 s: windows of 300 s and 66 s
+    env = {"TRANSCRIBE_EXPECTED_WORKERS": "1", "TRANSCRIBE_SEGMENT_TIMEOUT_S": "600"}
+    with LocalStack(env=env, workers=1, worker_threads=1) as stack:
+        api = TranscriptionApi(stack.base_url, stack.function_key)
+        try:
+            job_id = upload_file(api, path).job_id
+        finally:
+            api.close()
+        deadline = time.monotonic() + 60
+        while not _started(stack, job_id):
+            assert time.monotonic() < deadline, "the worker never took a segment"
+            time.sleep(0.1)
+        time.sleep(2.0)  # well into the 300 s window
+        with httpx.Client(base_url=stack.base_url, headers={"x-functions-key": stack.function_key}) as http:
+            canceled_at = time.monotonic()
+            assert http.delete(f"/api/jobs/{job_id}").status_code == 202
+        stopped = f"stopped a segment of a canceled job job_id={job_id}"
+        while stopped not in stack.workers[0].log_tail(200):
+            assert time.monotonic() - canceled_at < 20, "the running segment was not stopped"
+            time.sleep(0.2)
+        blobs = BlobServiceClient.from_connection_string(stack.connection_string)
+        assert not list(blobs.get_container_client("segments").list_blobs(name_starts_with=f"{job_id}/"))
 
 
 def test_segments_nobody_transcribes_are_redispatched_then_fail_the_job() -> None:
