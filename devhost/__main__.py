@@ -18,6 +18,7 @@ import uvicorn
 from devhost.app_loader import AppIndex, FunctionInfo, index_app, load_app, load_local_settings, route_prefix
 from devhost.durable.client_api import PREFIX, RPC_PREFIX, DurableHttpApi, binding_json
 from devhost.durable.engine import DurableEngine
+from devhost.durable.polling import max_queue_polling_interval_s
 from devhost.easy_auth import EasyAuth
 from devhost.http_server import FunctionsHttpHost
 from devhost.invoker import Invoker
@@ -25,6 +26,7 @@ from devhost.keys import HostKeys
 from devhost.provision import provision_storage
 from devhost.rpc_listener import LoopbackListener
 from devhost.triggers import TriggerConfigError, build_trigger_listeners, stop_all
+from devhost.triggers.config import read_host_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     rpc = LoopbackListener()
     invoker = Invoker(durable_client_inputs(base, rpc.origin, keys.durable_key))
     state_dir = args.state_dir or Path(os.environ.get("DEVHOST_STATE_DIR") or args.app_dir / ".devhost")
-    engine = DurableEngine(index, invoker, state_dir / "durable.sqlite3")
+    polling_s = max_queue_polling_interval_s(read_host_json(args.app_dir))
+    engine = DurableEngine(index, invoker, state_dir / "durable.sqlite3", max_queue_polling_interval_s=polling_s)
     durable_api = DurableHttpApi(engine, base, keys.durable_key)
     public_durable_routes = durable_api.routes(PREFIX, authorize=keys.allows_durable_api)
     host = FunctionsHttpHost(

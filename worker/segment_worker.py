@@ -29,6 +29,7 @@ from shared.models import JobStatus
 from worker.transcriber import Stopped, Transcriber
 
 logger = logging.getLogger(__name__)
+MAX_ERROR_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ class SegmentWorker:
             ok=ok,
             result_blob=f"{job.result_container}/{job.result_blob}" if ok else None,
             error_code=code,
-            error_message=error,
+            error_message=error[:MAX_ERROR_CHARS] if error else None,  # a queue message is 64 KiB at most
             audio_s=round(job.window.end_s - job.window.start_s, 3) if ok else 0.0,
             transcribe_s=result.transcribe_s if result else 0.0,
         )

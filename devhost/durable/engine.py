@@ -12,7 +12,6 @@ import heapq
 import json
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from devhost.durable import events as ev
 from devhost.durable import store as db
 from devhost.durable.activities import run_activity, unknown_activity
 from devhost.durable.episode import Episode, Outcome, Registry, child_instance, new_execution_id, new_state
+from devhost.durable.polling import AZURE_MAX_QUEUE_POLLING_INTERVAL_S, PolledQueue
 from devhost.invoker import Invoker
 
 logger = logging.getLogger(__name__)
@@ -45,30 +45,12 @@ def durable_name(function: FunctionInfo, key: str) -> str:
     return str(function.trigger.get(key) or function.name)
 
 
-class _ReadyQueue:
-    """Instance ids that have undelivered events, deduplicated, in arrival order."""
+@dataclass(frozen=True)
+class _Queued:
+    """A work item on the work-item queue, known by its sequence number."""
 
-    def __init__(self) -> None:
-        self._queue: deque[str] = deque()
-        self._queued: set[str] = set()
-        self._cv = threading.Condition()
-
-    def add(self, instance_id: str) -> None:
-        with self._cv:
-            if instance_id not in self._queued:
-                self._queued.add(instance_id)
-                self._queue.append(instance_id)
-                self._cv.notify()
-
-    def take(self, timeout: float) -> str | None:
-        with self._cv:
-            if not self._queue:
-                self._cv.wait(timeout)
-            if not self._queue:
-                return None
-            instance_id = self._queue.popleft()
-            self._queued.discard(instance_id)
-            return instance_id
+    seq: int
+    item: db.WorkItem = field(compare=False, hash=False)
 
 
 @dataclass(order=True)
@@ -80,14 +62,23 @@ class _Timer:
 
 class DurableEngine:
     def __init__(
-        self, index: AppIndex, invoker: Invoker, db_path: Path, activity_threads: int = 16, episode_threads: int = 2
+        self,
+        index: AppIndex,
+        invoker: Invoker,
+        db_path: Path,
+        activity_threads: int = 16,
+        episode_threads: int = 2,
+        max_queue_polling_interval_s: float = AZURE_MAX_QUEUE_POLLING_INTERVAL_S,
     ) -> None:
         orchestrators = {durable_name(f, "orchestration"): f.handler for f in index.by_trigger("orchestrationTrigger")}
         self._activity_functions = {durable_name(f, "activity").lower(): f for f in index.by_trigger("activityTrigger")}
         self.registry = Registry(orchestrators, dict(self._activity_functions))
         self.invoker = invoker
         self.store = db.Store(db_path)
-        self._ready = _ReadyQueue()
+        self._stopping = threading.Event()
+        # The control queue (instances with new events) and the work-item queue (activities), polled as on Azure.
+        self._ready: PolledQueue[str] = PolledQueue(max_queue_polling_interval_s, self._stopping)
+        self._work_items: PolledQueue[_Queued] = PolledQueue(max_queue_polling_interval_s, self._stopping)
         self._activities = ThreadPoolExecutor(activity_threads, thread_name_prefix="activity")
         self._episode_threads = episode_threads
         self._threads: list[threading.Thread] = []
@@ -95,7 +86,6 @@ class DurableEngine:
         self._locks_guard = threading.Lock()
         self._timers: list[_Timer] = []
         self._timer_cv = threading.Condition()
-        self._stopping = threading.Event()
         self.listeners: list[Callable[[str], None]] = []  # told the id of every instance after its episode
 
     # ------------------------------------------------------------------ lifecycle
@@ -111,6 +101,7 @@ class DurableEngine:
             logger.info("durable engine resumed %d work items and %d instances", len(work), len(waiting))
         for n in range(self._episode_threads):
             self._spawn(self._episode_loop, f"episodes-{n}")
+        self._spawn(self._work_item_loop, "work-items")
         self._spawn(self._timer_loop, "timers")
 
     def stop(self) -> None:
@@ -133,7 +124,7 @@ class DurableEngine:
     # ------------------------------------------------------------------ episodes
     def _episode_loop(self) -> None:
         while not self._stopping.is_set():
-            instance_id = self._ready.take(timeout=0.25)
+            instance_id = self._ready.take()
             if instance_id is None:
                 continue
             try:
@@ -211,11 +202,17 @@ class DurableEngine:
     # ------------------------------------------------------------------ activities and timers
     def _dispatch(self, item: db.WorkItem) -> None:
         if item.kind == "activity":
-            self._activities.submit(self._activity, item)
+            self._work_items.add(_Queued(item.seq, item))
             return
         with self._timer_cv:
             heapq.heappush(self._timers, _Timer(ev.parse_time(item.due or ""), item.seq, item))
             self._timer_cv.notify()
+
+    def _work_item_loop(self) -> None:
+        while not self._stopping.is_set():
+            queued = self._work_items.take()
+            if queued is not None:
+                self._activities.submit(self._activity, queued.item)
 
     def _activity(self, item: db.WorkItem) -> None:
         name = item.name or ""

@@ -30,6 +30,25 @@ _ACTION_NAMES = {
 }
 
 
+# The extension serialises custom status with a 16 KB limit (DurableOrchestrationContext.SetCustomStatus:
+# MaxCustomStatusPayloadSizeInKB = 16), counted as UTF-16 bytes divided by 1024 and truncated, as Azure Storage
+# keeps strings in UTF-16 (MessagePayloadDataConverter.Serialize); a larger one fails the orchestration.
+CUSTOM_STATUS_LIMIT_KB = 16
+
+
+def payload_too_large(serialized: str | None, limit_kb: int) -> str | None:
+    """The extension's error for a payload over ``limit_kb``, or ``None`` when it fits."""
+    if serialized is None:
+        return None
+    size_kb = int(len(serialized.encode("utf-16-le")) / 1024)
+    if size_kb <= limit_kb:
+        return None
+    return (
+        f"The UTF-16 size of the JSON-serialized payload must not exceed {limit_kb:,} KB. "
+        f"The current payload size is {size_kb:,} KB."
+    )
+
+
 class Registry:
     """Durable names of the app's orchestrators and activities (matched case-insensitively, as the extension does)."""
 
@@ -94,9 +113,12 @@ class Episode:
                 f"The function '{self.inst.name}' doesn't exist, is disabled, or is not an orchestrator function."
             )
         result = run_orchestrator(handler, self._context())
-        self.inst.custom_status = json.dumps(result.custom_status) if result.custom_status else None
         if result.error is not None:
             return self._fail(result.error)
+        custom_status = json.dumps(result.custom_status) if result.custom_status else None
+        if (too_large := payload_too_large(custom_status, CUSTOM_STATUS_LIMIT_KB)) is not None:
+            return self._fail(too_large)
+        self.inst.custom_status = custom_status
         try:
             self._check_determinism(result)
             self._schedule_new_actions(result)

@@ -18,7 +18,7 @@ from azure.storage.blob import BlobClient, BlobProperties, ContainerClient
 
 from devhost.app_loader import FunctionInfo
 from devhost.triggers.blob_receipts import bare_etag
-from devhost.triggers.config import TriggerConfigError
+from devhost.triggers.config import Connection, TriggerConfigError
 from devhost.triggers.signature import annotation_of
 
 CLIENT, CONTAINER, EVENT, EVENT_DICT = "client", "container", "event", "event_dict"
@@ -103,12 +103,18 @@ def to_event_grid_event(event: dict[str, Any]) -> func.EventGridEvent:
     )
 
 
-def trigger_value(kind: str, conn: str, container: str, props: BlobProperties) -> Any:
+def trigger_value(kind: str, conn: Connection, container: str, props: BlobProperties) -> Any:
     """Built from the connection and the listing alone: nothing here reads the blob's content."""
-    client = BlobClient.from_connection_string(conn, container, props.name)
+    if conn.connection_string is not None:
+        client = BlobClient.from_connection_string(conn.connection_string, container, props.name)
+        container_client = ContainerClient.from_connection_string(conn.connection_string, container)
+    else:
+        credential = conn.credential()
+        client = BlobClient(str(conn.blob_uri), container, props.name, credential=credential)
+        container_client = ContainerClient(str(conn.blob_uri), container, credential=credential)
     if kind == CLIENT:
         return client
     if kind == CONTAINER:
-        return ContainerClient.from_connection_string(conn, container)
+        return container_client
     event = blob_created_event(client, props)
     return to_event_grid_event(event) if kind == EVENT else event

@@ -18,6 +18,7 @@ import logging
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from devhost.triggers.clients import blob_service, queue_client, send_creating_queue
+from devhost.triggers.config import Connection
 from devhost.triggers.queue_codec import encode_body
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def receipt_name(host_id: str, function_name: str, version: BlobVersion) -> str:
 
 
 class ReceiptStore:
-    def __init__(self, conn: str, host_id: str, function_name: str, message_encoding: str) -> None:
+    def __init__(self, conn: Connection, host_id: str, function_name: str, message_encoding: str) -> None:
         self._container = blob_service(conn).get_container_client(HOSTS_CONTAINER)
         self._poison = queue_client(conn, POISON_QUEUE)
         self._host_id = host_id

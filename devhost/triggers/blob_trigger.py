@@ -24,7 +24,7 @@ from devhost.triggers.blob_params import trigger_arg_kind, trigger_value
 from devhost.triggers.blob_paths import parse_blob_path
 from devhost.triggers.blob_receipts import BlobVersion, ReceiptStore, bare_etag
 from devhost.triggers.clients import blob_service
-from devhost.triggers.config import BlobOptions, QueueOptions, connection_string, host_storage_connection
+from devhost.triggers.config import BlobOptions, QueueOptions, connection, host_storage_connection
 from devhost.triggers.shutdown import drain
 from devhost.triggers.signature import check_bindings_served, parameter_names, resolve_settings
 
@@ -55,7 +55,7 @@ class BlobTriggerListener:
         if str(trigger.get("source") or "").lower() != "eventgrid":
             logger.warning("function %s: Flex Consumption serves only source=EventGrid blob triggers", function.name)
         self._options = queue_options or QueueOptions()
-        self._conn = connection_string(trigger.get("connection"))
+        self._conn = connection(trigger.get("connection"))
         self._container = blob_service(self._conn).get_container_client(self.path.container)
         host_conn = host_storage_connection(trigger.get("connection"))
         self._receipts = ReceiptStore(host_conn, host_id, function.name, self._options.message_encoding)

@@ -7,6 +7,7 @@ should rather fail fast, log, and poll again, so that ``stop()`` is never stuck 
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
@@ -14,30 +15,42 @@ from azure.storage.blob import LinearRetry as BlobLinearRetry
 from azure.storage.queue import LinearRetry as QueueLinearRetry
 from azure.storage.queue import QueueClient
 
+from devhost.triggers.config import Connection, TriggerConfigError
+
 RETRIES = 2
 BACKOFF_S = 1
 CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 30
 
 
-def queue_client(conn: str, queue_name: str) -> QueueClient:
+def queue_client(conn: Connection, queue_name: str) -> QueueClient:
     """A client that sends and receives the stored text as is: encoding is the listener's business."""
-    return QueueClient.from_connection_string(
-        conn,
-        queue_name,
-        retry_policy=QueueLinearRetry(backoff=BACKOFF_S, random_jitter_range=0, retry_total=RETRIES),
-        connection_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
-    )
+    options: dict[str, Any] = {
+        "retry_policy": QueueLinearRetry(backoff=BACKOFF_S, random_jitter_range=0, retry_total=RETRIES),
+        "connection_timeout": CONNECT_TIMEOUT_S,
+        "read_timeout": READ_TIMEOUT_S,
+    }
+    if conn.connection_string is not None:
+        return QueueClient.from_connection_string(conn.connection_string, queue_name, **options)
+    if not conn.queue_uri:
+        raise TriggerConfigError(
+            f"storage connection {conn.name!r} has no queue endpoint ({conn.name}__queueServiceUri)"
+        )
+    return QueueClient(conn.queue_uri, queue_name, credential=conn.credential(), **options)
 
 
-def blob_service(conn: str) -> BlobServiceClient:
-    return BlobServiceClient.from_connection_string(
-        conn,
-        retry_policy=BlobLinearRetry(backoff=BACKOFF_S, random_jitter_range=0, retry_total=RETRIES),
-        connection_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
-    )
+def blob_service(conn: Connection) -> BlobServiceClient:
+    options: dict[str, Any] = {
+        "retry_policy": BlobLinearRetry(backoff=BACKOFF_S, random_jitter_range=0, retry_total=RETRIES),
+        "connection_timeout": CONNECT_TIMEOUT_S,
+        "read_timeout": READ_TIMEOUT_S,
+    }
+    if conn.connection_string is not None:
+        return BlobServiceClient.from_connection_string(conn.connection_string, **options)
+    if not conn.blob_uri:
+        missing = f"{conn.name}__blobServiceUri"
+        raise TriggerConfigError(f"storage connection {conn.name!r} has no blob endpoint ({missing})")
+    return BlobServiceClient(conn.blob_uri, credential=conn.credential(), **options)
 
 
 def send_creating_queue(client: QueueClient, text: str) -> None:

@@ -1,9 +1,9 @@
 """Settings the trigger listeners read the way the Functions host does: host.json, app settings, the host id.
 
 ``extensions.queues`` in host.json drives both the queue trigger and the blob trigger's retries (the real host
-uses the same ``maxDequeueCount`` for poison blobs). Defaults are Azure's, except ``maxPollingInterval``: Azure
-waits up to a minute between polls of an idle queue, which would make a local run feel broken, so this host
-caps it at half a second unless host.json says otherwise.
+uses the same ``maxDequeueCount`` for poison blobs). Defaults are Azure's, ``maxPollingInterval`` included: an
+idle queue is polled ever less often, up to once a minute, so an app that needs faster reactions must say so in
+host.json, here as on Azure (learn: functions-bindings-storage-queue, host.json settings).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class TriggerConfigError(ValueError):
 class QueueOptions:
     batch_size: int = 16
     new_batch_threshold: int = 8
-    max_polling_interval_s: float = 0.5
+    max_polling_interval_s: float = 60.0
     visibility_timeout_s: float = 0.0
     max_dequeue_count: int = 5
     message_encoding: str = "base64"
@@ -75,7 +75,7 @@ def queue_options(app_dir: Path) -> QueueOptions:
     return QueueOptions(
         batch_size=batch,
         new_batch_threshold=int(raw.get("newBatchThreshold", batch // 2)),
-        max_polling_interval_s=parse_timespan(polling, 0.001) if polling is not None else 0.5,
+        max_polling_interval_s=parse_timespan(polling, 0.001) if polling is not None else 60.0,
         visibility_timeout_s=parse_timespan(raw.get("visibilityTimeout", 0), 1.0),
         max_dequeue_count=max(1, int(raw.get("maxDequeueCount", 5))),
         message_encoding=encoding,
@@ -88,25 +88,75 @@ def blob_options(app_dir: Path) -> BlobOptions:
     return BlobOptions(max_degree_of_parallelism=max(1, int(raw.get("maxDegreeOfParallelism", default))))
 
 
-def connection_string(setting: str | None) -> str:
-    """The binding's ``connection`` names an app setting; an empty one means ``AzureWebJobsStorage``.
+@dataclass(frozen=True)
+class Connection:
+    """A storage connection as the Functions host resolves a binding's ``connection``: a connection string, or
+    identity-based settings (``<name>__blobServiceUri`` / ``__queueServiceUri`` / ``__serviceUri`` /
+    ``__accountName``, with ``__credential`` and ``__clientId``: learn: functions-reference, identity-based
+    connections)."""
 
-    Like the host, ``X`` also finds ``AzureWebJobsX``. Identity-based connections (``X__queueServiceUri``) are
-    not served by this host yet.
-    """
+    name: str
+    connection_string: str | None = None
+    blob_uri: str | None = None
+    queue_uri: str | None = None
+    client_id: str | None = None  # a user-assigned identity; only with __credential=managedidentity, as on Azure
+
+    def credential(self) -> Any:
+        """The token credential for identity-based connections, chosen as the Functions host chooses it."""
+        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+        if self.client_id:
+            return ManagedIdentityCredential(client_id=self.client_id)
+        return DefaultAzureCredential()
+
+
+def connection(setting: str | None) -> Connection:
+    """The binding's ``connection`` names an app setting; an empty one means ``AzureWebJobsStorage``. Like the
+    host, ``X`` also finds ``AzureWebJobsX``, and ``X__...`` settings make an identity-based connection."""
     name = setting or DEFAULT_CONNECTION
     for candidate in (name, f"AzureWebJobs{name}"):
         value = os.environ.get(candidate)
         if value:
-            return expand_connection_string(value)
-    raise TriggerConfigError(f"storage connection setting {name!r} is not set (a connection string is required)")
+            return Connection(candidate, connection_string=expand_connection_string(value))
+    for candidate in (name, f"AzureWebJobs{name}"):
+        found = _identity_based(candidate)
+        if found is not None:
+            return found
+    raise TriggerConfigError(
+        f"storage connection {name!r} is not set: give a connection string, or {name}__blobServiceUri and "
+        f"{name}__queueServiceUri (or {name}__accountName) for an identity-based connection"
+    )
 
 
-def host_storage_connection(fallback_setting: str | None) -> str:
+def _identity_based(name: str) -> Connection | None:
+    def setting(key: str) -> str | None:
+        return os.environ.get(f"{name}__{key}") or None
+
+    account = setting("accountName")
+    blob = (
+        setting("blobServiceUri") or setting("serviceUri") or (account and f"https://{account}.blob.core.windows.net")
+    )
+    queue = setting("queueServiceUri") or (account and f"https://{account}.queue.core.windows.net")
+    if not (blob or queue):
+        return None
+    user_assigned = (setting("credential") or "").lower() == "managedidentity" and setting("clientId")
+    return Connection(name, blob_uri=blob, queue_uri=queue, client_id=setting("clientId") if user_assigned else None)
+
+
+def connection_string(setting: str | None) -> str:
+    """A connection string only (Azurite, tests); identity-based connections go through :func:`connection`."""
+    found = connection(setting)
+    if found.connection_string is None:
+        raise TriggerConfigError(f"storage connection {found.name!r} is identity-based; no connection string")
+    return found.connection_string
+
+
+def host_storage_connection(fallback_setting: str | None) -> Connection:
     """Receipts and the blob poison queue live in the host's own account (``AzureWebJobsStorage``)."""
-    if os.environ.get(DEFAULT_CONNECTION):
-        return connection_string(DEFAULT_CONNECTION)
-    return connection_string(fallback_setting)
+    try:
+        return connection(DEFAULT_CONNECTION)
+    except TriggerConfigError:
+        return connection(fallback_setting)
 
 
 def host_id(app_dir: Path) -> str:

@@ -22,7 +22,7 @@ from azure.storage.queue import QueueMessage as StoredMessage
 from devhost.app_loader import FunctionInfo
 from devhost.invoker import Invoker
 from devhost.triggers.clients import queue_client, send_creating_queue
-from devhost.triggers.config import QueueOptions, connection_string
+from devhost.triggers.config import QueueOptions, connection
 from devhost.triggers.queue_codec import UndecodableMessage, decode_body, trigger_value
 from devhost.triggers.shutdown import drain
 from devhost.triggers.signature import check_bindings_served, resolve_settings
@@ -62,7 +62,7 @@ class QueueTriggerListener:
         self.queue_name = resolve_settings(str(trigger["queueName"])).lower()
         self.poison_name = f"{self.queue_name}-poison"
         self._arg_name = str(trigger["name"])
-        conn = connection_string(trigger.get("connection"))
+        conn = connection(trigger.get("connection"))
         self._queue = queue_client(conn, self.queue_name)
         self._poison = queue_client(conn, self.poison_name)
         self._invoker = invoker

@@ -327,9 +327,24 @@ def test_the_public_durable_api_needs_the_system_key_as_in_azure(durable_stack: 
         )
         assert by_header.is_success
         with_key = anyone.get(f"{HOOK}/instances/{instance_id}", params=durable_stack.durable_params)
-        assert with_key.json()["runtimeStatus"] == "Running"  # nothing above reached it: no terminate, no event
+        assert with_key.json()["runtimeStatus"] in ("Pending", "Running")  # nothing above reached it: no terminate
     # The app's own client (an HTTP function using DurableOrchestrationClient) still works, through the loopback
     # listener, and the management URLs it hands out carry the system key, as Azure's do.
     response = httpx.post(f"{durable_stack.base_url}/api/start/fan_out", json={"n": 2})
     assert response.status_code == 202
     assert f"code={durable_stack.durable_key}" in response.json()["statusQueryGetUri"]
+
+
+@pytest.mark.parametrize(("chars", "fits"), [(8_000, True), (8_700, True), (8_800, False), (20_000, False)])
+def test_a_custom_status_over_16_kb_fails_the_orchestration_as_on_azure(
+    http: httpx.Client, chars: int, fits: bool
+) -> None:
+    """The extension counts custom status in UTF-16 bytes / 1024, truncated, and refuses more than 16 KB (8,703
+    ASCII characters plus quotes is 16.99 KB: still 16). A host that stored it anyway would hide an orchestration
+    that fails on Azure (a progress report grown with the number of segments)."""
+    status = wait(http, start(http, "sized_status", chars))
+    if fits:
+        assert (status["runtimeStatus"], status["customStatus"]) == ("Completed", "x" * chars)
+    else:
+        assert status["runtimeStatus"] == "Failed"
+        assert "The UTF-16 size of the JSON-serialized payload must not exceed 16 KB" in status["output"]

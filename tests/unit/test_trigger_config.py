@@ -48,11 +48,13 @@ def test_timespan_garbage_is_refused() -> None:
         parse_timespan("thirty seconds", 1.0)
 
 
-def test_queue_defaults_are_azures_except_the_polling_interval(tmp_path: Path) -> None:
+def test_queue_defaults_are_azures_polling_interval_included(tmp_path: Path) -> None:
+    """An idle queue is polled up to a minute apart on Azure; a host that polled faster would hide the latency an
+    app gets there unless its host.json says otherwise."""
     assert queue_options(tmp_path) == QueueOptions(
         batch_size=16,
         new_batch_threshold=8,
-        max_polling_interval_s=0.5,
+        max_polling_interval_s=60.0,
         visibility_timeout_s=0.0,
         max_dequeue_count=5,
         message_encoding="base64",
@@ -96,6 +98,52 @@ def test_connection_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "devstoreaccount1" in connection_string("Storage")
     with pytest.raises(TriggerConfigError, match="Missing"):
         connection_string("Missing")
+
+
+UAMI = "11111111-2222-3333-4444-555555555555"
+
+
+def test_identity_based_connections_are_accepted_as_azure_accepts_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What infra/bicep sets on the Function App: endpoints, credential=managedidentity and the user-assigned
+    identity's client id, no connection string. The triggers must serve it, with that identity."""
+    from azure.identity import ManagedIdentityCredential
+
+    from devhost.triggers.blob_params import trigger_value
+    from devhost.triggers.clients import blob_service, queue_client
+    from devhost.triggers.config import connection
+
+    for name in ("Storage", "AzureWebJobsStorage"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("Storage__blobServiceUri", "https://stx.blob.core.windows.net")
+    monkeypatch.setenv("Storage__queueServiceUri", "https://stx.queue.core.windows.net")
+    monkeypatch.setenv("Storage__credential", "managedidentity")
+    monkeypatch.setenv("Storage__clientId", UAMI)
+    conn = connection("Storage")
+    assert (conn.connection_string, conn.client_id) == (None, UAMI)
+    queue = queue_client(conn, "segment-results")
+    assert queue.url == "https://stx.queue.core.windows.net/segment-results"
+    assert isinstance(queue.credential, ManagedIdentityCredential)
+    assert blob_service(conn).url == "https://stx.blob.core.windows.net/"
+    props = azure.storage.blob.BlobProperties()
+    props.name = "job/a.wav"
+    client = trigger_value(CLIENT, conn, "uploads", props)
+    assert client.url == "https://stx.blob.core.windows.net/uploads/job/a.wav"
+    assert isinstance(client.credential, ManagedIdentityCredential)
+
+
+def test_a_client_id_without_credential_managedidentity_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host uses a user-assigned identity only when both __credential and __clientId are set (learn:
+    functions-reference, identity-based connections); otherwise its default credential."""
+    from devhost.triggers.config import connection
+
+    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
+    monkeypatch.setenv("AzureWebJobsStorage__accountName", "sty")
+    monkeypatch.setenv("AzureWebJobsStorage__clientId", UAMI)
+    conn = connection(None)
+    assert (
+        conn.blob_uri == "https://sty.blob.core.windows.net" and conn.queue_uri == "https://sty.queue.core.windows.net"
+    )
+    assert conn.client_id is None
 
 
 def test_host_id_is_stable_short_and_overridable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,3 +252,15 @@ def test_an_input_stream_blob_trigger_is_refused_at_start_up(tmp_path: Path) -> 
             build_trigger_listeners(index_app(app), invoker, tmp_path)
     finally:
         invoker.close()
+
+
+def test_the_apps_host_json_sets_the_polling_the_pipeline_needs() -> None:
+    """Segment results must reach the orchestration in seconds, not a minute: host.json says so for the queue
+    trigger and for the Durable queues, and the one-machine host reads both."""
+    from devhost.durable.polling import max_queue_polling_interval_s
+    from devhost.triggers.config import read_host_json
+    from tests.conftest import ROOT
+
+    assert queue_options(ROOT).max_polling_interval_s == 2.0
+    assert max_queue_polling_interval_s(read_host_json(ROOT)) == 2.0
+    assert max_queue_polling_interval_s({}) == 30.0  # the extension's default (AzureStorageOptions.cs)

@@ -110,6 +110,14 @@ def with_status(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def sized_status(context: df.DurableOrchestrationContext):
+    """Sets a custom status of ``n`` characters, then completes."""
+    context.set_custom_status("x" * int(context.get_input()))
+    return "done"
+    yield  # an orchestrator is a generator
+
+
+@app.orchestration_trigger(context_name="context")
 def nondeterministic(context: df.DurableOrchestrationContext):
     _replays["nondeterministic"] += 1
     name = "square" if _replays["nondeterministic"] == 1 else "flaky"
