@@ -1,0 +1,126 @@
+// Serverless transcription of very large audio files: the whole deployment, from an empty subscription.
+//
+//   azd up                               (azure.yaml at the repository root: provision, deploy, post-deploy hooks)
+//   az deployment sub create -l <region> -f infra/bicep/main.bicep -p infra/bicep/main.parameters.json
+//
+// Subscription scope so that one command creates the resource group too. Everything else lives in
+// resources.bicep; docs/deploy.md walks through parameters, quota, costs and the post-deploy steps.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(48)
+@description('Name of the environment (azd sets it): names and tags are derived from it.')
+param environmentName string
+
+@minLength(1)
+@description('Region for everything. Serverless GPU profiles exist in a few regions only: docs/deploy.md.')
+param location string
+
+@description('Object id of the person or pipeline deploying, granted data access for operations and debugging. Empty: none.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
+@description('Resource group to create; empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Serverless GPU profile of the worker job: a T4 (16 GB) or an A100 (80 GB).')
+@allowed([
+  'Consumption-GPU-NC8as-T4'
+  'Consumption-GPU-NC24-A100'
+])
+param gpuProfile string = 'Consumption-GPU-NC8as-T4'
+
+@description('Most worker job executions at once, i.e. GPUs in use at the same time (each needs quota).')
+@minValue(1)
+@maxValue(100)
+param maxWorkers int = 4
+
+@description('Longest a worker execution may run, in seconds: well above the longest segment (docs/deploy.md).')
+@minValue(600)
+param workerReplicaTimeoutSeconds int = 3600
+
+@description('Worker image; the default is a placeholder until the first build pushes the real one (azd hook).')
+param workerImage string = ''
+
+@description('Run Durable Functions on the Durable Task Scheduler instead of the Azure Storage provider.')
+param useDurableTaskScheduler bool = false
+
+@description('Days an upload (and its snapshot) is kept before the lifecycle policy deletes it.')
+@minValue(1)
+param uploadsRetentionDays int = 7
+
+@description('Days segment results are kept (only the merge reads them).')
+@minValue(1)
+param segmentsRetentionDays int = 2
+
+@description('Days transcripts are kept.')
+@minValue(1)
+param resultsRetentionDays int = 30
+
+@description('Days job records are kept.')
+@minValue(1)
+param jobsRetentionDays int = 90
+
+@description('Origins allowed to upload from a browser (CORS on the blob service); empty: no CORS.')
+param corsAllowedOrigins array = []
+
+@description('Client id of an Entra ID app registration: turns on App Service authentication, so each caller sees only their jobs. Empty: function keys only.')
+param authClientId string = ''
+
+@description('Public base URL when a custom domain or gateway fronts the app; empty: the app\'s own host name.')
+param publicBaseUrl string = ''
+
+@description('Label of the model the workers run, shown in transcripts until a worker reports its own.')
+param modelName string = 'large-v3-turbo'
+
+var tags = {
+  'azd-env-name': environmentName
+  application: 'serverless-transcription'
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module resources 'resources.bicep' = {
+  name: 'transcription-resources'
+  scope: rg
+  params: {
+    environmentName: environmentName
+    location: location
+    tags: tags
+    principalId: principalId
+    principalType: principalType
+    gpuProfile: gpuProfile
+    maxWorkers: maxWorkers
+    workerReplicaTimeoutSeconds: workerReplicaTimeoutSeconds
+    workerImage: workerImage
+    useDurableTaskScheduler: useDurableTaskScheduler
+    uploadsRetentionDays: uploadsRetentionDays
+    segmentsRetentionDays: segmentsRetentionDays
+    resultsRetentionDays: resultsRetentionDays
+    jobsRetentionDays: jobsRetentionDays
+    corsAllowedOrigins: corsAllowedOrigins
+    authClientId: authClientId
+    publicBaseUrl: publicBaseUrl
+    modelName: modelName
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
+output AZURE_FUNCTION_APP_URL string = resources.outputs.functionAppUrl
+output AZURE_STORAGE_ACCOUNT_NAME string = resources.outputs.dataStorageAccountName
+output AZURE_EVENT_GRID_TOPIC_NAME string = resources.outputs.eventGridTopicName
+output AZURE_CONTAINER_REGISTRY_NAME string = resources.outputs.containerRegistryName
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = resources.outputs.containerRegistryLoginServer
+output AZURE_WORKER_JOB_NAME string = resources.outputs.workerJobName
+output APPLICATIONINSIGHTS_NAME string = resources.outputs.applicationInsightsName

@@ -1,0 +1,198 @@
+// The GPU workers: an event-driven Container Apps job on a serverless GPU workload profile, started by KEDA's
+// azure-queue scaler while segment-jobs has messages, pulling its image from a private registry with its own
+// identity (no registry passwords, no storage keys: the scale rule authenticates with the identity too).
+// learn: azure/container-apps/jobs (event-driven jobs), gpu-serverless-overview; templates: Microsoft.App/jobs.
+param location string
+param tags object
+param registryName string
+param environmentName string
+param jobName string
+param gpuProfile string
+param maxExecutions int
+param replicaTimeoutSeconds int
+param image string
+param workerIdentityId string
+param workerClientId string
+param workerPrincipalId string
+param dataStorageAccountName string
+param dataStorageBlobEndpoint string
+param dataStorageQueueEndpoint string
+param containers object
+param queues object
+param applicationInsightsConnectionString string
+param logAnalyticsWorkspaceId string
+param pusherPrincipalId string
+param pusherPrincipalType string
+
+@description('Seconds between KEDA\'s looks at the queue: the longest a segment waits for a GPU to be asked for.')
+param pollingIntervalSeconds int = 15
+
+// CPU and memory of one replica: the whole GPU profile (one GPU each; serverless GPU replicas cannot share one).
+var a100Resources = {
+  cpu: json('24')
+  memory: '220Gi'
+}
+var t4Resources = {
+  cpu: json('8')
+  memory: '56Gi'
+}
+var replicaResources = gpuProfile == 'Consumption-GPU-NC24-A100' ? a100Resources : t4Resources
+// Until the first build pushes the worker image (scripts/azure/build-worker), the job points at a public sample
+// image so that provisioning succeeds from a clean clone; the job has no work until the app dispatches some.
+var jobImage = empty(image) ? 'mcr.microsoft.com/k8se/quickstart-jobs:latest' : image
+
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_166: images are built inside this registry from the repository (az acr build), never pushed by third parties; quarantine needs Premium
+  // checkov:skip=CKV_AZURE_139: serverless GPU jobs pull over the public endpoint unless the environment is VNet-integrated; admin user and anonymous pull are off, pulls use the worker's identity
+  name: registryName
+  location: location
+  tags: tags
+  sku: {
+    name: 'Standard'
+  }
+  properties: {
+    adminUserEnabled: false
+    anonymousPullEnabled: false
+    publicNetworkAccess: 'Enabled'
+    policies: {
+      retentionPolicy: {
+        status: 'enabled'
+        days: 30
+      }
+    }
+  }
+}
+
+var acrPull = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d') // AcrPull
+var acrPush = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '8311e382-0749-4cb8-b61a-304f252e45ec') // AcrPush
+
+resource workerPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(registry.id, workerPrincipalId, acrPull)
+  scope: registry
+  properties: {
+    principalId: workerPrincipalId
+    roleDefinitionId: acrPull
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Whoever deploys (a person with azd, or the deploy workflow's identity) pushes images; the app never can.
+resource pusher 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(pusherPrincipalId)) {
+  name: guid(registry.id, pusherPrincipalId, acrPush)
+  scope: registry
+  properties: {
+    principalId: pusherPrincipalId
+    roleDefinitionId: acrPush
+    principalType: pusherPrincipalType
+  }
+}
+
+resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
+  name: environmentName
+  location: location
+  tags: tags
+  properties: {
+    appLogsConfiguration: {
+      destination: 'azure-monitor'
+    }
+    // Serverless GPU profiles live only in workload-profiles environments and are declared at creation.
+    workloadProfiles: [
+      {
+        name: 'Consumption'
+        workloadProfileType: 'Consumption'
+      }
+      {
+        name: 'gpu'
+        workloadProfileType: gpuProfile
+      }
+    ]
+  }
+}
+
+resource environmentLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'logs'
+  scope: environment
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+  }
+}
+
+resource job 'Microsoft.App/jobs@2025-01-01' = {
+  name: jobName
+  location: location
+  tags: union(tags, { 'azd-service-name': 'worker' })
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${workerIdentityId}': {}
+    }
+  }
+  dependsOn: [
+    workerPull
+  ]
+  properties: {
+    environmentId: environment.id
+    workloadProfileName: 'gpu'
+    configuration: {
+      triggerType: 'Event'
+      replicaTimeout: replicaTimeoutSeconds
+      replicaRetryLimit: 1
+      registries: [
+        {
+          server: registry.properties.loginServer
+          identity: workerIdentityId
+        }
+      ]
+      eventTriggerConfig: {
+        parallelism: 1
+        replicaCompletionCount: 1
+        scale: {
+          minExecutions: 0
+          maxExecutions: maxExecutions
+          pollingInterval: pollingIntervalSeconds
+          rules: [
+            {
+              name: 'segment-jobs'
+              type: 'azure-queue'
+              metadata: {
+                accountName: dataStorageAccountName
+                queueName: queues.segmentJobs
+                queueLength: '1'
+              }
+              identity: workerIdentityId
+            }
+          ]
+        }
+      }
+    }
+    template: {
+      containers: [
+        {
+          name: 'worker'
+          image: jobImage
+          resources: replicaResources
+          env: [
+            { name: 'Storage__blobServiceUri', value: dataStorageBlobEndpoint }
+            { name: 'Storage__queueServiceUri', value: dataStorageQueueEndpoint }
+            { name: 'Storage__clientId', value: workerClientId }
+            { name: 'AZURE_CLIENT_ID', value: workerClientId }
+            { name: 'TRANSCRIBE_JOBS_CONTAINER', value: containers.jobs }
+            { name: 'TRANSCRIBE_SEGMENT_JOBS_QUEUE', value: queues.segmentJobs }
+            { name: 'TRANSCRIBE_DEVICE', value: 'cuda' }
+            { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
+          ]
+        }
+      ]
+    }
+  }
+}
+
+output registryName string = registry.name
+output registryLoginServer string = registry.properties.loginServer
+output jobName string = job.name

@@ -1,0 +1,97 @@
+"""scripts/check-infra fails when it should: each check, on a copy of the repository broken for it.
+
+The checks (hadolint, pycep, checkov, check-jsonschema, zizmor) run in their own venv, which scripts/test has
+made by the time pytest runs (this test makes it otherwise). Each broken copy runs only the check it targets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def run(root: Path, only: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHECK_ONLY": only}
+    return subprocess.run(
+        [str(ROOT / "scripts" / "check-infra"), str(root)], env=env, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    for part in ("worker/Dockerfile", "infra/bicep", ".github/workflows"):
+        source, target = ROOT / part, tmp_path / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy(source, target)
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def break_dockerfile_lint(root: Path) -> None:
+    edit(root / "worker/Dockerfile", "WORKDIR /app\n", "WORKDIR /app\nRUN apt-get update && apt-get install -y curl\n")
+
+
+def break_bicep_syntax(root: Path) -> None:
+    with (root / "infra/bicep/modules/identities.bicep").open("a") as f:
+        f.write("\nresource broken 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n")
+
+
+def break_bicep_security(root: Path) -> None:
+    edit(root / "infra/bicep/modules/storage-data.bicep", "minimumTlsVersion: 'TLS1_2'", "minimumTlsVersion: 'TLS1_0'")
+
+
+def break_dockerfile_security(root: Path) -> None:
+    edit(root / "worker/Dockerfile", "USER 10001:10001\n", "")
+
+
+def break_workflow_schema(root: Path) -> None:
+    edit(root / ".github/workflows/ci.yml", "timeout-minutes: 45", "timeout-minutes: forty-five")
+
+
+def break_workflow_security(root: Path) -> None:
+    edit(
+        root / ".github/workflows/ci.yml",
+        "        run: bash .ci/run",
+        '        run: bash .ci/run\n      - run: echo "${{ github.event.pull_request.title }}"',
+    )
+
+
+BREAKERS: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "hadolint": ("hadolint", break_dockerfile_lint),
+    "bicep syntax": ("bicep-parse", break_bicep_syntax),
+    "old TLS": ("checkov-bicep", break_bicep_security),
+    "root user": ("checkov-dockerfile", break_dockerfile_security),
+    "workflow schema": ("workflow-schema", break_workflow_schema),
+    "template injection": ("zizmor", break_workflow_security),
+}
+
+
+def test_the_repository_passes_every_check(copy: Path) -> None:
+    done = run(copy)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKERS))
+def test_each_check_fails_on_a_copy_broken_for_it(copy: Path, breakage: str) -> None:
+    check, breaker = BREAKERS[breakage]
+    assert run(copy, check).returncode == 0, f"{check} failed before the copy was broken"
+    breaker(copy)
+    done = run(copy, check)
+    assert done.returncode != 0 and f"!! {check} failed" in done.stdout, done.stdout[-3000:]
