@@ -75,8 +75,8 @@ param authClientId string = ''
 @description('Public base URL when a custom domain or gateway fronts the app; empty: the app\'s own host name.')
 param publicBaseUrl string = ''
 
-@description('Label of the model the workers run, shown in transcripts until a worker reports its own.')
-param modelName string = 'large-v3-turbo'
+@description('Name of the model baked into the worker image (scripts/azure/build-worker MODEL_NAME): job records carry it until a worker reports the one it ran.')
+param modelName string = 'tiny.en'
 
 var tags = {
   'azd-env-name': environmentName

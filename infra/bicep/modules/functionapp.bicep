@@ -143,7 +143,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
-        alwaysReady: alwaysReadyDurableInstances > 0 && !useScheduler ? alwaysReadyDurable : []
+        alwaysReady: ((alwaysReadyDurableInstances > 0) && !useScheduler) ? alwaysReadyDurable : []
       }
       runtime: {
         name: 'python'

@@ -170,6 +170,16 @@ resource segmentJobsPoison 'Microsoft.Storage/storageAccounts/queueServices/queu
   name: '${queues.segmentJobs}-poison'
 }
 
+// The blob trigger's poison queue lives on the account of the container it watches (this one); its notification
+// queue lives on the host account, and with the Event Grid source there are no receipts or container scans here
+// (Azure/azure-sdk-for-net, Microsoft.Azure.WebJobs.Extensions.Storage.Blobs, BlobListenerFactory.CreateAsync:
+// "poisonQueueClient = targetQueueClient"; the shared blob listener is created only for LogsAndContainerScan).
+// So the trigger needs to read uploads and write this queue, not Storage Blob Data Owner on this account.
+resource blobTriggerPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: 'webjobs-blobtrigger-poison'
+}
+
 // The only deleter: uploads (and the snapshot each job reads) after uploadsRetentionDays, segment results after
 // segmentsRetentionDays, transcripts after resultsRetentionDays, job records after jobsRetentionDays.
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {

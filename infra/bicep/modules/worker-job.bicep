@@ -36,7 +36,8 @@ var t4Resources = {
   cpu: json('8')
   memory: '56Gi'
 }
-var replicaResources = gpuProfile == 'Consumption-GPU-NC24-A100' ? a100Resources : t4Resources
+// Parenthesised: pycep (checkov's parser) reads `a == b ? c : d` as `a == (b ? c : d)`, and the tests evaluate this.
+var replicaResources = (gpuProfile == 'Consumption-GPU-NC24-A100') ? a100Resources : t4Resources
 // Until the first build pushes the worker image (scripts/azure/build-worker), the job points at a public sample
 // image so that provisioning succeeds from a clean clone; the job has no work until the app dispatches some.
 var jobImage = empty(image) ? 'mcr.microsoft.com/k8se/quickstart-jobs:latest' : image
