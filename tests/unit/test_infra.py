@@ -112,11 +112,17 @@ def job_env(resources: BicepFile) -> dict[str, Any]:
 
 
 @cache
-def bindings() -> list[dict[str, Any]]:
-    """The bindings as the Functions host indexes them (get_functions() may be called once per app)."""
+def functions() -> dict[str, list[dict[str, Any]]]:
+    """Each function's bindings, as the Functions host indexes them (get_functions() may be called once per app)."""
     import function_app
 
-    return [b.get_dict_repr() for f in function_app.app.get_functions() for b in f.get_bindings()]
+    return {
+        f.get_function_name(): [b.get_dict_repr() for b in f.get_bindings()] for f in function_app.app.get_functions()
+    }
+
+
+def bindings() -> list[dict[str, Any]]:
+    return [b for found in functions().values() for b in found]
 
 
 def settings_env_names() -> set[str]:
@@ -220,6 +226,16 @@ def test_the_settings_that_name_resources_match_what_bicep_creates() -> None:
     # the queue trigger moves failures to <queue>-poison, and the blob trigger to webjobs-blobtrigger-poison
     assert {*trigger_queues, *(f"{q}-poison" for q in trigger_queues), "webjobs-blobtrigger-poison"} <= queues
     assert f"{settings['TRANSCRIBE_SEGMENT_JOBS_QUEUE']}-poison" in queues
+
+
+def test_event_grid_delivers_the_uploads_container_to_the_blob_trigger() -> None:
+    subscription = BicepFile(BICEP / "eventgrid-subscription.bicep")
+    (blob_trigger,) = [name for name, found in functions().items() if any(b["type"] == "blobTrigger" for b in found)]
+    assert subscription.params["functionName"] == blob_trigger
+    assert subscription.params["uploadsContainer"] == app_settings(default())["TRANSCRIBE_UPLOADS_CONTAINER"]
+    body = subscription.resource_body("toIngest")["properties"]
+    assert body["filter"]["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
+    assert body["filter"]["subjectBeginsWith"] == "/blobServices/default/containers/uploads/"
 
 
 def test_the_worker_job_reads_the_same_storage_and_names_as_the_app() -> None:

