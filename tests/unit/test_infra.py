@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -111,14 +113,20 @@ def job_env(resources: BicepFile) -> dict[str, Any]:
     return {e["name"]: e["value"] for e in container["env"]}
 
 
+INDEX = """
+import json, function_app
+print(json.dumps({f.get_function_name(): [b.get_dict_repr() for b in f.get_bindings()]
+                  for f in function_app.app.get_functions()}, default=str))
+"""
+
+
 @cache
 def functions() -> dict[str, list[dict[str, Any]]]:
-    """Each function's bindings, as the Functions host indexes them (get_functions() may be called once per app)."""
-    import function_app
-
-    return {
-        f.get_function_name(): [b.get_dict_repr() for b in f.get_bindings()] for f in function_app.app.get_functions()
-    }
+    """Each function's bindings, as the Functions host indexes them: in a fresh interpreter, since an app can be
+    indexed only once per process (get_functions() refuses a second time) and other tests index it too."""
+    done = subprocess.run([sys.executable, "-c", INDEX], cwd=ROOT, capture_output=True, text=True, check=True)
+    found: dict[str, list[dict[str, Any]]] = json.loads(done.stdout)
+    return found
 
 
 def bindings() -> list[dict[str, Any]]:
