@@ -7,7 +7,6 @@ HTTP triggers on ``/api/...`` with function keys, Durable orchestrations/activit
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -27,6 +26,9 @@ from devhost.provision import provision_storage
 from devhost.rpc_listener import LoopbackListener
 from devhost.triggers import TriggerConfigError, build_trigger_listeners, stop_all
 from devhost.triggers.config import read_host_json
+from shared import telemetry
+from shared.logs import configure_logging, register_secret
+from shared.telemetry_names import SERVICE_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,18 +66,25 @@ def print_banner(host: FunctionsHttpHost, index: AppIndex, base: str, keys: Host
     for info in index.functions:
         if info.trigger_type != "httpTrigger":
             print(f"  {info.name}: {info.trigger_type}", flush=True)
-    print(f"devhost: function key: {keys.function_key}", flush=True)
-    print(f"devhost: master key:   {keys.master_key}", flush=True)
-    print(f"devhost: durable key:  {keys.durable_key} (code= on /runtime/webhooks/durabletask)", flush=True)
+    print(f"devhost: function key: {_shown(keys.function_key, 'DEVHOST_FUNCTION_KEY')}", flush=True)
+    print(f"devhost: master key:   {_shown(keys.master_key, 'DEVHOST_MASTER_KEY')}", flush=True)
+    durable = _shown(keys.durable_key, "DEVHOST_DURABLE_KEY")
+    print(f"devhost: durable key:  {durable} (code= on /runtime/webhooks/durabletask)", flush=True)
+
+
+def _shown(key: str, setting: str) -> str:
+    """A key the caller chose (the stack, the tests) is already known to it and stays out of the log; one made
+    up here has to be shown once, or nobody could call the host."""
+    return f"(from {setting})" if os.environ.get(setting) else key
     if host.easy_auth.enabled:
         print("devhost: App Service authentication on: principals come from bearer tokens", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("azure").setLevel(logging.WARNING)  # per-request SDK logs drown the host's own
+    configure_logging(SERVICE_FUNCTIONS)  # JSON lines, secrets redacted; the host stands in for the Function App
     load_local_settings(args.settings or args.app_dir / "local.settings.json")
+    telemetry.setup(SERVICE_FUNCTIONS)
     # App Service injects the app's host name; links the app returns are built from it, not from Host headers.
     listening = "localhost" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104 (a comparison)
     listening = f"[{listening}]" if ":" in listening else listening
@@ -89,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         provision_storage(get_settings())
     base = f"http://{args.host}:{args.port}"
     keys = HostKeys.from_env()
+    for key in (keys.function_key, keys.master_key, keys.durable_key):
+        register_secret(key)  # masked in every later log line, e.g. a URL logged with ?code=
     rpc = LoopbackListener()
     invoker = Invoker(durable_client_inputs(base, rpc.origin, keys.durable_key))
     state_dir = args.state_dir or Path(os.environ.get("DEVHOST_STATE_DIR") or args.app_dir / ".devhost")
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.stop()
         rpc.stop()
         invoker.close()
+        telemetry.shutdown()
     return 0
 
 

@@ -22,10 +22,12 @@ import azurefunctions.extensions.bindings.blob as blob
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError
 
+from shared import job_metrics, tracing
 from shared.config import Settings, get_settings
 from shared.errors import PermanentError
 from shared.ids import is_job_id
 from shared.models import JobError, JobRecord, JobStatus
+from shared.telemetry_names import Attr, Span
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
@@ -51,6 +53,15 @@ async def ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient)
     except PermanentError:
         logger.warning("ignoring an upload for an unknown job job_id=%s", job_id)
         return
+    parent = record.trace.job if record.trace else None
+    with tracing.span(Span.INGEST, parent, {Attr.JOB_ID: job_id, Attr.BYTES: record.size_bytes}, tracing.CONSUMER):
+        await _ingest(upload, client, record)
+
+
+async def _ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient, record: JobRecord) -> None:
+    from functions.pipeline_activities import jobs
+
+    job_id = record.job_id
     if upload.blob_name != record.blob_name:
         logger.warning("ignoring a blob that is not the session's own job_id=%s", job_id)
         return
@@ -65,6 +76,7 @@ async def ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient)
         message = f"the upload is {properties.size} bytes, but the session announced {record.size_bytes}"
         await asyncio.to_thread(jobs().update, job_id, lambda r: _refused(r, "size_mismatch", message))
         logger.warning("size mismatch job_id=%s", job_id)
+        job_metrics.job_finished(record.filename, "failed", "size_mismatch", 0.0, 0.0, active=False)
         return
     try:
         snapshot = await asyncio.to_thread(
@@ -79,6 +91,7 @@ async def ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient)
     if claimed is None:
         logger.info("another delivery of this commit started the job job_id=%s", job_id)
         return
+    job_metrics.job_started(claimed.filename, claimed.size_bytes)
     await _start_if_missing(client, claimed)
 
 
@@ -137,6 +150,22 @@ def orchestration_input(record: JobRecord, committed_at: str, settings: Settings
         "callback": bool(record.callback_url),
         "webhook_attempts": settings.webhook_attempts,
         "webhook_backoff_s": settings.webhook_backoff_s,
+        "trace": job_trace(record),
+    }
+
+
+def job_trace(record: JobRecord) -> dict[str, str | None]:
+    """The trace context the orchestration carries: the job span's, the caller's, this ingest span's (the
+    orchestration span's parent) and the orchestration span's own ids, chosen now so that replays agree."""
+    job = record.trace.job if record.trace else tracing.new_traceparent()
+    return {
+        "job": job,
+        "caller": record.trace.caller if record.trace else None,
+        "ingest": tracing.current_traceparent(),
+        "orchestration": tracing.new_traceparent(job),
+        "created_at": (
+            record.trace.started_at if record.trace and record.trace.started_at else record.created_at
+        ).isoformat(),
     }
 
 

@@ -26,6 +26,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from functions.http_support import api_errors, base_url, json_response, problem_response, who
+from functions.job_spans import job_canceled
 from shared import storage
 from shared.config import get_settings
 from shared.errors import ErrorCode, PermanentError
@@ -142,12 +143,18 @@ async def cancel_job(req: func.HttpRequest, client: df.DurableOrchestrationClien
     if record.status in (JobStatus.COMPLETED, JobStatus.FAILED):
         raise PermanentError(ErrorCode.JOB_FINISHED, f"the job is already {record.status.value}; nothing to cancel")
 
+    canceled_now = False
+
     def cancel(current: JobRecord) -> JobRecord:
+        nonlocal canceled_now
+        canceled_now = not current.finished
         if current.finished:
             return current
         return current.model_copy(update={"status": JobStatus.CANCELED, "updated_at": datetime.now(UTC)})
 
     record = await asyncio.to_thread(_jobs().update, record.job_id, cancel)
+    if canceled_now:
+        job_canceled(record)
     status = await client.get_status(record.job_id)
     if status and status.runtime_status in (
         df.OrchestrationRuntimeStatus.Running,

@@ -14,7 +14,8 @@ import azure.durable_functions as df
 from azure.core.exceptions import ResourceModifiedError
 from azure.storage.blob import ContentSettings
 
-from shared import storage
+from functions.activity_spans import traced_activity
+from shared import job_metrics, storage, tracing
 from shared.config import get_settings
 from shared.contracts import AudioInfo, SegmentJob, SegmentResult, Transcript, Window
 from shared.errors import ErrorCode, PermanentError, TransientError
@@ -38,12 +39,16 @@ def jobs() -> JobStore:
 
 
 @bp.activity_trigger(input_name="update")
+@traced_activity
 def set_job_status(update: dict[str, Any]) -> str:
     """Move the job record along; a finished job (completed, failed, canceled) never moves back. Returns the status
     the record has afterwards, so the orchestration sees a cancel that came first."""
     status = JobStatus(update["status"])
+    finished_now = False  # did this update end the job? (a retried activity finds it already ended)
 
     def change(record: JobRecord) -> JobRecord:
+        nonlocal finished_now
+        finished_now = not record.finished and status in FINAL
         if record.finished and record.status != status:
             return record
         error = JobError(**update["error"]) if update.get("error") else record.error
@@ -58,10 +63,24 @@ def set_job_status(update: dict[str, Any]) -> str:
 
     record = jobs().update(update["job_id"], change)
     logger.info("job status job_id=%s status=%s now=%s", update["job_id"], status.value, record.status.value)
+    if finished_now:
+        _count_finished(record)
     return record.status.value
 
 
+FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+def _count_finished(record: JobRecord) -> None:
+    """The job's metrics, once: turnaround from the commit, RTFx from the transcript's duration."""
+    turnaround = (record.updated_at - record.committed_at).total_seconds() if record.committed_at else 0.0
+    audio_s = float((record.result or {}).get("duration_s") or 0.0)
+    code = record.error.code if record.error else None
+    job_metrics.job_finished(record.filename, record.status.value, code, turnaround, audio_s)
+
+
 @bp.activity_trigger(input_name="job")
+@traced_activity
 def probe_audio(job: dict[str, Any]) -> dict[str, Any]:
     from shared.audio.blob_reader import BlobRangeReader
     from shared.audio.probe import probe
@@ -81,11 +100,13 @@ def probe_audio(job: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
+@traced_activity
 def dispatch_segments(payload: dict[str, Any]) -> int:
     """One message per window on ``segment-jobs``; a re-sent message is harmless (first result wins)."""
     settings, job = get_settings(), payload["job"]
     audio = AudioInfo.model_validate(payload["audio"])
     jobs_queue = queue(settings.segment_jobs_queue)
+    traceparent = tracing.current_traceparent()  # each worker's span is a child of this dispatch
     for raw in payload["windows"]:
         window = Window.model_validate(raw)
         message = SegmentJob(
@@ -102,13 +123,16 @@ def dispatch_segments(payload: dict[str, Any]) -> int:
             language=job.get("language"),
             result_container=settings.segments_container,
             result_blob=f"{job['job_id']}/{window.index}.json",
+            traceparent=traceparent,
         )
         jobs_queue.send_message(message.model_dump_json().encode())
     logger.info("dispatched job_id=%s segments=%d", job["job_id"], len(payload["windows"]))
+    job_metrics.backlog(jobs_queue.get_queue_properties().approximate_message_count or 0)
     return len(payload["windows"])
 
 
 @bp.activity_trigger(input_name="payload")
+@traced_activity
 def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
     """Stitch the segment results and write transcript.{json,txt,srt,vtt}; rewriting them is idempotent."""
     from shared.formats import to_srt, to_txt, to_vtt, transcript_json
@@ -168,6 +192,7 @@ def transcribed_with(results: list[SegmentResult], requested: str) -> str:
 
 
 @bp.activity_trigger(input_name="payload")
+@traced_activity
 def deliver_webhook(payload: dict[str, Any]) -> str:
     """One signed delivery; a 5xx/429/network failure raises so the orchestrator retries with backoff."""
     from functions.jobs import read_signer

@@ -11,7 +11,9 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared import tracing
 from shared.contracts import SEGMENT_RESULTS_QUEUE, SegmentDone
+from shared.telemetry_names import Attr, Span
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
@@ -22,8 +24,10 @@ RUNNING = {df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.
 @bp.durable_client_input(client_name="client")
 async def segment_results(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
     report = SegmentDone.model_validate_json(msg.get_body())
-    status = await client.get_status(report.job_id)
-    if not status or status.runtime_status not in RUNNING:
-        logger.info("segment report for a job that is not running job_id=%s index=%d", report.job_id, report.index)
-        return
-    await client.raise_event(report.job_id, f"segment-{report.index}", report.model_dump())
+    attributes = {Attr.JOB_ID: report.job_id, Attr.SEGMENT_INDEX: report.index, Attr.ATTEMPT: report.attempt}
+    with tracing.span(Span.SEGMENT_REPORT, report.traceparent, attributes, tracing.CONSUMER):
+        status = await client.get_status(report.job_id)
+        if not status or status.runtime_status not in RUNNING:
+            logger.info("segment report for a job that is not running job_id=%s index=%d", report.job_id, report.index)
+            return
+        await client.raise_event(report.job_id, f"segment-{report.index}", report.model_dump())

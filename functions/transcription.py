@@ -21,6 +21,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from functions.job_spans import SegmentsSpan, job_ended, parent_for_activities, segments_span
 from shared.contracts import Window
 from shared.progress import progress
 from shared.segmenting import plan_windows
@@ -49,10 +50,11 @@ def failure_of(exc: Exception) -> tuple[str, str]:
 @bp.orchestration_trigger(context_name="context")
 def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     job: dict[str, Any] = context.get_input()
+    started, segments = context.current_utc_datetime, None  # the first episode's time, on every replay
     try:
         now = yield from _set_status(context, job, "transcribing")
         if now != "transcribing":  # canceled between the commit and this start: the record keeps the last word
-            return {"stopped": now}
+            return {"stopped": now}  # the cancel wrote the job's span (functions/job_spans.py: job_canceled)
         audio = yield context.call_activity_with_retry("probe_audio", RETRY, job)
         windows = plan_windows(
             audio["duration_s"],
@@ -61,7 +63,8 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
             workers=job["workers"],
             min_window_s=job["min_window_s"],
         )
-        timings = yield from _transcribe(context, job, audio, windows)
+        segments = segments_span(context, job)
+        timings = yield from _transcribe(context, job, audio, windows, segments)
         context.set_custom_status(
             progress(
                 "merging",
@@ -80,9 +83,11 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         context.set_custom_status({"stage": "failed", "error": {"code": code, "message": message}})
         yield from _set_status(context, job, "failed", error={"code": code, "message": message})
         yield from _notify(context, job, "failed")
+        job_ended(context, job, started, "failed", code, segments=segments)
         raise JobFailed(code, message) from None
     yield from _set_status(context, job, "completed", result=summary)
     yield from _notify(context, job, "completed")
+    job_ended(context, job, started, "completed", audio_s=audio["duration_s"], segments=segments)
     context.set_custom_status(
         {
             **progress(
@@ -104,7 +109,7 @@ def _set_status(
 ) -> Generator[Any, Any, str]:
     """Move the job record along, retried like every activity that touches storage; returns the record's status
     afterwards (a finished record does not move: see ``set_job_status``)."""
-    update = {"job_id": job["job_id"], "status": status, **extra}
+    update = {"job_id": job["job_id"], "status": status, "traceparent": parent_for_activities(job), **extra}
     now = yield context.call_activity_with_retry("set_job_status", RETRY, update)
     return str(now or status)
 
@@ -115,13 +120,18 @@ def _started(job: dict[str, Any]) -> datetime:
 
 
 def _transcribe(
-    context: df.DurableOrchestrationContext, job: dict[str, Any], audio: dict[str, Any], windows: list[Window]
+    context: df.DurableOrchestrationContext,
+    job: dict[str, Any],
+    audio: dict[str, Any],
+    windows: list[Window],
+    span: SegmentsSpan,
 ) -> Generator[Any, Any, dict[str, float]]:
     attempts = {w.index: 1 for w in windows}
     pending = set(attempts)
     waits = {i: context.wait_for_external_event(f"segment-{i}") for i in sorted(pending)}
     by_index = {w.index: w for w in windows}
-    yield from _dispatch(context, job, audio, windows, attempts)
+    span.count = len(windows)
+    yield from _dispatch(context, job, audio, windows, attempts, span.own)
     stats = {"audio_s": 0.0, "transcribe_s": 0.0}
     context.set_custom_status(
         progress("transcribing", windows, set(), _started(job), context.current_utc_datetime, audio["duration_s"])
@@ -131,7 +141,7 @@ def _transcribe(
         timer = context.create_timer(deadline)
         winner = yield context.task_any([*(waits[i] for i in sorted(pending)), timer])
         if winner is timer:
-            yield from _redispatch(context, job, audio, [by_index[i] for i in sorted(pending)], attempts)
+            yield from _redispatch(context, job, audio, [by_index[i] for i in sorted(pending)], attempts, span.own)
             deadline = context.current_utc_datetime + timedelta(seconds=job["segment_timeout_s"])
             continue
         timer.cancel()
@@ -156,6 +166,7 @@ def _transcribe(
                 audio["duration_s"],
             )
         )
+    span.end = context.current_utc_datetime
     return stats
 
 
@@ -165,8 +176,10 @@ def _dispatch(
     audio: dict[str, Any],
     windows: list[Window],
     attempts: dict[int, int],
+    traceparent: str | None,
 ) -> Generator[Any, Any, None]:
     payload = {
+        "traceparent": traceparent,
         "job": job,
         "audio": audio,
         "windows": [w.model_dump() for w in windows],
@@ -181,6 +194,7 @@ def _redispatch(
     audio: dict[str, Any],
     late: list[Window],
     attempts: dict[int, int],
+    traceparent: str | None,
 ) -> Generator[Any, Any, None]:
     exhausted = [w.index for w in late if attempts[w.index] >= job["max_attempts"]]
     if exhausted:
@@ -191,7 +205,7 @@ def _redispatch(
         )
     for w in late:
         attempts[w.index] += 1
-    yield from _dispatch(context, job, audio, late, attempts)
+    yield from _dispatch(context, job, audio, late, attempts, traceparent)
 
 
 def _notify(context: df.DurableOrchestrationContext, job: dict[str, Any], kind: str) -> Generator[Any, Any, None]:
@@ -202,7 +216,12 @@ def _notify(context: df.DurableOrchestrationContext, job: dict[str, Any], kind: 
     attempts, delay = int(job["webhook_attempts"]), float(job["webhook_backoff_s"])
     for attempt in range(1, attempts + 1):
         try:
-            payload = {"job_id": job["job_id"], "kind": kind, "final": attempt == attempts}
+            payload = {
+                "job_id": job["job_id"],
+                "kind": kind,
+                "final": attempt == attempts,
+                "traceparent": parent_for_activities(job),
+            }
             yield context.call_activity("deliver_webhook", payload)
             return
         except Exception:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import azure.functions as func
 
 from functions.http_support import api_errors, base_url, json_response, parse_body, who
-from shared.models import UploadRequest
+from shared import tracing
+from shared.models import JobTrace, UploadRequest
+from shared.telemetry_names import Attr, Span
 from shared.upload_sessions import upload_sessions
 
 bp = func.Blueprint()
@@ -14,10 +18,19 @@ bp = func.Blueprint()
 @bp.route(route="uploads", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @api_errors
 def create_upload(req: func.HttpRequest) -> func.HttpResponse:
-    """Validate the request, persist the job and return a SAS URL plus the block plan."""
-    request = parse_body(req, UploadRequest)
-    origin = base_url(req)
-    session, replayed = upload_sessions().create(request, req.headers.get("Idempotency-Key"), origin, who(req))
+    """Validate the request, persist the job and return a SAS URL plus the block plan.
+
+    The job's trace starts here: the job span's ids are chosen now and kept on the record (the span itself is
+    written when the job ends); this request is its first child. A caller's ``traceparent`` becomes the parent.
+    """
+    caller = req.headers.get("traceparent") if tracing.parse(req.headers.get("traceparent")) else None
+    trace = JobTrace(job=tracing.new_traceparent(caller), caller=caller, started_at=datetime.now(UTC))
+    with tracing.span(Span.UPLOAD_CREATE, trace.job, kind=tracing.SERVER) as span:
+        request = parse_body(req, UploadRequest)
+        origin = base_url(req)
+        key = req.headers.get("Idempotency-Key")
+        session, replayed = upload_sessions().create(request, key, origin, who(req), trace)
+        span.set_attribute(Attr.JOB_ID, session.job_id)
     headers = {"Location": session.upload_status_url}
     if replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -57,6 +57,7 @@ class SegmentJob(_Contract):
     result_container: str
     result_blob: str
     results_queue: str = SEGMENT_RESULTS_QUEUE
+    traceparent: str | None = Field(default=None, description="W3C trace context of the dispatch: the job's trace")
 
 
 class Word(_Contract):
@@ -104,6 +105,7 @@ class SegmentDone(_Contract):
     error_message: str | None = None
     audio_s: float = 0.0
     transcribe_s: float = 0.0
+    traceparent: str | None = Field(default=None, description="W3C trace context of the worker's segment span")
 
 
 class Transcript(_Contract):

@@ -109,6 +109,15 @@ class JobError(BaseModel):
     message: str
 
 
+class JobTrace(BaseModel):
+    """The job's place in a trace: its own span's context (the span is written when the job ends) and the
+    caller's, when ``POST /api/uploads`` came with a ``traceparent`` (``shared/tracing.py``)."""
+
+    job: str
+    caller: str | None = None
+    started_at: datetime | None = Field(default=None, description="when the request that created the job arrived")
+
+
 class JobRecord(BaseModel):
     """The persisted job: one JSON blob per job, updated with ETag concurrency."""
 
@@ -134,6 +143,7 @@ class JobRecord(BaseModel):
     source: dict[str, str] | None = None
     error: JobError | None = None
     result: dict[str, Any] | None = None
+    trace: JobTrace | None = None
 
     @property
     def finished(self) -> bool:

@@ -26,6 +26,7 @@ from shared.jobs import JobStore
 from shared.models import (
     JobRecord,
     JobStatus,
+    JobTrace,
     ReceivedBlocks,
     UploadRequest,
     UploadSession,
@@ -92,7 +93,12 @@ class UploadSessions:
         self._uploads = storage.container(settings.uploads_container)
 
     def create(
-        self, request: UploadRequest, idempotency_key: str | None, base_url: str, owner: str = KEY_OWNER
+        self,
+        request: UploadRequest,
+        idempotency_key: str | None,
+        base_url: str,
+        owner: str = KEY_OWNER,
+        trace: JobTrace | None = None,
     ) -> tuple[UploadSession, bool]:
         """Start a session; with an idempotency key, a repeat returns the first session and ``True``."""
         limit = self._settings.max_upload_bytes
@@ -116,12 +122,12 @@ class UploadSessions:
                 job_id = _check_replay(earlier, fingerprint)
                 # None: the first request claimed the key but died before writing its job; finish its work.
                 record = self._jobs.wait_for(job_id) or self._jobs.create(
-                    self._new_record(job_id, request, name, content_type, fingerprint, owner)
+                    self._new_record(job_id, request, name, content_type, fingerprint, owner, trace)
                 )
                 session = self._session(record, self._arrived(record), base_url)
                 # The same caller (keys are per caller) lost the first answer: it needs the secret to verify webhooks.
                 return session.model_copy(update={"webhook_secret": record.callback_secret}), True
-        record = self._jobs.create(self._new_record(job_id, request, name, content_type, fingerprint, owner))
+        record = self._jobs.create(self._new_record(job_id, request, name, content_type, fingerprint, owner, trace))
         logger.info("upload session created job_id=%s size_bytes=%d", job_id, record.size_bytes)
         session = self._session(record, _Arrived(0, ReceivedBlocks()), base_url)
         return session.model_copy(update={"webhook_secret": record.callback_secret}), False
@@ -134,6 +140,7 @@ class UploadSessions:
         content_type: str,
         fingerprint: str,
         owner: str,
+        trace: JobTrace | None,
     ) -> JobRecord:
         plan = BlockPlan.for_size(request.size_bytes, request.block_size_bytes or self._settings.upload_block_size)
         now = datetime.now(UTC)
@@ -155,6 +162,7 @@ class UploadSessions:
             callback_url=request.callback_url,
             callback_secret=new_secret() if request.callback_url else None,
             webhook=WebhookState() if request.callback_url else None,
+            trace=trace,
         )
 
     def describe(self, job_id: str, base_url: str, owner: str = KEY_OWNER) -> UploadSession:

@@ -31,7 +31,9 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from shared import tracing
 from shared.errors import ErrorCode, PermanentError, TransientError
+from shared.telemetry_names import Attr, Span
 
 TIMEOUT_S = 10.0
 MAX_BODY = 64 * 1024
@@ -119,6 +121,18 @@ def deliver(url: str, secret: str, message_id: str, body: bytes, policy: Callbac
         "webhook-signature": sign(secret, message_id, timestamp, body),
         "user-agent": "transcription-webhooks/1",
     }
+    with tracing.child(Span.WEBHOOK, kind=tracing.CLIENT) as span:
+        traceparent = tracing.current_traceparent()
+        if traceparent:  # the receiver may join the job's trace (W3C Trace Context)
+            headers["traceparent"] = traceparent
+        status = _post(url, body, headers, address)
+        span.set_attribute(Attr.HTTP_STATUS, status)
+    if status >= 500 or status == 429:
+        raise TransientError(f"webhook receiver answered {status}")
+    return status
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], address: str) -> int:
     transport = PinnedTransport(address)
     try:
         with (
@@ -128,8 +142,6 @@ def deliver(url: str, secret: str, message_id: str, body: bytes, policy: Callbac
             status = response.status_code  # the body is never read: a receiver cannot make us buffer anything
     except httpx.HTTPError as exc:
         raise TransientError(f"webhook delivery failed: {type(exc).__name__}") from None
-    if status >= 500 or status == 429:
-        raise TransientError(f"webhook receiver answered {status}")
     return status
 
 

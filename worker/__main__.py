@@ -17,12 +17,15 @@ import signal
 import socket
 import sys
 import threading
+import time
 
-from shared import storage
+from shared import job_metrics, storage, telemetry
 from shared.config import get_settings
 from shared.contracts import SEGMENT_RESULTS_QUEUE
 from shared.jobs import JobStore
+from shared.logs import configure_logging
 from shared.queues import queue
+from shared.telemetry_names import SERVICE_WORKER
 from worker.segment_worker import SegmentWorker, WorkerOptions
 from worker.transcriber import ModelSpec, Transcriber
 
@@ -51,8 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("azure").setLevel(logging.WARNING)
+    configure_logging(SERVICE_WORKER)
+    telemetry.setup(SERVICE_WORKER)
+    born = time.monotonic()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights at run time
     settings = get_settings()
     transcriber = Transcriber(ModelSpec(args.model, args.device, args.compute_type, args.threads))
@@ -74,8 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(f"worker {args.worker_id}: ready ({transcriber.device}, {transcriber.compute_type})", flush=True)
-    handled = worker.run(stop)
-    logging.getLogger(__name__).info("worker %s stopping after %d segments", args.worker_id, handled)
+    try:
+        handled = worker.run(stop)
+        logging.getLogger(__name__).info("worker %s stopping after %d segments", args.worker_id, handled)
+    finally:
+        job_metrics.worker_lifetime(transcriber.device, time.monotonic() - born)  # what a GPU replica is billed
+        telemetry.shutdown()
     return 0
 
 

@@ -15,17 +15,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 from azure.storage.queue import QueueClient, QueueMessage
+from opentelemetry import trace
 from pydantic import ValidationError
 
+from shared import job_metrics, tracing
 from shared.contracts import SegmentDone, SegmentJob, SegmentResult
 from shared.errors import PermanentError
 from shared.jobs import JobStore
 from shared.models import JobStatus
+from shared.telemetry_names import Attr, Span
 from worker.transcriber import Stopped, Transcriber
 
 logger = logging.getLogger(__name__)
@@ -125,8 +129,38 @@ class SegmentWorker:
             logger.error("dropping a message that is not a segment job: id=%s", message.id)
             self.jobs_queue.delete_message(message.id, message.pop_receipt)
             return
+        taken, started = datetime.now(UTC), time.perf_counter()
+        with tracing.span(Span.SEGMENT, job.traceparent, self._attributes(job, message), tracing.CONSUMER):
+            self._waited(job, message, taken)
+            self._handle(job, message)
+        job_metrics.worker_busy(self.transcriber.device, self.transcriber.model_name, time.perf_counter() - started)
+
+    def _attributes(self, job: SegmentJob, message: QueueMessage) -> dict[str, Any]:
+        return {
+            Attr.JOB_ID: job.job_id,
+            Attr.SEGMENT_INDEX: job.index,
+            Attr.ATTEMPT: message.dequeue_count or 1,
+            Attr.AUDIO_S: round(job.window.end_s - job.window.start_s, 3),
+            Attr.MODEL: self.transcriber.model_name,
+            Attr.DEVICE: self.transcriber.device,
+            Attr.COMPUTE_TYPE: self.transcriber.compute_type,
+            Attr.WORKER_ID: self.options.worker_id,
+        }
+
+    def _waited(self, job: SegmentJob, message: QueueMessage, taken: datetime) -> None:
+        """The message's time in the queue (since it was put there, earlier attempts included), and the backlog."""
+        attempt = message.dequeue_count or 1
+        if message.inserted_on is not None:
+            attributes = {Attr.JOB_ID: job.job_id, Attr.SEGMENT_INDEX: job.index, Attr.ATTEMPT: attempt}
+            tracing.interval(Span.SEGMENT_QUEUE_WAIT, job.traceparent, message.inserted_on, taken, attributes)
+            job_metrics.queue_wait((taken - message.inserted_on).total_seconds(), attempt)
+        with contextlib.suppress(Exception):  # a sample, not worth failing a segment over
+            job_metrics.backlog(self.jobs_queue.get_queue_properties().approximate_message_count or 0)
+
+    def _handle(self, job: SegmentJob, message: QueueMessage) -> None:
         dequeued = message.dequeue_count or 1  # the service always sets it on a received message
         if dequeued > self.options.max_dequeue_count:
+            job_metrics.segment_poisoned()
             self._report(
                 job,
                 ok=False,
@@ -158,13 +192,16 @@ class SegmentWorker:
             logger.warning("segment failed for good job_id=%s index=%d: %s", job.job_id, job.index, exc.code.slug)
             self._report(job, ok=False, code=exc.code.slug, error=exc.detail)
             return True
-        except Exception:
+        except Exception as exc:
             logger.exception(
                 "segment failed job_id=%s index=%d attempt=%d; it will be retried",
                 job.job_id,
                 job.index,
                 message.dequeue_count,
             )
+            current = trace.get_current_span()
+            current.record_exception(exc)
+            tracing.fail(current, "segment_retry", type(exc).__name__)
             return False
         self._report(job, ok=True, result=result)
         return True
@@ -177,12 +214,21 @@ class SegmentWorker:
         started = time.perf_counter()
         # 4 MiB chunks: a 300 s window of 16 kHz PCM is 3 requests; pinned to the version that was committed
         etag = None if job.source_snapshot else job.source_etag  # a snapshot cannot change; pin a live blob
-        with BlobRangeReader(blob, size=None, etag=etag, chunk_size=4 << 20) as reader:
+        with (
+            tracing.child(Span.SEGMENT_DECODE) as decode_span,
+            BlobRangeReader(blob, size=None, etag=etag, chunk_size=4 << 20) as reader,
+        ):
             samples = read_window(reader, job.audio, job.window.start_s, job.window.end_s)
+            decode_span.set_attribute(Attr.READ_S, round(reader.read_s, 3))
+            decode_span.set_attribute(Attr.BYTES, reader.bytes_fetched)
         decoded = time.perf_counter()
-        segments, language, probability = self.transcriber.transcribe(
-            samples, job.window, job.language, job.beam_size, job.vad_filter, keep_going=self._still_wanted(job)
-        )
+        with tracing.child(Span.SEGMENT_INFERENCE) as inference_span:
+            segments, language, probability = self.transcriber.transcribe(
+                samples, job.window, job.language, job.beam_size, job.vad_filter, keep_going=self._still_wanted(job)
+            )
+            audio_s = job.window.end_s - job.window.start_s
+            inference_s = time.perf_counter() - decoded
+            inference_span.set_attribute(Attr.RTFX, round(audio_s / inference_s, 2) if inference_s > 0 else 0.0)
         result = SegmentResult(
             job_id=job.job_id,
             index=job.index,
@@ -197,11 +243,14 @@ class SegmentWorker:
             transcribe_s=round(time.perf_counter() - decoded, 3),
             worker_id=self.options.worker_id,
         )
-        self.blobs.get_blob_client(job.result_container, job.result_blob).upload_blob(
-            result.model_dump_json().encode(),
-            overwrite=True,
-            content_settings=ContentSettings(content_type="application/json"),
-        )
+        with tracing.child(Span.SEGMENT_WRITE):
+            self.blobs.get_blob_client(job.result_container, job.result_blob).upload_blob(
+                result.model_dump_json().encode(),
+                overwrite=True,
+                content_settings=ContentSettings(content_type="application/json"),
+            )
+        t = self.transcriber
+        job_metrics.segment_transcribed(t.model_name, t.device, t.compute_type, audio_s, inference_s)
         logger.info(
             "segment done job_id=%s index=%d audio_s=%.1f transcribe_s=%.2f",
             job.job_id,
@@ -229,7 +278,11 @@ class SegmentWorker:
             error_message=error[:MAX_ERROR_CHARS] if error else None,  # a queue message is 64 KiB at most
             audio_s=round(job.window.end_s - job.window.start_s, 3) if ok else 0.0,
             transcribe_s=result.transcribe_s if result else 0.0,
+            traceparent=tracing.current_traceparent(),
         )
+        if not ok:
+            job_metrics.segment_failed(code or "transcription_failed")
+            tracing.fail(trace.get_current_span(), code or "transcription_failed", error)
         self.results_queue.send_message(report.model_dump_json().encode())
 
     def _still_wanted(self, job: SegmentJob) -> Callable[[], bool]:

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
 
+from shared import tracing
 from shared.errors import TransientError
 from shared.storage import storage_errors
+from shared.telemetry_names import Attr, Span
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -52,6 +55,7 @@ class BlobRangeReader(io.RawIOBase):
     Attributes:
       requests: range reads issued so far (``download_blob`` calls).
       bytes_fetched: bytes those reads returned.
+      read_s: seconds spent waiting for range reads (the rest of a decode is CPU).
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class BlobRangeReader(io.RawIOBase):
         self.max_chunks = max_chunks
         self.requests = 0
         self.bytes_fetched = 0
+        self.read_s = 0.0
         if size is None:
             with storage_errors("reading blob properties"):
                 props = blob.get_blob_properties()
@@ -162,8 +167,13 @@ class BlobRangeReader(io.RawIOBase):
 
             kwargs = {"etag": self.etag, "match_condition": MatchConditions.IfNotModified}
         self.requests += 1
-        with storage_errors(f"range read of {self.name}"):
+        started = time.perf_counter()
+        with (
+            tracing.child(Span.BLOB_RANGE_READ, {Attr.BYTES: length}, tracing.CLIENT),
+            storage_errors(f"range read of {self.name}"),
+        ):
             data = self._blob.download_blob(offset=offset, length=length, max_concurrency=1, **kwargs).readall()
+        self.read_s += time.perf_counter() - started
         if len(data) != length:  # a blob that shrank under an unpinned reader, or a proxy that cut the body
             raise TransientError(f"range read of {self.name} returned {len(data)} of {length} bytes at {offset}")
         self.bytes_fetched += length
