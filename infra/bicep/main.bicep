@@ -78,6 +78,9 @@ param publicBaseUrl string = ''
 @description('Name of the model baked into the worker image (scripts/azure/build-worker MODEL_NAME): job records carry it until a worker reports the one it ran.')
 param modelName string = 'tiny.en'
 
+@description('E-mail address the alerts (job failure rate, segment backlog age, poisoned segments) notify; empty: the alerts fire in the portal only.')
+param alertEmail string = ''
+
 var tags = {
   'azd-env-name': environmentName
   application: 'serverless-transcription'
@@ -111,6 +114,7 @@ module resources 'resources.bicep' = {
     authClientId: authClientId
     publicBaseUrl: publicBaseUrl
     modelName: modelName
+    alertEmail: alertEmail
   }
 }
 

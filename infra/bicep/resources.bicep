@@ -21,6 +21,7 @@ param corsAllowedOrigins array
 param authClientId string
 param publicBaseUrl string
 param modelName string
+param alertEmail string
 
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 
@@ -62,6 +63,19 @@ module monitoring 'modules/monitoring.bicep' = {
       identities.outputs.appPrincipalId
       identities.outputs.workerPrincipalId
     ]
+  }
+}
+
+// Log alerts on job failures, segment backlog age and poisoned segments (docs/observability.md, "Alerts").
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertNamePrefix: 'alert-${token}'
+    actionGroupName: 'ag-${token}'
+    alertEmail: alertEmail
   }
 }
 

@@ -49,7 +49,8 @@ resource publishers 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   }
 ]
 
-// The operations workbook (its panels arrive with the observability work; infra/bicep/workbooks/operations.json).
+// The operations workbook: jobs, failures, turnaround, RTFx, GPU backlog and cost, one job's trace
+// (infra/bicep/workbooks/operations.json; what each panel answers: docs/observability.md).
 resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
   name: guid(resourceGroup().id, 'transcription-operations')
   location: location
@@ -64,5 +65,6 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
 }
 
 output logAnalyticsWorkspaceId string = workspace.id
+output applicationInsightsId string = insights.id
 output applicationInsightsName string = insights.name
 output applicationInsightsConnectionString string = insights.properties.ConnectionString
