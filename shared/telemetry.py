@@ -105,6 +105,9 @@ def setup(service: str, env: Mapping[str, str] | None = None) -> Plan:
     with _lock:
         if "plan" in _state:
             return _state["plan"]  # type: ignore[no-any-return]
+        from shared.logs import install_redaction
+
+        install_redaction()  # whoever exports the logs (the Functions host, an exporter) gets them redacted
         chosen = plan(service, os.environ if env is None else env)
         try:
             _install(chosen, os.environ if env is None else env)
@@ -152,7 +155,8 @@ def flush() -> None:
 def _resource(service: str) -> Any:
     from opentelemetry.sdk.resources import Resource
 
-    return Resource.create({"service.name": service, "service.namespace": "transcription"})
+    # No service.namespace: the exporter would prefix it to cloud_RoleName ("transcription.transcription-worker").
+    return Resource.create({"service.name": service})
 
 
 def _install(chosen: Plan, env: Mapping[str, str]) -> None:

@@ -248,7 +248,8 @@ def test_event_grid_delivers_the_uploads_container_to_the_blob_trigger() -> None
 
 def test_the_worker_job_reads_the_same_storage_and_names_as_the_app() -> None:
     env, settings = job_env(default()), app_settings(default())
-    assert set(env) - {"AZURE_CLIENT_ID", "APPLICATIONINSIGHTS_CONNECTION_STRING"} <= worker_env_names()
+    telemetry = {"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+    assert set(env) - {"AZURE_CLIENT_ID", *telemetry} <= worker_env_names()
     assert env["Storage__blobServiceUri"] == settings["Storage__blobServiceUri"]
     assert env["Storage__queueServiceUri"] == settings["Storage__queueServiceUri"]
     # shared/storage.py hands Storage__clientId to DefaultAzureCredential: the worker's own identity, not the app's
@@ -386,6 +387,9 @@ def test_both_identities_may_publish_telemetry_and_nobody_uses_a_key() -> None:
     (insights,) = [monitoring.resource_body(s) for s in monitoring.of_type("Microsoft.Insights/components")]
     assert insights["properties"]["DisableLocalAuth"] is True
     assert "Authorization=AAD" in app_settings(default())["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"].path
+    # Each process exports as its own identity: the string shared/telemetry.py parses names that identity.
+    worker = job_env(default())["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"].path
+    assert "Authorization=AAD" in worker and "ClientId=" in worker and "workerClientId" in worker
 
 
 # --- the parameters file and azd ------------------------------------------------------------------------------------

@@ -187,6 +187,8 @@ resource job 'Microsoft.App/jobs@2025-01-01' = {
             { name: 'TRANSCRIBE_SEGMENT_JOBS_QUEUE', value: queues.segmentJobs }
             { name: 'TRANSCRIBE_DEVICE', value: 'cuda' }
             { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
+            // Local auth is off: shared/telemetry.py exports with the identity this names (the Functions convention).
+            { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${workerClientId};Authorization=AAD' }
           ]
         }
       ]
