@@ -70,14 +70,14 @@ def print_banner(host: FunctionsHttpHost, index: AppIndex, base: str, keys: Host
     print(f"devhost: master key:   {_shown(keys.master_key, 'DEVHOST_MASTER_KEY')}", flush=True)
     durable = _shown(keys.durable_key, "DEVHOST_DURABLE_KEY")
     print(f"devhost: durable key:  {durable} (code= on /runtime/webhooks/durabletask)", flush=True)
+    if host.easy_auth.enabled:
+        print("devhost: App Service authentication on: principals come from bearer tokens", flush=True)
 
 
 def _shown(key: str, setting: str) -> str:
     """A key the caller chose (the stack, the tests) is already known to it and stays out of the log; one made
     up here has to be shown once, or nobody could call the host."""
     return f"(from {setting})" if os.environ.get(setting) else key
-    if host.easy_auth.enabled:
-        print("devhost: App Service authentication on: principals come from bearer tokens", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default="tiny.en", help="model folder or bundled name (default tiny.en)")
     parser.add_argument("--window", type=float, default=300.0, help="segment length in seconds (default 300)")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="give up after this many seconds")
+    parser.add_argument(
+        "--timings", action="store_true", help="print where the job's time went, from its trace (as an operator sees)"
+    )
     return parser.parse_args(argv)
 
 
@@ -78,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         "TRANSCRIBE_MODEL": args.model,
         "TRANSCRIBE_SEGMENT_WINDOW_S": str(args.window),
     }
+    spans_dir = Path(tempfile.mkdtemp(prefix="transcribe-telemetry-")) if args.timings else None
+    if spans_dir is not None:
+        env["TRANSCRIBE_TELEMETRY_DIR"] = str(spans_dir)
     show = sys.stderr.isatty()
     print(f"Starting the local stack: Azurite, devhost, {workers} worker(s) x {threads} thread(s)...", file=sys.stderr)
     with LocalStack(env=env, workers=workers, worker_threads=threads) as stack:
@@ -100,7 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['language']}, RTFx {result['rtfx']}; transcripts in {out}/",
         file=sys.stderr,
     )
+    if spans_dir is not None:
+        print_timings(spans_dir, job_id)
     return 0
+
+
+def print_timings(folder: Path, job_id: str) -> None:
+    from devhost.timings import breakdown, render
+    from shared.telemetry_files import read_spans
+
+    print(f"\nWhere the time went (spans in {folder}):", file=sys.stderr)
+    print(render(breakdown(read_spans(folder), job_id)), file=sys.stderr)
 
 
 if __name__ == "__main__":

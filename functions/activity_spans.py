@@ -16,16 +16,19 @@ from shared.telemetry_names import Attr, Span
 Result = TypeVar("Result")
 
 
+def _job(payload: dict[str, Any]) -> dict[str, Any]:
+    inner = payload.get("job")
+    return inner if isinstance(inner, dict) else payload
+
+
 def _parent(payload: dict[str, Any]) -> str | None:
     if payload.get("traceparent"):
         return str(payload["traceparent"])
-    job = payload.get("job") if isinstance(payload.get("job"), dict) else payload
-    return (job.get("trace") or {}).get("orchestration")
+    return (_job(payload).get("trace") or {}).get("orchestration")
 
 
 def _job_id(payload: dict[str, Any]) -> str | None:
-    job = payload.get("job") if isinstance(payload.get("job"), dict) else payload
-    return payload.get("job_id") or job.get("job_id")
+    return payload.get("job_id") or _job(payload).get("job_id")
 
 
 def traced_activity(activity: Callable[..., Result]) -> Callable[..., Result]:

@@ -104,7 +104,7 @@ def setup(service: str, env: Mapping[str, str] | None = None) -> Plan:
     """Set up this process's telemetry once; later calls (any service name) return the first plan."""
     with _lock:
         if "plan" in _state:
-            return _state["plan"]  # type: ignore[no-any-return]
+            return _state["plan"]
         from shared.logs import install_redaction
 
         install_redaction()  # whoever exports the logs (the Functions host, an exporter) gets them redacted
@@ -226,7 +226,9 @@ def _otlp_logs(resource: Any) -> Any:
     provider = LoggerProvider(resource=resource)
     provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
     set_logger_provider(provider)
-    logging.getLogger().addHandler(LoggingHandler(logger_provider=provider))
+    handler = LoggingHandler(logger_provider=provider)
+    handler.setFormatter(logging.Formatter("%(message)s"))  # redacted traceback (exc_text) into the body
+    logging.getLogger().addHandler(handler)
     return provider
 
 
@@ -263,6 +265,8 @@ def _install_azure_monitor(chosen: Plan, env: Mapping[str, str]) -> None:
         sampling_ratio=sampling_ratio(env),
         disable_logging=not chosen.export_logs,
         enable_live_metrics=False,
+        # Records arrive redacted with the traceback in exc_text (shared/logs.py); a formatter puts it in the body.
+        logging_formatter=logging.Formatter("%(message)s"),
         instrumentation_options={name: {"enabled": False} for name in _INSTRUMENTATIONS},
     )
     _state["providers"] = tuple(

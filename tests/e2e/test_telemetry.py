@@ -16,7 +16,6 @@ import secrets
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +27,7 @@ import pytest
 from client.api import ApiError, TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
+from devhost.timings import breakdown, render
 from functions.transcription import RETRY
 from shared.telemetry_files import read_metrics, read_spans
 from shared.telemetry_names import (
@@ -122,7 +122,9 @@ def _run_jobs(stack: LocalStack, receiver: Receiver, token: str) -> tuple[str, s
     done, code = _wait(api, failed["job_id"])
     assert not done and isinstance(code, str)
     # The durable status API is called with its key in the query string, as Logic Apps and scripts do.
-    httpx.get(f"{stack.base_url}/runtime/webhooks/durabletask/instances/{created['job_id']}", params=stack.durable_params)
+    httpx.get(
+        f"{stack.base_url}/runtime/webhooks/durabletask/instances/{created['job_id']}", params=stack.durable_params
+    )
     deadline = time.monotonic() + 30
     while len(receiver.headers_seen) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -130,7 +132,7 @@ def _run_jobs(stack: LocalStack, receiver: Receiver, token: str) -> tuple[str, s
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("telemetry")
     receiver, token = Receiver(), secrets.token_urlsafe(24)
     env = {**ENV, "TRANSCRIBE_TELEMETRY_DIR": str(folder)}
@@ -143,9 +145,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     finally:
         stack.stop()  # the processes flush their exporters on the way out
         receiver.shutdown()
-    yield Run(
-        ok_job, failed_job, code, read_spans(folder), read_metrics(folder), logs, keys, receiver.headers_seen
-    )
+    return Run(ok_job, failed_job, code, read_spans(folder), read_metrics(folder), logs, keys, receiver.headers_seen)
 
 
 def _trace(run: Run, job_id: str) -> list[dict[str, Any]]:
@@ -295,3 +295,21 @@ def test_logs_are_json_with_job_and_trace_and_no_secrets(run: Run) -> None:
     assert len(worker_lines) == 3
     assert all(line["trace_id"] == CALLER_TRACE and line["span_id"] for line in worker_lines)
     assert sorted(line["segment"] for line in worker_lines) == [0, 1, 2]
+
+
+def test_timings_break_the_job_down_from_its_spans(run: Run) -> None:
+    """``scripts/transcribe --timings`` prints this: each stage from the spans, the whole job last."""
+    stages = {stage.name: stage for stage in breakdown(run.spans, run.ok_job)}
+    spans = _trace(run, run.ok_job)
+    job = _one(spans, Span.JOB)
+    assert list(stages)[-1] == "job, end to end"
+    assert stages["job, end to end"].seconds == (job["end_ns"] - job["start_ns"]) / 1e9
+    inference = [s for s in spans if s["name"] == Span.SEGMENT_INFERENCE]
+    assert stages["  inference"].count == 3
+    assert stages["  inference"].seconds == pytest.approx(sum((s["end_ns"] - s["start_ns"]) / 1e9 for s in inference))
+    assert stages["  inference"].slowest_s == max((s["end_ns"] - s["start_ns"]) / 1e9 for s in inference)
+    assert stages["webhook"].count == 2 and stages["probe"].count == 1
+    assert 0 < stages["segments, wall"].seconds < stages["job, end to end"].seconds
+    text = render(list(stages.values()))
+    assert "inference" in text and "100.0%" in text
+    assert breakdown(run.spans, "no-such-job") == []
