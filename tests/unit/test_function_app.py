@@ -10,7 +10,12 @@ PROBE = """
 import json, sys
 import function_app
 functions = {f.get_function_name(): f.get_trigger().get_binding_name() for f in function_app.app.get_functions()}
-heavy = [m for m in ("numpy", "av", "soundfile", "faster_whisper", "ctranslate2") if m in sys.modules]
+# The telemetry SDK and exporters load on first use (shared/telemetry.py), not when the host indexes the app.
+heavy = [
+    m
+    for m in ("numpy", "av", "soundfile", "faster_whisper", "ctranslate2", "opentelemetry.sdk", "azure.monitor")
+    if m in sys.modules
+]
 print(json.dumps({"functions": functions, "heavy": heavy}))
 """
 
