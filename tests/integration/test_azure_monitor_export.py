@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,17 @@ import pytest
 from shared.telemetry_names import SERVICE_WORKER, Attr, Metric, Span
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = f"""
+SCRIPT = """
 import datetime, urllib.request
 from shared import job_metrics, telemetry, tracing
 from shared.telemetry_names import Attr, Span, SERVICE_WORKER
 print(telemetry.setup(SERVICE_WORKER).mode.value)
 parent = tracing.new_traceparent()
-with tracing.span(Span.SEGMENT, parent, {{Attr.JOB_ID: "job-1", Attr.SEGMENT_INDEX: 3}}, tracing.CONSUMER):
+with tracing.span(Span.SEGMENT, parent, {Attr.JOB_ID: "job-1", Attr.SEGMENT_INDEX: 3}, tracing.CONSUMER):
     with tracing.child(Span.SEGMENT_INFERENCE):
-        urllib.request.urlopen("http://127.0.0.1:{{port}}/not-telemetry").read()  # must not become a span
+        urllib.request.urlopen("http://127.0.0.1:{port}/not-telemetry").read()  # must not become a span
 now = datetime.datetime.now(datetime.UTC)
-tracing.emit_span(Span.JOB, tracing.new_traceparent(parent), None, now, now, {{Attr.JOB_ID: "job-1"}}, "corrupt_audio")
+tracing.emit_span(Span.JOB, tracing.new_traceparent(parent), None, now, now, {Attr.JOB_ID: "job-1"}, "corrupt_audio")
 job_metrics.segment_transcribed("tiny.en", "cuda", "float16", 30.0, 1.5)
 telemetry.shutdown()
 """
@@ -83,7 +82,7 @@ class Ingestion(ThreadingHTTPServer):
 
 
 @pytest.fixture(scope="module")
-def received() -> Iterator[list[dict[str, Any]]]:
+def received() -> list[dict[str, Any]]:
     server = Ingestion()
     port = server.server_address[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRANSCRIBE_", "OTEL_", "APPLICATIONINSIGHTS_"))}
@@ -110,7 +109,7 @@ def received() -> Iterator[list[dict[str, Any]]]:
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[0] == "azure-monitor"
     assert server.other_paths == ["/not-telemetry"]
-    yield server.envelopes
+    return server.envelopes
 
 
 def _of(envelopes: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
