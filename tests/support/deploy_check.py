@@ -47,8 +47,20 @@ def imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
+            found.update(_from_import(node.module, [alias.name for alias in node.names]))
     return found
+
+
+def _from_import(module: str, names: list[str]) -> set[str]:
+    """``from opentelemetry import trace``: in a namespace package (many distributions share ``opentelemetry``,
+    as they share ``azure``) the modules that need a distribution are the ones imported, not the namespace."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return {module}
+    if spec is None or spec.origin is not None:
+        return {module}
+    return {f"{module}.{name}" for name in names}
 
 
 def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
