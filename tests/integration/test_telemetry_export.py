@@ -1,10 +1,11 @@
-"""The real Azure Monitor exporter, pointed at a local ingestion endpoint: what Application Insights would receive.
+"""The real exporters, pointed at local endpoints: what Application Insights (or an OTLP collector) would receive.
 
 A process sets telemetry up from its environment exactly as on Azure (``APPLICATIONINSIGHTS_CONNECTION_STRING``,
 with ``IngestionEndpoint`` on loopback), writes a segment's spans and metrics through the service's own helpers,
 and flushes at exit. The envelopes must land where the workbook's queries look (``requests`` for SERVER and
 CONSUMER spans, ``dependencies`` for the rest, ``customMetrics``; attributes in ``customDimensions``), with the
-worker's service name as ``cloud_RoleName``, and nothing else (no auto-instrumented HTTP calls).
+worker's service name as ``cloud_RoleName``, and nothing else (no auto-instrumented HTTP calls). The same script
+with ``OTEL_EXPORTER_OTLP_ENDPOINT`` sends the same spans, and metrics, over OTLP/HTTP.
 """
 
 from __future__ import annotations
@@ -139,3 +140,57 @@ def test_metrics_land_in_custom_metrics_with_their_labels(received: list[dict[st
     assert audio["properties"] == {Attr.MODEL: "tiny.en", Attr.DEVICE: "cuda"}
     rtfx = metrics[Metric.SEGMENT_RTFX]
     assert rtfx["metrics"][0]["value"] == 20.0 and rtfx["metrics"][0]["count"] == 1
+
+
+class Collector(ThreadingHTTPServer):
+    """An OTLP/HTTP receiver: keeps the decoded trace requests and the paths posted to."""
+
+    def __init__(self) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        self.paths: list[str] = []
+        self.span_names: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                outer.paths.append(self.path)
+                if self.path == "/v1/traces":
+                    request = ExportTraceServiceRequest.FromString(body)
+                    outer.span_names += [
+                        s.name for r in request.resource_spans for scope in r.scope_spans for s in scope.spans
+                    ]
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:  # the script's own call, which must not become a span
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_otlp_endpoint_receives_the_same_spans_and_metrics() -> None:
+    collector = Collector()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRANSCRIBE_", "OTEL_", "APPLICATIONINSIGHTS_"))}
+    env.update(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}", "PYTHONPATH": str(ROOT)}
+    )
+    script = SCRIPT.replace("{port}", str(collector.server_address[1]))
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    collector.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[0] == "otlp"
+    assert sorted(collector.span_names) == sorted([Span.SEGMENT, Span.SEGMENT_INFERENCE, Span.JOB])
+    assert {"/v1/traces", "/v1/metrics"} <= set(collector.paths)
