@@ -6,11 +6,15 @@ holds the word's midpoint: a gap would lose words, an overlap would duplicate th
 window decodes ``overlap_s`` more audio on both sides, so that a word cut by the boundary is heard whole by at
 least one of the two windows and Whisper has a little context at the edges.
 
-More free workers means more, shorter windows (down to ``min_window_s``): a 10-minute file on 8 workers becomes
-8 windows of 75 s that run side by side, not 2 windows of 300 s that leave 6 workers idle. Boundaries sit on a
-10 ms grid so that plans are readable and stable; a short tail is folded into the previous window because a few
-seconds of audio on their own transcribe badly (no context) and cost a whole job start. When silences are known,
-boundaries move into them: a cut in silence cannot split a word.
+Windows are of equal length, as many as needed for none to be longer than ``window_s``, and then, when that
+shortens the job, a multiple of the workers: 749 s on 2 workers becomes 4 windows of 187 s, two full rounds done
+at 374 s, rather than 300 / 300 / 149 s, whose second round keeps one worker idle and ends at 449 s. A file shorter
+than the workers' share becomes one window per worker, down to ``min_window_s`` (short windows lose context and
+cost a job start each). Boundaries sit on a 10 ms grid. When silences are known, boundaries move into them: a cut
+in silence cannot split a word.
+
+A window can be computed on its own from its index (:func:`window_at`), so an orchestration can hand a batch of
+window indices to a sub-orchestration without ever holding every window of a 10,000-segment job.
 
 Pure Python, deterministic and cheap, so it can run in the orchestrator's replay as well as in an activity.
 """
@@ -27,8 +31,6 @@ from shared.contracts import Window
 DEFAULT_WINDOW_S = 300.0
 DEFAULT_OVERLAP_S = 2.0
 DEFAULT_MIN_WINDOW_S = 30.0
-# A tail shorter than this fraction of the core length is merged into the previous window.
-TAIL_MERGE_FRACTION = 0.25
 GRID_S = 0.01
 _GRID_PER_S = 100  # 1 / GRID_S, as an integer so grid arithmetic stays exact
 _EPS = 1e-9
@@ -49,32 +51,43 @@ def plan_windows(
     interior boundary into the nearest silence at most ``overlap_s`` away. Raises ``ValueError`` for a
     non-positive duration (the caller reports ``empty_audio``) and for inconsistent settings.
     """
-    _validate(duration_s, window_s=window_s, overlap_s=overlap_s, workers=workers, min_window_s=min_window_s)
-    core = core_length(duration_s, window_s=window_s, workers=workers, min_window_s=min_window_s)
-    boundaries = plan_boundaries(duration_s, core)
+    count = window_count(duration_s, window_s=window_s, workers=workers, min_window_s=min_window_s, overlap_s=overlap_s)
+    boundaries = equal_boundaries(duration_s, count)
     if silences is not None and overlap_s > 0:
         boundaries = snap_to_silence(boundaries, silences, max_shift_s=overlap_s)
     return windows_from_boundaries(boundaries, overlap_s=overlap_s)
 
 
-def core_length(duration_s: float, *, window_s: float, workers: int, min_window_s: float) -> float:
-    """Keep-range length: the file shared among the workers, but never longer than ``window_s`` nor shorter
-    than ``min_window_s`` (short windows lose context and spend more on job start-up than they save)."""
-    return min(window_s, max(min_window_s, duration_s / workers))
+def window_count(
+    duration_s: float, *, window_s: float, workers: int, min_window_s: float, overlap_s: float = DEFAULT_OVERLAP_S
+) -> int:
+    """How many equal windows: the fewest no longer than ``window_s``, raised to fill whole rounds of ``workers``
+    (the same number of rounds, each shorter) as long as windows stay at least ``min_window_s`` long."""
+    _validate(duration_s, window_s=window_s, overlap_s=overlap_s, workers=workers, min_window_s=min_window_s)
+    fewest = max(1, math.ceil(duration_s / window_s - _EPS))
+    rounds = math.ceil(fewest / workers)
+    longest_allowed = math.floor(duration_s / min_window_s + _EPS)
+    return max(fewest, min(rounds * workers, longest_allowed))
 
 
-def plan_boundaries(duration_s: float, core_s: float) -> list[float]:
-    """Partition points ``[0, b1, ..., duration_s]`` every ``core_s`` seconds, on the 10 ms grid.
+def equal_boundaries(duration_s: float, count: int) -> list[float]:
+    """Partition points ``[0, b1, ..., duration_s]`` of ``count`` equal ranges, inner points on the 10 ms grid."""
+    if not (math.isfinite(duration_s) and duration_s > 0) or count < 1:
+        raise ValueError(f"duration_s and count must be positive, got {duration_s!r} and {count!r}")
+    return _strictly_inside((_boundary(duration_s, count, k) for k in range(1, count)), duration_s)
 
-    The last range is what is left; when that is under a quarter of ``core_s`` it joins the range before it.
-    """
-    if not (math.isfinite(duration_s) and duration_s > 0 and math.isfinite(core_s) and core_s > 0):
-        raise ValueError(f"duration_s and core_s must be positive, got {duration_s!r} and {core_s!r}")
-    full = max(1, math.floor(duration_s / core_s + _EPS))
-    tail = duration_s - full * core_s
-    count = full + 1 if tail >= TAIL_MERGE_FRACTION * core_s - _EPS else full
-    inner = [_to_grid(k * core_s) for k in range(1, count)]
-    return _strictly_inside(inner, duration_s)
+
+def window_at(index: int, duration_s: float, count: int, overlap_s: float) -> Window:
+    """Window ``index`` of ``count`` equal windows (what ``plan_windows`` gives without silences), on its own."""
+    if not 0 <= index < count:
+        raise ValueError(f"window {index} is not one of {count}")
+    keep_start = 0.0 if index == 0 else _boundary(duration_s, count, index)
+    keep_end = duration_s if index == count - 1 else _boundary(duration_s, count, index + 1)
+    return _window(index, keep_start, keep_end, duration_s, overlap_s)
+
+
+def _boundary(duration_s: float, count: int, k: int) -> float:
+    return _to_grid(k * duration_s / count)
 
 
 def snap_to_silence(
@@ -111,25 +124,26 @@ def snap_to_silence(
 
 
 def windows_from_boundaries(boundaries: Sequence[float], *, overlap_s: float) -> list[Window]:
-    """Windows whose keep ranges are consecutive boundary pairs, widened by ``overlap_s`` within the file.
-
-    The widening is rounded outwards to the 10 ms grid, so a window always holds at least the overlap asked for.
-    """
+    """Windows whose keep ranges are consecutive boundary pairs, widened by ``overlap_s`` within the file."""
     duration = boundaries[-1]
-    windows: list[Window] = []
-    for index, (keep_start, keep_end) in enumerate(itertools.pairwise(boundaries)):
-        start = max(0.0, math.floor((keep_start - overlap_s) * _GRID_PER_S + _EPS) / _GRID_PER_S)
-        end = min(duration, math.ceil((keep_end + overlap_s) * _GRID_PER_S - _EPS) / _GRID_PER_S)
-        windows.append(
-            Window(
-                index=index,
-                start_s=min(start, keep_start),
-                end_s=max(end, keep_end),
-                keep_start_s=keep_start,
-                keep_end_s=keep_end,
-            )
-        )
-    return windows
+    return [
+        _window(index, keep_start, keep_end, duration, overlap_s)
+        for index, (keep_start, keep_end) in enumerate(itertools.pairwise(boundaries))
+    ]
+
+
+def _window(index: int, keep_start: float, keep_end: float, duration: float, overlap_s: float) -> Window:
+    """The keep range widened by the overlap, rounded outwards to the 10 ms grid (so a window always holds at
+    least the overlap asked for) and clipped to the file."""
+    start = max(0.0, math.floor((keep_start - overlap_s) * _GRID_PER_S + _EPS) / _GRID_PER_S)
+    end = min(duration, math.ceil((keep_end + overlap_s) * _GRID_PER_S - _EPS) / _GRID_PER_S)
+    return Window(
+        index=index,
+        start_s=min(start, keep_start),
+        end_s=max(end, keep_end),
+        keep_start_s=keep_start,
+        keep_end_s=keep_end,
+    )
 
 
 def _validate(duration_s: float, *, window_s: float, overlap_s: float, workers: int, min_window_s: float) -> None:

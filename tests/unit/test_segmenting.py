@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from shared.contracts import Window
-from shared.segmenting import plan_boundaries, plan_windows, snap_to_silence
+from shared.segmenting import equal_boundaries, plan_windows, snap_to_silence, window_at, window_count
 
 
 def assert_partition(windows: list[Window], duration: float, overlap: float) -> None:
@@ -35,11 +35,11 @@ DURATIONS = [0.01, 1.0, 29.99, 30.0, 59.5, 75.0, 299.99, 300.0, 301.0, 374.99, 3
 def test_keep_ranges_partition_the_file(duration: float, workers: int) -> None:
     windows = plan_windows(duration, workers=workers)
     assert_partition(windows, duration, 2.0)
-    core = min(300.0, max(30.0, duration / workers))
     lengths = [w.keep_end_s - w.keep_start_s for w in windows]
-    assert all(length <= core * 1.25 + 0.01 for length in lengths)  # a merged tail adds under a quarter
+    assert max(lengths) <= 300.0 + 0.01  # never longer than the window setting
+    assert max(lengths) - min(lengths) <= 0.02  # equal, up to the 10 ms grid
     if len(windows) > 1:
-        assert min(lengths) >= core / 4 - 0.01  # no tiny last window
+        assert min(lengths) >= 30.0 - 0.01  # never shorter than min_window_s
 
 
 def test_random_plans_partition_the_file() -> None:
@@ -66,8 +66,9 @@ def test_random_plans_partition_the_file() -> None:
         (600.0, 8, [75.0] * 8),  # more workers: more, shorter windows
         (600.0, 1, [300.0, 300.0]),
         (600.0, 100, [30.0] * 20),  # never shorter than min_window_s
-        (3700.0, 1, [300.0] * 12 + [100.0]),  # a 100 s tail is a window of its own (>= 75 s)
-        (3660.0, 1, [300.0] * 11 + [360.0]),  # a 60 s tail joins the last window
+        (3700.0, 1, [284.62, 284.61] * 6 + [284.62]),  # 13 equal windows, none over 300 s, no short tail
+        (749.0, 2, [187.25] * 4),  # two full rounds (374 s) rather than 300 / 300 / 149 (449 s)
+        (749.0, 3, [249.67, 249.66, 249.67]),  # already one full round of 3
         (20.0, 4, [20.0]),  # shorter than a window: one window
         (100.0, 3, [33.33, 33.34, 33.33]),  # boundaries 33.33 and 66.67: each rounded, no drift
     ],
@@ -148,5 +149,36 @@ def test_snapping_keeps_the_ends_and_checks_order() -> None:
         snap_to_silence([0.0, 50.0, 40.0], [], max_shift_s=1.0)
 
 
-def test_plan_boundaries_is_exact_at_the_end() -> None:
-    assert plan_boundaries(1234.567, 300.0) == [0.0, 300.0, 600.0, 900.0, 1234.567]
+def test_equal_boundaries_are_exact_at_the_end() -> None:
+    assert equal_boundaries(1234.567, 5) == [0.0, 246.91, 493.83, 740.74, 987.65, 1234.567]
+
+
+def _makespan(duration: float, count: int, workers: int) -> float:
+    return math.ceil(count / workers) * duration / count
+
+
+def test_the_plan_is_balanced_over_the_workers() -> None:
+    """Property test: over durations and worker counts, the plan's makespan (rounds x window length) is the best
+    any count of equal windows within the settings can give, and no count with the same makespan is smaller."""
+    rng = random.Random(12)
+    for _ in range(3000):
+        duration = round(10 ** rng.uniform(0.0, 5.6), 2)  # 1 s to 110 h
+        workers, window, minimum = rng.randint(1, 120), rng.choice([30.0, 120.0, 300.0, 900.0]), rng.choice([5.0, 30.0])
+        window = max(window, minimum)
+        count = window_count(duration, window_s=window, workers=workers, min_window_s=minimum, overlap_s=1.0)
+        fewest = max(1, math.ceil(duration / window - 1e-9))  # "never longer than the window setting" is hard
+        longest = max(fewest, math.floor(duration / minimum + 1e-9))  # min_window_s only when it can be had
+        allowed = [n for n in range(fewest, longest + 1) if n == fewest or duration / n >= minimum - 1e-9]
+        best = min(_makespan(duration, n, workers) for n in allowed)
+        assert count in allowed, (duration, workers, window, minimum, count)
+        assert _makespan(duration, count, workers) <= best + 1e-6, (duration, workers, window, minimum, count)
+        assert count == min(n for n in allowed if _makespan(duration, n, workers) <= best + 1e-6)
+
+
+def test_each_window_can_be_computed_on_its_own() -> None:
+    """What a sub-orchestration does for its batch: the same windows as the whole plan, without the whole plan."""
+    for duration, workers, window in [(36_000.0, 2, 30.0), (749.0, 2, 300.0), (7322.37, 7, 120.0), (0.5, 4, 300.0)]:
+        plan = plan_windows(duration, workers=workers, window_s=window, min_window_s=min(30.0, window), overlap_s=1.5)
+        assert [window_at(i, duration, len(plan), 1.5) for i in range(len(plan))] == plan
+    with pytest.raises(ValueError, match="not one of"):
+        window_at(3, 10.0, 3, 1.0)
