@@ -6,9 +6,31 @@ settings are read lazily inside handlers and heavy libraries (PyAV, numpy, faste
 
 import azure.functions as func
 
-from functions import health, ingest, jobs, openapi, pipeline_activities, segments, transcription, uploads
+from functions import (
+    batch_cleanup,
+    health,
+    ingest,
+    jobs,
+    openapi,
+    pipeline_activities,
+    segment_batches,
+    segments,
+    transcription,
+    uploads,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-BLUEPRINTS = (uploads, jobs, health, openapi, ingest, transcription, pipeline_activities, segments)
+BLUEPRINTS = (
+    uploads,
+    jobs,
+    health,
+    openapi,
+    ingest,
+    transcription,
+    segment_batches,
+    pipeline_activities,
+    segments,
+    batch_cleanup,
+)
 for module in BLUEPRINTS:
     app.register_functions(module.bp)

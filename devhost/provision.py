@@ -7,7 +7,7 @@ import contextlib
 from azure.core.exceptions import ResourceExistsError
 
 from shared.config import Settings
-from shared.contracts import SEGMENT_RESULTS_QUEUE
+from shared.contracts import BATCH_CLEANUP_QUEUE, SEGMENT_RESULTS_QUEUE
 from shared.queues import build_queue_service
 from shared.storage import build_blob_service
 
@@ -24,7 +24,7 @@ def provision_storage(settings: Settings) -> list[str]:
         with contextlib.suppress(ResourceExistsError):
             service.create_container(name)
     queues = build_queue_service(settings)
-    for name in (settings.segment_jobs_queue, SEGMENT_RESULTS_QUEUE):
+    for name in (settings.segment_jobs_queue, SEGMENT_RESULTS_QUEUE, BATCH_CLEANUP_QUEUE):
         with contextlib.suppress(ResourceExistsError):
             queues.create_queue(name)
     return names

@@ -40,6 +40,7 @@ class LocalStack:
         workers: int = 0,
         worker_threads: int = 1,
         worker_args: list[str] | None = None,
+        worker_module: str = "worker",
     ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="transcription-stack-"))
         self.azurite = Azurite(self.workdir / "azurite")
@@ -52,6 +53,7 @@ class LocalStack:
         self.devhost: ManagedProcess | None = None
         self.worker_count, self.worker_threads = workers, worker_threads
         self.worker_args = worker_args or []
+        self.worker_module = worker_module  # tests run a stand-in that skips the model (tests/support/noop_worker.py)
         self.workers: list[ManagedProcess] = []
 
     @property
@@ -117,7 +119,7 @@ class LocalStack:
         argv = [
             sys.executable,
             "-m",
-            "worker",
+            self.worker_module,
             "--threads",
             str(self.worker_threads),
             "--worker-id",

@@ -146,6 +146,7 @@ def orchestration_input(record: JobRecord, committed_at: str, settings: Settings
         "workers": settings.expected_workers,
         "segment_timeout_s": settings.segment_timeout_s,
         "max_attempts": settings.segment_max_attempts,
+        "batch_size": settings.segment_batch_size,
         "committed_at": committed_at,
         "callback": bool(record.callback_url),
         "webhook_attempts": settings.webhook_attempts,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,10 +30,13 @@ from functions.http_support import api_errors, base_url, json_response, problem_
 from functions.job_spans import job_canceled
 from shared import storage
 from shared.config import get_settings
+from shared.contracts import BATCH_CLEANUP_QUEUE
 from shared.errors import ErrorCode, PermanentError
 from shared.job_views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
 from shared.jobs import JobStore
 from shared.models import JobError, JobRecord, JobStatus
+from shared.progress import progress
+from shared.queues import queue
 from shared.sas import BlobSigner
 
 bp = df.Blueprint()
@@ -61,8 +65,30 @@ async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrch
         status = await client.get_status(record.job_id)
         record = await asyncio.to_thread(_reconciled, record, status)
         custom = status.custom_status if status and isinstance(status.custom_status, dict) else None
+        custom = await _with_running_batches(client, record, custom)
     settings = get_settings()
     return await asyncio.to_thread(job_view, record, custom, base_url(req), read_signer(), settings.results_container)
+
+
+async def _with_running_batches(
+    client: df.DurableOrchestrationClient, record: JobRecord, custom: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The job's orchestration counts finished batches; add what its running batches (a few) have done so far."""
+    ids = (custom or {}).get("running_batches")
+    if not custom or not isinstance(ids, list) or not ids:
+        return custom
+    statuses = await asyncio.gather(*(client.get_status(str(i)) for i in ids[:MAX_RUNNING_BATCHES]))
+    parts = [s.custom_status for s in statuses if s and isinstance(s.custom_status, dict)]
+    total = int(custom.get("segments_total", 0))
+    done = min(total, int(custom.get("segments_done", 0)) + sum(int(p.get("segments_done", 0)) for p in parts))
+    audio_total = float(custom.get("audio_seconds_total", 0.0))
+    running_audio = sum(float(p.get("audio_seconds_done", 0.0)) for p in parts)
+    audio = min(audio_total, float(custom.get("audio_seconds_done", 0.0)) + running_audio)
+    started = record.committed_at or record.created_at
+    return progress(str(custom.get("stage")), done, total, audio, audio_total, started, datetime.now(UTC))
+
+
+MAX_RUNNING_BATCHES = 64  # functions/transcription.py keeps far fewer in flight; a bound on what a status GET reads
 
 
 # A queued job's orchestration may not exist for a moment (the blob trigger starts it); after this, it is lost.
@@ -162,6 +188,10 @@ async def cancel_job(req: func.HttpRequest, client: df.DurableOrchestrationClien
         df.OrchestrationRuntimeStatus.Suspended,
     ):
         await client.terminate(record.job_id, "canceled by the customer")
+        batches = (status.custom_status or {}).get("batches") if isinstance(status.custom_status, dict) else None
+        if isinstance(batches, int) and batches > 0:  # termination does not reach sub-orchestrations
+            message = json.dumps({"job_id": record.job_id, "batches": batches}).encode()
+            await asyncio.to_thread(queue(BATCH_CLEANUP_QUEUE).send_message, message)
     logger.info("job canceled job_id=%s", record.job_id)
     view = await _view(req, record, client)
     return json_response(view, status=202 if record.status == JobStatus.CANCELED else 409)

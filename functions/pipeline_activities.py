@@ -6,6 +6,7 @@ of ``function_app.py``.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from azure.storage.blob import ContentSettings
 from functions.activity_spans import traced_activity
 from shared import job_metrics, storage, tracing
 from shared.config import get_settings
-from shared.contracts import AudioInfo, SegmentJob, SegmentResult, Transcript, Window
+from shared.contracts import BATCH_CLEANUP_QUEUE, AudioInfo, SegmentJob, SegmentResult, Transcript, Window
 from shared.errors import ErrorCode, PermanentError, TransientError
 from shared.jobs import JobStore
 from shared.models import JobError, JobRecord, JobStatus, WebhookState
@@ -124,6 +125,7 @@ def dispatch_segments(payload: dict[str, Any]) -> int:
             result_container=settings.segments_container,
             result_blob=f"{job['job_id']}/{window.index}.json",
             traceparent=traceparent,
+            reply_to=payload.get("reply_to") or job["job_id"],
         )
         jobs_queue.send_message(message.model_dump_json().encode())
     logger.info("dispatched job_id=%s segments=%d", job["job_id"], len(payload["windows"]))
@@ -232,3 +234,12 @@ def _record_webhook(store: JobStore, job_id: str, status: int | None, error: str
         return record.model_copy(update={"webhook": after})
 
     store.update(job_id, change)
+
+
+@bp.activity_trigger(input_name="cleanup")
+@traced_activity
+def clean_up_batches(cleanup: dict[str, Any]) -> None:
+    """Ask ``batch_cleanup`` (which holds a durable client) to end and purge the job's batches; sending it again
+    is harmless."""
+    message = {"job_id": cleanup["job_id"], "batches": int(cleanup["batches"])}
+    queue(BATCH_CLEANUP_QUEUE).send_message(json.dumps(message).encode())

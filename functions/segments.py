@@ -26,8 +26,9 @@ async def segment_results(msg: func.QueueMessage, client: df.DurableOrchestratio
     report = SegmentDone.model_validate_json(msg.get_body())
     attributes = {Attr.JOB_ID: report.job_id, Attr.SEGMENT_INDEX: report.index, Attr.ATTEMPT: report.attempt}
     with tracing.span(Span.SEGMENT_REPORT, report.traceparent, attributes, tracing.CONSUMER):
-        status = await client.get_status(report.job_id)
+        waiting = report.reply_to or report.job_id  # the segment's batch (older messages: the job itself)
+        status = await client.get_status(waiting)
         if not status or status.runtime_status not in RUNNING:
-            logger.info("segment report for a job that is not running job_id=%s index=%d", report.job_id, report.index)
+            logger.info("report for a batch not running job_id=%s index=%d", report.job_id, report.index)
             return
-        await client.raise_event(report.job_id, f"segment-{report.index}", report.model_dump())
+        await client.raise_event(waiting, f"segment-{report.index}", report.model_dump())

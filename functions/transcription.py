@@ -1,19 +1,19 @@
-"""The ``transcription`` orchestration: probe → plan → fan out to workers → wait with progress → merge.
+"""The ``transcription`` orchestration: probe → plan → batches of segments on the workers → merge → notify.
 
 The orchestrator only decides; every read or write happens in an activity (``functions/pipeline_activities.py``).
-It must stay deterministic: it uses only its input, activity results, event payloads and
+It must stay deterministic: it uses only its input, activity and sub-orchestration results and
 ``context.current_utc_datetime``.
 
-Timeouts are "no progress" deadlines: the timer restarts whenever a segment completes, so segments that are
-merely queued behind others (more segments than workers) never count as late. If nothing completes for
-``segment_timeout_s``, every pending segment is dispatched again, up to ``segment_max_attempts``, then the job
-fails with ``segment_timeout``. (A worker that dies mid-segment is normally covered sooner by the queue itself:
-its message reappears after the visibility timeout.)
+The segments run in batches, each a ``transcribe_batch`` sub-orchestration (``functions/segment_batches.py``) that
+dispatches its segments, waits for their reports and redispatches the late ones. This orchestration keeps a few
+batches in flight (enough to keep every worker busy), starts the next when one ends, and records the progress of
+the finished ones; so its history has one entry per batch and its cost is linear in the segments. When the job
+ends, however it ends, the ``batch-cleanup`` queue has its batches ended and their histories purged.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from collections.abc import Generator
 from datetime import datetime, timedelta
@@ -22,9 +22,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from functions.job_spans import SegmentsSpan, job_ended, parent_for_activities, segments_span
-from shared.contracts import Window
+from functions.segment_batches import batch_instance_id, batch_ranges
 from shared.progress import progress
-from shared.segmenting import plan_windows
+from shared.segmenting import window_count
 
 bp = df.Blueprint()
 
@@ -51,57 +51,120 @@ def failure_of(exc: Exception) -> tuple[str, str]:
 def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     job: dict[str, Any] = context.get_input()
     started, segments = context.current_utc_datetime, None  # the first episode's time, on every replay
+    batches = 0
     try:
         now = yield from _set_status(context, job, "transcribing")
         if now != "transcribing":  # canceled between the commit and this start: the record keeps the last word
             return {"stopped": now}  # the cancel wrote the job's span (functions/job_spans.py: job_canceled)
         audio = yield context.call_activity_with_retry("probe_audio", RETRY, job)
-        windows = plan_windows(
+        count = window_count(
             audio["duration_s"],
             window_s=job["window_s"],
             overlap_s=job["overlap_s"],
             workers=job["workers"],
             min_window_s=job["min_window_s"],
         )
+        batches = len(batch_ranges(count, job["batch_size"]))
         segments = segments_span(context, job)
-        timings = yield from _transcribe(context, job, audio, windows, segments)
-        context.set_custom_status(
-            progress(
-                "merging",
-                windows,
-                {w.index for w in windows},
-                _started(job),
-                context.current_utc_datetime,
-                audio["duration_s"],
-            )
-        )
+        segments.count = count
+        timings = yield from _transcribe(context, job, audio, count, segments)
+        context.set_custom_status(_progress(context, job, "merging", count, count, audio["duration_s"], audio))
         yield from _set_status(context, job, "merging")
-        merge = {"job": job, "audio": audio, "segments": len(windows), "timings": timings}
+        merge = {"job": job, "audio": audio, "segments": count, "timings": timings}
         summary = yield context.call_activity_with_retry("merge_transcript", RETRY, merge)
     except Exception as exc:
         code, message = failure_of(exc)
         context.set_custom_status({"stage": "failed", "error": {"code": code, "message": message}})
         yield from _set_status(context, job, "failed", error={"code": code, "message": message})
+        yield from _clean_up(context, job, batches)
         yield from _notify(context, job, "failed")
         job_ended(context, job, started, "failed", code, segments=segments)
         raise JobFailed(code, message) from None
     yield from _set_status(context, job, "completed", result=summary)
+    yield from _clean_up(context, job, batches)
     yield from _notify(context, job, "completed")
     job_ended(context, job, started, "completed", audio_s=audio["duration_s"], segments=segments)
-    context.set_custom_status(
-        {
-            **progress(
-                "completed",
-                windows,
-                {w.index for w in windows},
-                _started(job),
-                context.current_utc_datetime,
-                audio["duration_s"],
-            ),
-            "result": summary,
-        }
-    )
+    final = _progress(context, job, "completed", count, count, audio["duration_s"], audio)
+    context.set_custom_status({**final, "result": summary})
     return dict(summary)
+
+
+def _transcribe(
+    context: df.DurableOrchestrationContext,
+    job: dict[str, Any],
+    audio: dict[str, Any],
+    count: int,
+    span: SegmentsSpan,
+) -> Generator[Any, Any, dict[str, float]]:
+    """Run the batches, a few at a time; returns the summed timings. A failed batch fails the job."""
+    ranges = batch_ranges(count, job["batch_size"])
+    in_flight = batches_in_flight(job["workers"], job["batch_size"])
+    waiting = list(range(len(ranges)))
+    running: dict[int, Any] = {}
+    done, audio_done, stats = 0, 0.0, {"audio_s": 0.0, "transcribe_s": 0.0}
+    while waiting or running:
+        while waiting and len(running) < in_flight:
+            k = waiting.pop(0)
+            first, stop = ranges[k]
+            payload = {
+                "job": job,
+                "audio": audio,
+                "count": count,
+                "first": first,
+                "stop": stop,
+                "ahead": len(running) + 1,
+                "traceparent": span.own,
+            }
+            instance = batch_instance_id(job["job_id"], k)
+            running[k] = context.call_sub_orchestrator("transcribe_batch", payload, instance_id=instance)
+        ids = [batch_instance_id(job["job_id"], k) for k in sorted(running)]
+        context.set_custom_status(
+            _progress(
+                context, job, "transcribing", done, count, audio_done, audio, running_batches=ids, batches=len(ranges)
+            )
+        )
+        winner = yield context.task_any([running[k] for k in sorted(running)])
+        k = next(k for k, task in running.items() if task is winner)
+        del running[k]
+        if isinstance(winner.result, Exception):  # the batch itself broke (not a segment's failure)
+            raise winner.result
+        outcome = dict(winner.result or {})
+        if not outcome.get("ok"):
+            error = outcome.get("error") or {}
+            raise JobFailed(error.get("code") or "transcription_failed", error.get("message") or "a batch failed")
+        done += int(outcome["segments"])
+        audio_done += float(outcome["audio_s"])
+        stats["audio_s"] += float(outcome["audio_s"])
+        stats["transcribe_s"] += float(outcome["transcribe_s"])
+    span.end = context.current_utc_datetime
+    return stats
+
+
+def batches_in_flight(workers: int, batch_size: int) -> int:
+    """Enough queued segments to keep every worker busy while a batch waits for its last ones, and at least two
+    so a straggler never idles the fleet."""
+    return max(2, math.ceil(2 * workers / batch_size) + 1)
+
+
+def _progress(
+    context: df.DurableOrchestrationContext,
+    job: dict[str, Any],
+    stage: str,
+    done: int,
+    total: int,
+    audio_done: float,
+    audio: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    now = context.current_utc_datetime
+    return progress(stage, done, total, audio_done, audio["duration_s"], _started(job), now, **extra)
+
+
+def _clean_up(context: df.DurableOrchestrationContext, job: dict[str, Any], batches: int) -> Generator[Any, Any, None]:
+    """Have the job's batches ended (a failure leaves some waiting) and their histories purged."""
+    if batches:
+        cleanup = {"job_id": job["job_id"], "batches": batches, "traceparent": parent_for_activities(job)}
+        yield context.call_activity_with_retry("clean_up_batches", RETRY, cleanup)
 
 
 def _set_status(
@@ -117,95 +180,6 @@ def _set_status(
 def _started(job: dict[str, Any]) -> datetime:
     """When the upload was committed: the clock for progress and ETA (from the input, so replay-safe)."""
     return datetime.fromisoformat(job["committed_at"])
-
-
-def _transcribe(
-    context: df.DurableOrchestrationContext,
-    job: dict[str, Any],
-    audio: dict[str, Any],
-    windows: list[Window],
-    span: SegmentsSpan,
-) -> Generator[Any, Any, dict[str, float]]:
-    attempts = {w.index: 1 for w in windows}
-    pending = set(attempts)
-    waits = {i: context.wait_for_external_event(f"segment-{i}") for i in sorted(pending)}
-    by_index = {w.index: w for w in windows}
-    span.count = len(windows)
-    yield from _dispatch(context, job, audio, windows, attempts, span.own)
-    stats = {"audio_s": 0.0, "transcribe_s": 0.0}
-    context.set_custom_status(
-        progress("transcribing", windows, set(), _started(job), context.current_utc_datetime, audio["duration_s"])
-    )
-    deadline = context.current_utc_datetime + timedelta(seconds=job["segment_timeout_s"])
-    while pending:
-        timer = context.create_timer(deadline)
-        winner = yield context.task_any([*(waits[i] for i in sorted(pending)), timer])
-        if winner is timer:
-            yield from _redispatch(context, job, audio, [by_index[i] for i in sorted(pending)], attempts, span.own)
-            deadline = context.current_utc_datetime + timedelta(seconds=job["segment_timeout_s"])
-            continue
-        timer.cancel()
-        index = next(i for i in pending if waits[i] is winner)
-        report = _report(winner.result)
-        if not report.get("ok"):
-            raise JobFailed(
-                report.get("error_code") or "transcription_failed",
-                f"segment {index}: {report.get('error_message') or 'the worker gave up'}",
-            )
-        pending.discard(index)
-        stats["audio_s"] += float(report.get("audio_s", 0.0))
-        stats["transcribe_s"] += float(report.get("transcribe_s", 0.0))
-        deadline = context.current_utc_datetime + timedelta(seconds=job["segment_timeout_s"])
-        context.set_custom_status(
-            progress(
-                "transcribing",
-                windows,
-                set(attempts) - pending,
-                _started(job),
-                context.current_utc_datetime,
-                audio["duration_s"],
-            )
-        )
-    span.end = context.current_utc_datetime
-    return stats
-
-
-def _dispatch(
-    context: df.DurableOrchestrationContext,
-    job: dict[str, Any],
-    audio: dict[str, Any],
-    windows: list[Window],
-    attempts: dict[int, int],
-    traceparent: str | None,
-) -> Generator[Any, Any, None]:
-    payload = {
-        "traceparent": traceparent,
-        "job": job,
-        "audio": audio,
-        "windows": [w.model_dump() for w in windows],
-        "attempts": {str(w.index): attempts[w.index] for w in windows},
-    }
-    yield context.call_activity_with_retry("dispatch_segments", RETRY, payload)
-
-
-def _redispatch(
-    context: df.DurableOrchestrationContext,
-    job: dict[str, Any],
-    audio: dict[str, Any],
-    late: list[Window],
-    attempts: dict[int, int],
-    traceparent: str | None,
-) -> Generator[Any, Any, None]:
-    exhausted = [w.index for w in late if attempts[w.index] >= job["max_attempts"]]
-    if exhausted:
-        raise JobFailed(
-            "segment_timeout",
-            f"segments {exhausted} made no progress after "
-            f"{job['max_attempts']} attempts of {job['segment_timeout_s']:.0f} s",
-        )
-    for w in late:
-        attempts[w.index] += 1
-    yield from _dispatch(context, job, audio, late, attempts, traceparent)
 
 
 def _notify(context: df.DurableOrchestrationContext, job: dict[str, Any], kind: str) -> Generator[Any, Any, None]:
@@ -228,9 +202,3 @@ def _notify(context: df.DurableOrchestrationContext, job: dict[str, Any], kind: 
             if attempt == attempts:
                 return
             yield context.create_timer(context.current_utc_datetime + timedelta(seconds=delay * 2 ** (attempt - 1)))
-
-
-def _report(result: Any) -> dict[str, Any]:
-    """Event payloads raised by the Python client arrive as JSON text (as on Azure); accept a dict as well."""
-    value = json.loads(result) if isinstance(result, str) else result
-    return dict(value or {})

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     expected_workers: int = Field(default=1, ge=1, description="how many workers can run at once (plan hint)")
     segment_timeout_s: float = Field(default=1800.0, gt=0, description="re-dispatch a segment after this long")
     segment_max_attempts: int = Field(default=3, ge=1)
+    # Segments are handled in batches, one sub-orchestration each, so that no orchestration's history grows past a
+    # few hundred events (Microsoft's guidance: about 1,000 activities at most per orchestration).
+    segment_batch_size: int = Field(default=200, ge=1, le=1000)
 
     # Completion webhooks. On one machine (devhost) both are allowed so a local receiver can be used.
     webhook_allow_http: bool = False

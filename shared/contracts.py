@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Fixed, because a queue trigger's decorator needs it at import time, before any setting is read.
 SEGMENT_RESULTS_QUEUE = "segment-results"
+BATCH_CLEANUP_QUEUE = "batch-cleanup"  # ends and purges a job's batch sub-orchestrations (functions/batch_cleanup.py)
 
 
 class _Contract(BaseModel):
@@ -58,6 +59,7 @@ class SegmentJob(_Contract):
     result_blob: str
     results_queue: str = SEGMENT_RESULTS_QUEUE
     traceparent: str | None = Field(default=None, description="W3C trace context of the dispatch: the job's trace")
+    reply_to: str | None = Field(default=None, description="the orchestration waiting for this segment (its batch)")
 
 
 class Word(_Contract):
@@ -106,6 +108,7 @@ class SegmentDone(_Contract):
     audio_s: float = 0.0
     transcribe_s: float = 0.0
     traceparent: str | None = Field(default=None, description="W3C trace context of the worker's segment span")
+    reply_to: str | None = Field(default=None, description="the orchestration to tell (the job's, when not set)")
 
 
 class Transcript(_Contract):

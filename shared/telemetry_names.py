@@ -49,7 +49,14 @@ class Span:
         return f"{Span.ACTIVITY_PREFIX}{name}"
 
 
-ACTIVITIES: Final = ("set_job_status", "probe_audio", "dispatch_segments", "merge_transcript", "deliver_webhook")
+ACTIVITIES: Final = (
+    "set_job_status",
+    "probe_audio",
+    "dispatch_segments",
+    "merge_transcript",
+    "deliver_webhook",
+    "clean_up_batches",
+)
 
 
 class Attr:

@@ -279,6 +279,7 @@ class SegmentWorker:
             audio_s=round(job.window.end_s - job.window.start_s, 3) if ok else 0.0,
             transcribe_s=result.transcribe_s if result else 0.0,
             traceparent=tracing.current_traceparent(),
+            reply_to=job.reply_to,
         )
         if not ok:
             job_metrics.segment_failed(code or "transcription_failed")
@@ -299,7 +300,8 @@ class SegmentWorker:
 
     def _canceled(self, job_id: str) -> bool:
         with contextlib.suppress(PermanentError, ResourceNotFoundError):
-            return self.jobs.get(job_id).status == JobStatus.CANCELED
+            # A failed job is as finished as a canceled one: its other batches' segments are not wanted either.
+            return self.jobs.get(job_id).status in (JobStatus.CANCELED, JobStatus.FAILED)
         return False
 
 

@@ -35,6 +35,7 @@ var containers = {
 var queues = {
   segmentJobs: 'segment-jobs'
   segmentResults: 'segment-results'
+  batchCleanup: 'batch-cleanup'
 }
 
 module identities 'modules/identities.bicep' = {

@@ -221,7 +221,13 @@ def test_orchestrator_replays_write_no_spans_twice(run: Run) -> None:
         _one(spans, name)
     calls = Counter(s["name"] for s in spans if s["name"].startswith(Span.ACTIVITY_PREFIX))
     # set_job_status: transcribing, merging, completed; webhook: one 503, one delivery.
-    expected = {"set_job_status": 3, "probe_audio": 1, "dispatch_segments": 1, "merge_transcript": 1}
+    expected = {
+        "set_job_status": 3,
+        "probe_audio": 1,
+        "dispatch_segments": 1,
+        "merge_transcript": 1,
+        "clean_up_batches": 1,
+    }
     assert calls == {**{Span.activity(k): v for k, v in expected.items()}, Span.activity("deliver_webhook"): 2}
     assert set(ACTIVITIES) == {name.removeprefix(Span.ACTIVITY_PREFIX) for name in calls}
 

@@ -36,10 +36,13 @@ def test_function_app_registers_the_pipeline_and_imports_nothing_heavy() -> None
         "openapi_document": "httpTrigger",
         "ingest": "blobTrigger",
         "transcription": "orchestrationTrigger",
+        "transcribe_batch": "orchestrationTrigger",
         "set_job_status": "activityTrigger",
         "probe_audio": "activityTrigger",
         "dispatch_segments": "activityTrigger",
         "merge_transcript": "activityTrigger",
         "deliver_webhook": "activityTrigger",
+        "clean_up_batches": "activityTrigger",
         "segment_results": "queueTrigger",
+        "batch_cleanup": "queueTrigger",
     }

@@ -21,7 +21,7 @@ import pytest
 from pydantic import AliasChoices
 
 from shared.config import Settings
-from shared.contracts import SEGMENT_RESULTS_QUEUE
+from shared.contracts import BATCH_CLEANUP_QUEUE, SEGMENT_RESULTS_QUEUE
 from tests.conftest import ROOT
 from tests.support.bicep import Assignment, BicepFile, Ref
 
@@ -230,7 +230,7 @@ def test_the_settings_that_name_resources_match_what_bicep_creates() -> None:
         assert value in containers, field
     assert settings["TRANSCRIBE_SEGMENT_JOBS_QUEUE"] in queues
     trigger_queues = {b["queueName"] for b in bindings() if b.get("type") == "queueTrigger"}
-    assert trigger_queues == {SEGMENT_RESULTS_QUEUE}
+    assert trigger_queues == {SEGMENT_RESULTS_QUEUE, BATCH_CLEANUP_QUEUE}
     # the queue trigger moves failures to <queue>-poison, and the blob trigger to webjobs-blobtrigger-poison
     assert {*trigger_queues, *(f"{q}-poison" for q in trigger_queues), "webjobs-blobtrigger-poison"} <= queues
     assert f"{settings['TRANSCRIBE_SEGMENT_JOBS_QUEUE']}-poison" in queues

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 from devhost.durable import events as ev
 from devhost.durable.replay import ReplayResult, context_json, run_orchestrator
 from functions.transcription import JobFailed, failure_of
-from shared.contracts import Window
 from shared.progress import progress
 
 
@@ -21,13 +20,9 @@ def test_failure_codes_come_through_the_activity_failure_text() -> None:
     assert failure_of(Exception("Activity function 'x' failed:  KeyError: 'y'\n{}"))[0] == "transcription_failed"
 
 
-def test_progress_counts_owned_audio_and_estimates_time_left() -> None:
-    windows = [
-        Window(index=i, start_s=max(0, i * 10 - 1), end_s=i * 10 + 11, keep_start_s=i * 10, keep_end_s=i * 10 + 10)
-        for i in range(4)
-    ]
+def test_progress_counts_done_audio_and_estimates_time_left() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    status = progress("transcribing", windows, {0, 1}, start, start + timedelta(seconds=20), 40.0)
+    status = progress("transcribing", 2, 4, 20.0, 40.0, start, start + timedelta(seconds=20), batches=1)
     assert status == {
         "stage": "transcribing",
         "segments_done": 2,
@@ -36,8 +31,9 @@ def test_progress_counts_owned_audio_and_estimates_time_left() -> None:
         "audio_seconds_total": 40.0,
         "percent": 50.0,
         "eta_s": 20.0,
+        "batches": 1,
     }
-    assert progress("transcribing", windows, set(), start, start, 40.0)["eta_s"] is None
+    assert progress("transcribing", 0, 4, 0.0, 40.0, start, start)["eta_s"] is None
 
 
 def _replay(history_after_start: list[dict], job: dict) -> ReplayResult:

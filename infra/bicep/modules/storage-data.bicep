@@ -1,4 +1,4 @@
-// The data account: uploads, job records, segment results, transcripts, and the two pipeline queues.
+// The data account: uploads, job records, segment results, transcripts, and the pipeline queues.
 //
 // Secure by default: no shared keys (every client uses Entra ID; upload SAS are user delegation SAS), TLS 1.2,
 // HTTPS only, no anonymous access. Customers upload straight to this account from anywhere with their one-blob
@@ -168,6 +168,18 @@ resource segmentResultsPoison 'Microsoft.Storage/storageAccounts/queueServices/q
 resource segmentJobsPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueService
   name: '${queues.segmentJobs}-poison'
+}
+
+// functions/batch_cleanup.py: ends and purges a finished job's batch sub-orchestrations (the app's queue role on
+// this account covers it).
+resource batchCleanup 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: queues.batchCleanup
+}
+
+resource batchCleanupPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${queues.batchCleanup}-poison'
 }
 
 // The blob trigger's poison queue lives on the account of the container it watches (this one); its notification
