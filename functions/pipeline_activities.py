@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
 from azure.core.exceptions import ResourceModifiedError
-from azure.storage.blob import ContentSettings
 
 from functions.activity_spans import traced_activity
 from shared import job_metrics, storage, tracing
 from shared.config import get_settings
-from shared.contracts import BATCH_CLEANUP_QUEUE, AudioInfo, SegmentJob, SegmentResult, Transcript, Window
+from shared.contracts import BATCH_CLEANUP_QUEUE, AudioInfo, SegmentJob, SegmentResult, Window
 from shared.errors import ErrorCode, PermanentError, TransientError
 from shared.jobs import JobStore
 from shared.models import JobError, JobRecord, JobStatus, WebhookState
@@ -26,13 +27,6 @@ from shared.queues import queue
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
-
-RESULT_TYPES = {
-    "json": "application/json",
-    "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-}
 
 
 def jobs() -> JobStore:
@@ -136,61 +130,67 @@ def dispatch_segments(payload: dict[str, Any]) -> int:
 @bp.activity_trigger(input_name="payload")
 @traced_activity
 def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
-    """Stitch the segment results and write transcript.{json,txt,srt,vtt}; rewriting them is idempotent."""
-    from shared.formats import to_srt, to_txt, to_vtt, transcript_json
-    from shared.stitching import stitch
+    """Stitch the segment results and write transcript.{json,txt,srt,vtt}, streaming: results are read one at a
+    time in window order and each stitched segment goes straight to the four files (shared/transcript_writer.py),
+    so memory does not grow with the number of segments. Rewriting the files is idempotent."""
+    from shared.stitching import stitch_stream
+    from shared.transcript_writer import TranscriptWriter
 
     settings, job = get_settings(), payload["job"]
     audio = AudioInfo.model_validate(payload["audio"])
-    segments_container = storage.container(settings.segments_container)
-    results = [
-        SegmentResult.model_validate_json(segments_container.download_blob(f"{job['job_id']}/{i}.json").readall())
-        for i in range(payload["segments"])
-    ]
-    segments, text = stitch(results, audio.duration_s)
-    languages = [r.language for r in results if r.language]
-    model = transcribed_with(results, job["model"])
-    transcript = Transcript(
-        job_id=job["job_id"],
-        filename=job["filename"],
-        language=max(set(languages), key=languages.count) if languages else job.get("language"),
-        duration_s=audio.duration_s,
-        model=model,
-        text=text,
-        segments=segments,
-        timings=payload.get("timings", {}),
-    )
-    bodies = {
-        "json": transcript_json(transcript),
-        "txt": to_txt(segments).encode(),
-        "srt": to_srt(segments).encode(),
-        "vtt": to_vtt(segments).encode(),
+    heard = _Heard()
+    writer = TranscriptWriter(storage.container(settings.results_container), job["job_id"])
+    results = _results_in_order(storage.container(settings.segments_container), job["job_id"], payload["segments"])
+    for segment in stitch_stream(heard.track(results), audio.duration_s):
+        writer.add(segment)
+    language, model = heard.language() or job.get("language"), heard.model(job["model"])
+    head = {
+        "job_id": job["job_id"],
+        "filename": job["filename"],
+        "language": language,
+        "duration_s": audio.duration_s,
+        "model": model,
     }
-    results_container = storage.container(settings.results_container)
-    for ext, body in bodies.items():
-        results_container.upload_blob(
-            f"{job['job_id']}/transcript.{ext}",
-            body,
-            overwrite=True,
-            content_settings=ContentSettings(content_type=RESULT_TYPES[ext]),
-        )
-    words = sum(len(s.words) for s in segments)
-    logger.info("merged job_id=%s segments=%d words=%d", job["job_id"], len(segments), words)
+    paths = writer.finish(head, payload.get("timings", {}))
+    logger.info("merged job_id=%s segments=%d words=%d", job["job_id"], writer.segments, writer.words)
     return {
         "duration_s": audio.duration_s,
-        "language": transcript.language,
+        "language": language,
         "model": model,
-        "segments": len(segments),
-        "words": words,
-        "transcripts": {ext: f"{job['job_id']}/transcript.{ext}" for ext in bodies},
+        "segments": writer.segments,
+        "words": writer.words,
+        "transcripts": paths,
     }
 
 
-def transcribed_with(results: list[SegmentResult], requested: str) -> str:
-    """The model the workers used, from their own reports: the app's setting names only what it asked for, and a
-    fleet mid-upgrade can run two (then both are named)."""
-    used = sorted({r.model for r in results if r.model})
-    return ", ".join(used) if used else requested
+def _results_in_order(container: Any, job_id: str, count: int) -> Iterator[SegmentResult]:
+    for index in range(count):
+        yield SegmentResult.model_validate_json(container.download_blob(f"{job_id}/{index}.json").readall())
+
+
+class _Heard:
+    """What the workers reported, counted as the results stream by: languages by window, the models used."""
+
+    def __init__(self) -> None:
+        self.languages: Counter[str] = Counter()
+        self.models: set[str] = set()
+
+    def track(self, results: Iterable[SegmentResult]) -> Iterator[SegmentResult]:
+        for result in results:
+            if result.language:
+                self.languages[result.language] += 1
+            if result.model:
+                self.models.add(result.model)
+            yield result
+
+    def language(self) -> str | None:
+        """The language most windows heard (the first heard wins a tie)."""
+        return self.languages.most_common(1)[0][0] if self.languages else None
+
+    def model(self, requested: str) -> str:
+        """The model the workers used, from their own reports: the app's setting names only what it asked for,
+        and a fleet mid-upgrade can run two (then both are named)."""
+        return ", ".join(sorted(self.models)) if self.models else requested
 
 
 @bp.activity_trigger(input_name="payload")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from shared.contracts import Segment, Transcript
@@ -45,8 +45,17 @@ class _Piece:
 
 def to_txt(segments: Iterable[Segment]) -> str:
     """One line per segment (what people paste into documents), with a trailing newline; empty for silence."""
-    lines = [text for seg in segments if (text := _one_line(seg.text))]
-    return "".join(f"{line}\n" for line in lines)
+    return "".join(txt_chunks(segments))
+
+
+def txt_chunks(segments: Iterable[Segment]) -> Iterator[str]:
+    return (line for seg in segments if (line := txt_line(seg)))
+
+
+def txt_line(seg: Segment) -> str | None:
+    """The segment's line in ``transcript.txt``, or None for a segment with no text."""
+    text = _one_line(seg.text)
+    return f"{text}\n" if text else None
 
 
 def to_srt(
@@ -57,11 +66,20 @@ def to_srt(
     max_line_chars: int = MAX_LINE_CHARS,
 ) -> str:
     """SubRip: numbered cues, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``, a blank line between cues; text unescaped."""
-    blocks = []
-    for number, cue in enumerate(build_cues(segments, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars), 1):
-        text = "\n".join(wrap_lines(cue.text, max_line_chars))
-        blocks.append(f"{number}\n{srt_time(cue.start_ms)} --> {srt_time(cue.end_ms)}\n{text}\n")
-    return "\n".join(blocks)
+    ordered = sorted(segments, key=lambda s: s.start)
+    return "".join(srt_chunks(ordered, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars, max_line_chars=max_line_chars))
+
+
+def srt_chunks(
+    segments: Iterable[Segment],
+    *,
+    max_cue_s: float = MAX_CUE_S,
+    max_cue_chars: int = MAX_CUE_CHARS,
+    max_line_chars: int = MAX_LINE_CHARS,
+) -> Iterator[str]:
+    """:func:`to_srt` a cue at a time, from segments already sorted by start (as stitching gives them)."""
+    for number, cue in enumerate(cue_stream(segments, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars), 1):
+        yield srt_block(number, cue, max_line_chars)
 
 
 def to_vtt(
@@ -72,11 +90,24 @@ def to_vtt(
     max_line_chars: int = MAX_LINE_CHARS,
 ) -> str:
     """WebVTT: the ``WEBVTT`` header, then cues ``HH:MM:SS.mmm --> HH:MM:SS.mmm`` with escaped text."""
-    blocks = ["WEBVTT\n"]
-    for cue in build_cues(segments, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars):
-        text = "\n".join(vtt_escape(line) for line in wrap_lines(cue.text, max_line_chars))
-        blocks.append(f"{vtt_time(cue.start_ms)} --> {vtt_time(cue.end_ms)}\n{text}\n")
-    return "\n".join(blocks)
+    ordered = sorted(segments, key=lambda s: s.start)
+    return "".join(vtt_chunks(ordered, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars, max_line_chars=max_line_chars))
+
+
+def vtt_chunks(
+    segments: Iterable[Segment],
+    *,
+    max_cue_s: float = MAX_CUE_S,
+    max_cue_chars: int = MAX_CUE_CHARS,
+    max_line_chars: int = MAX_LINE_CHARS,
+) -> Iterator[str]:
+    """:func:`to_vtt` a cue at a time, from segments already sorted by start."""
+    yield VTT_HEADER
+    for cue in cue_stream(segments, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars):
+        yield vtt_block(cue, max_line_chars)
+
+
+VTT_HEADER = "WEBVTT\n"
 
 
 def transcript_json(transcript: Transcript) -> bytes:
@@ -112,12 +143,53 @@ def build_cues(
     segments: Iterable[Segment], *, max_cue_s: float = MAX_CUE_S, max_cue_chars: int = MAX_CUE_CHARS
 ) -> list[Cue]:
     """Readable cues: long segments split at word boundaries, then times made strictly increasing and disjoint."""
-    if max_cue_s <= 0 or max_cue_chars <= 0:
-        raise ValueError("max_cue_s and max_cue_chars must be positive")
-    raw: list[tuple[float, float, str]] = []
-    for seg in sorted(segments, key=lambda s: s.start):
-        raw.extend(_split_segment(seg, max_cue_s, max_cue_chars))
-    return _disjoint(raw)
+    return list(cue_stream(sorted(segments, key=lambda s: s.start), max_cue_s=max_cue_s, max_cue_chars=max_cue_chars))
+
+
+def cue_stream(
+    segments: Iterable[Segment], *, max_cue_s: float = MAX_CUE_S, max_cue_chars: int = MAX_CUE_CHARS
+) -> Iterator[Cue]:
+    """:func:`build_cues` one cue at a time, from segments sorted by start."""
+    builder = CueBuilder(max_cue_s, max_cue_chars)
+    for seg in segments:
+        yield from builder.add(seg)
+    yield from builder.finish()
+
+
+class CueBuilder:
+    """Cues pushed one segment at a time, holding one cue back: its end is capped by the next one's start."""
+
+    def __init__(self, max_cue_s: float = MAX_CUE_S, max_cue_chars: int = MAX_CUE_CHARS) -> None:
+        if max_cue_s <= 0 or max_cue_chars <= 0:
+            raise ValueError("max_cue_s and max_cue_chars must be positive")
+        self.max_cue_s, self.max_cue_chars = max_cue_s, max_cue_chars
+        self._held: tuple[int, int, str] | None = None
+
+    def add(self, seg: Segment) -> list[Cue]:
+        ready = []
+        for start, end, text in _split_segment(seg, self.max_cue_s, self.max_cue_chars):
+            held = self._held
+            start_ms = to_ms(start) if held is None else max(to_ms(start), held[0] + 1)
+            if held is not None:
+                ready.append(Cue(held[0], min(held[1], start_ms), held[2]))
+            self._held = (start_ms, max(to_ms(end), start_ms + 1), text)
+        return ready
+
+    def finish(self) -> list[Cue]:
+        held, self._held = self._held, None
+        return [Cue(*held)] if held is not None else []
+
+
+def srt_block(number: int, cue: Cue, max_line_chars: int = MAX_LINE_CHARS) -> str:
+    """One SubRip cue; every cue but the first is preceded by the blank line that separates cues."""
+    text = "\n".join(wrap_lines(cue.text, max_line_chars))
+    separator = "" if number == 1 else "\n"
+    return f"{separator}{number}\n{srt_time(cue.start_ms)} --> {srt_time(cue.end_ms)}\n{text}\n"
+
+
+def vtt_block(cue: Cue, max_line_chars: int = MAX_LINE_CHARS) -> str:
+    text = "\n".join(vtt_escape(line) for line in wrap_lines(cue.text, max_line_chars))
+    return f"\n{vtt_time(cue.start_ms)} --> {vtt_time(cue.end_ms)}\n{text}\n"
 
 
 def wrap_lines(text: str, max_line_chars: int = MAX_LINE_CHARS) -> list[str]:
@@ -196,20 +268,3 @@ def _best_cut(pieces: Sequence[_Piece]) -> int:
         if last and last[-1] in _BREAK_AFTER:
             return cut
     return len(pieces)
-
-
-def _disjoint(raw: Sequence[tuple[float, float, str]]) -> list[Cue]:
-    """Whole milliseconds with every start after the previous start and every end in ``(start, next start]``."""
-    starts: list[int] = []
-    ends: list[int] = []
-    for start, end, _ in raw:
-        start_ms = to_ms(start)
-        if starts:
-            start_ms = max(start_ms, starts[-1] + 1)
-        starts.append(start_ms)
-        ends.append(max(to_ms(end), start_ms + 1))
-    cues = []
-    for i, (_, _, text) in enumerate(raw):
-        end_ms = min(ends[i], starts[i + 1]) if i + 1 < len(raw) else ends[i]
-        cues.append(Cue(starts[i], end_ms, text))
-    return cues

@@ -22,10 +22,9 @@ and customers' code assume sorted times and the two windows' estimates of a seam
 
 from __future__ import annotations
 
-import itertools
 import math
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from shared.contracts import Segment, SegmentResult, Window, Word
@@ -53,23 +52,62 @@ def stitch(results: Iterable[SegmentResult], duration_s: float) -> tuple[list[Se
 
     ``results`` may come in any order; one result per window index is used (a duplicate from an at-least-once
     retry is the same window, so the first is kept). A missing window leaves a hole: the caller must make
-    sure every planned window is present.
+    sure every planned window is present. This holds every result at once; the merge uses :func:`stitch_stream`.
+    """
+    segments = list(stitch_stream(_one_per_window(results), duration_s))
+    return segments, " ".join(seg.text for seg in segments)
+
+
+def stitch_stream(results: Iterable[SegmentResult], duration_s: float) -> Iterator[Segment]:
+    """:func:`stitch`'s segments, one at a time, from results given **in window order**, holding two windows.
+
+    A window's words are final once both of its seams have been repaired, that is, when the next window has been
+    read; its last kept segment waits one more window, in case the next window continues its sentence. So a
+    10,000-window job merges in the memory of two windows. Repeats of a window index are skipped; an index out
+    of order, or a result of another job, is a caller bug worth stopping for.
     """
     if not math.isfinite(duration_s) or duration_s < 0:
         raise ValueError(f"duration_s must be a non-negative number of seconds, got {duration_s!r}")
-    windows = [_WindowWords.owned(result, duration_s) for result in _one_per_window(results)]
-    for left, right in itertools.pairwise(windows):
-        _repair_seam_words(left, right)
-        _fill_seam_holes(left, right)
-    segments: list[Segment] = []
-    for window in windows:
-        kept = window.kept_segments()
-        if kept and segments and _is_cut_sentence(segments[-1], kept[0]):
-            segments[-1] = _merge_segments(segments[-1], kept[0])
-            kept = kept[1:]
-        segments.extend(kept)
-    segments = _monotonic(segments, duration_s)
-    return segments, " ".join(seg.text for seg in segments)
+    clock = _Monotonic(duration_s)
+    previous: _WindowWords | None = None
+    pending: list[Segment] = []  # at most one: the last kept segment so far
+    for result in _in_window_order(results):
+        current = _WindowWords.owned(result, duration_s)
+        if previous is not None:
+            _repair_seam_words(previous, current)
+            _fill_seam_holes(previous, current)
+            yield from (clock.fix(seg) for seg in _settle(previous, pending))
+        previous = current
+    if previous is not None:
+        yield from (clock.fix(seg) for seg in _settle(previous, pending))
+    yield from (clock.fix(seg) for seg in pending)
+
+
+def _settle(window: _WindowWords, pending: list[Segment]) -> list[Segment]:
+    """The segments now final: all kept ones but the last, which stays in ``pending`` (joined with the start of a
+    sentence a seam cut, as the whole-list stitch does)."""
+    kept = window.kept_segments()
+    if kept and pending and _is_cut_sentence(pending[-1], kept[0]):
+        pending[-1] = _merge_segments(pending[-1], kept[0])
+        kept = kept[1:]
+    if not kept:
+        return []
+    final, pending[:] = [*pending, *kept[:-1]], kept[-1:]
+    return final
+
+
+def _in_window_order(results: Iterable[SegmentResult]) -> Iterator[SegmentResult]:
+    last_index, job_id = -1, None
+    for result in results:
+        if job_id is not None and result.job_id != job_id:
+            raise ValueError(f"results from more than one job: {sorted({job_id, result.job_id})}")
+        job_id = result.job_id
+        if result.index == last_index:
+            continue
+        if result.index < last_index:
+            raise ValueError(f"window {result.index} came after window {last_index}: results must be in order")
+        last_index = result.index
+        yield result
 
 
 def ownership_range(window: Window, duration_s: float) -> tuple[float, float]:
@@ -276,28 +314,29 @@ def _one_per_window(results: Iterable[SegmentResult]) -> list[SegmentResult]:
     return [by_index[i] for i in sorted(by_index)]
 
 
-def _monotonic(segments: Sequence[Segment], duration_s: float) -> list[Segment]:
+class _Monotonic:
     """Times rounded to ms, clamped into ``[0, duration_s]``, every start ≥ the previous start, end ≥ start.
 
     Words and segments are two separate chains: a word never starts before the previous word, a segment never
-    before the previous segment.
+    before the previous segment. Stateful, so segments can pass through one at a time.
     """
 
-    def clamp(t: float) -> float:
-        return min(max(round(t, 3), 0.0), duration_s)
+    def __init__(self, duration_s: float) -> None:
+        self.duration_s = duration_s
+        self.last_word_start = 0.0
+        self.last_segment_start = 0.0
 
-    out: list[Segment] = []
-    last_word_start = 0.0
-    last_segment_start = 0.0
-    for seg in segments:
+    def _clamp(self, t: float) -> float:
+        return min(max(round(t, 3), 0.0), self.duration_s)
+
+    def fix(self, seg: Segment) -> Segment:
         words: list[Word] = []
         for w in seg.words:
-            start = max(clamp(w.start), last_word_start)
-            end = max(clamp(w.end), start)
-            last_word_start = start
+            start = max(self._clamp(w.start), self.last_word_start)
+            end = max(self._clamp(w.end), start)
+            self.last_word_start = start
             words.append(w if (start, end) == (w.start, w.end) else w.model_copy(update={"start": start, "end": end}))
-        start = max(clamp(seg.start), last_segment_start)
-        end = max(clamp(seg.end), start)
-        last_segment_start = start
-        out.append(seg.model_copy(update={"start": start, "end": end, "words": words}))
-    return out
+        start = max(self._clamp(seg.start), self.last_segment_start)
+        end = max(self._clamp(seg.end), start)
+        self.last_segment_start = start
+        return seg.model_copy(update={"start": start, "end": end, "words": words})
