@@ -35,12 +35,15 @@ EXPECTED_FUNCTIONS = {
     "openapi_document": ["httpTrigger in GET openapi.json ANONYMOUS", "http out"],
     "ingest": ["durableClient in", "blobTrigger in %TRANSCRIBE_UPLOADS_CONTAINER%/{job_id}/{name} EventGrid Storage"],
     "transcription": ["orchestrationTrigger in"],
+    "transcribe_batch": ["orchestrationTrigger in"],
     "set_job_status": ["activityTrigger in"],
     "probe_audio": ["activityTrigger in"],
     "dispatch_segments": ["activityTrigger in"],
     "merge_transcript": ["activityTrigger in"],
     "deliver_webhook": ["activityTrigger in"],
+    "clean_up_batches": ["activityTrigger in"],
     "segment_results": ["durableClient in", "queueTrigger in segment-results Storage"],
+    "batch_cleanup": ["durableClient in", "queueTrigger in batch-cleanup Storage"],
 }
 
 
