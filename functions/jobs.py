@@ -31,7 +31,7 @@ from functions.job_spans import job_canceled
 from shared import storage
 from shared.config import get_settings
 from shared.contracts import BATCH_CLEANUP_QUEUE
-from shared.errors import ErrorCode, PermanentError
+from shared.errors import ErrorCode, PermanentError, ServiceError, TransientError
 from shared.job_views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
 from shared.jobs import JobStore
 from shared.models import JobError, JobRecord, JobStatus
@@ -62,10 +62,16 @@ def _record(req: func.HttpRequest) -> JobRecord:
 async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrchestrationClient) -> JobView:
     custom: dict[str, Any] | None = None
     if record.status in RUNNING and record.status != JobStatus.AWAITING_UPLOAD:
-        status = await client.get_status(record.job_id)
-        record = await asyncio.to_thread(_reconciled, record, status)
-        custom = status.custom_status if status and isinstance(status.custom_status, dict) else None
-        custom = await _with_running_batches(client, record, custom)
+        try:
+            status = await client.get_status(record.job_id)
+            record = await asyncio.to_thread(_reconciled, record, status)
+            custom = status.custom_status if status and isinstance(status.custom_status, dict) else None
+            custom = await _with_running_batches(client, record, custom)
+        except ServiceError:
+            raise
+        except Exception as exc:  # the durable store answered 503 (busy) or not at all: the caller should retry
+            logger.warning("orchestration status unavailable job_id=%s: %s", record.job_id, type(exc).__name__)
+            raise TransientError("the job's progress cannot be read right now; retry shortly") from None
     settings = get_settings()
     return await asyncio.to_thread(job_view, record, custom, base_url(req), read_signer(), settings.results_container)
 

@@ -9,6 +9,8 @@ as JSON.
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -23,6 +25,7 @@ from devhost.durable.engine import ClientError, DurableEngine
 from devhost.durable.events import fmt_time
 from devhost.durable.status import status_json
 
+logger = logging.getLogger(__name__)
 PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
 TASK_HUB = "DevHostHub"
@@ -96,11 +99,12 @@ class DurableHttpApi:
         """The API under ``prefix``; with ``authorize``, a request it refuses gets Azure's empty 401."""
 
         def guarded(endpoint: Endpoint) -> Endpoint:
+            safe = _busy_is_503(endpoint)
             if authorize is None:
-                return endpoint
+                return safe
 
             async def checked(request: Request) -> Response:
-                return await endpoint(request) if authorize(request) else Response(status_code=401)
+                return await safe(request) if authorize(request) else Response(status_code=401)
 
             return checked
 
@@ -209,3 +213,18 @@ def _filters(request: Request) -> tuple[str, tuple[Any, ...]]:
         clauses.append("instance_id LIKE ? ESCAPE '\\'")
         params.append(q["instanceIdPrefix"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+
+def _busy_is_503(endpoint: Endpoint) -> Endpoint:
+    """A store that cannot answer now (SQLite busy past its timeout, a disk error) is a JSON 503 with Retry-After,
+    never a bare 500: callers (the SDK, the status API, Logic Apps) retry a 503 and can parse what they got."""
+
+    async def answered(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except sqlite3.Error as exc:
+            logger.warning("durable API %s %s: store busy: %s", request.method, request.url.path, exc)
+            message = {"Message": "The durable store is busy; retry shortly.", "Detail": type(exc).__name__}
+            return JSONResponse(message, status_code=503, headers={"Retry-After": "1"})
+
+    return answered

@@ -332,11 +332,11 @@ class DurableEngine:
         return inst
 
     def get(self, instance_id: str, with_history: bool = False) -> db.Instance | None:
-        with self.store.transaction() as tx:
+        with self.store.snapshot() as tx:
             return db.get_instance(tx, instance_id, with_history)
 
     def query(self, where: str = "", params: tuple[Any, ...] = ()) -> list[db.Instance]:
-        with self.store.transaction() as tx:
+        with self.store.snapshot() as tx:
             return db.list_instances(tx, where, params)
 
     def purge(self, instance_ids: list[str]) -> int:

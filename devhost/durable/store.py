@@ -109,6 +109,17 @@ class Store:
         return conn
 
     @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read-only view: in WAL mode readers never wait for the writer, so status polls stay fast while a big
+        job's episodes commit (``transaction`` takes the write lock up front, which readers do not need)."""
+        conn = self._connection()
+        conn.execute("BEGIN DEFERRED")
+        try:
+            yield conn
+        finally:
+            conn.execute("ROLLBACK")
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")

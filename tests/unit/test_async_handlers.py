@@ -8,6 +8,7 @@ per call) and a concurrent "request" (a coroutine ticking every 10 ms) must keep
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -158,3 +159,18 @@ def test_health_waits_for_storage_off_the_event_loop(monkeypatch: pytest.MonkeyP
     )
     assert response.status_code == 200
     assert stall < STALL_LIMIT_S, f"the event loop stalled {stall:.2f} s"
+
+
+class BusyClient(Client):
+    """The durable store answering 503 (what the SDK raises for an unexpected status code)."""
+
+    async def get_status(self, instance_id: str) -> None:
+        raise Exception("The operation failed with an unexpected status code 503")
+
+
+def test_a_busy_orchestration_store_is_a_retryable_503_not_a_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    running = record().model_copy(update={"status": JobStatus.TRANSCRIBING, "committed_at": record().created_at})
+    monkeypatch.setattr(functions.jobs, "_record", lambda req: running)
+    response = asyncio.run(user_function(functions.jobs.get_job)(request(), client=BusyClient()))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert json.loads(response.get_body())["code"] == "storage_unavailable"
