@@ -15,11 +15,12 @@ import json
 import os
 import re
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 from client.api import ApiError, TranscriptionApi
 from client.block_upload import UploadError, UploadOptions
+from client.follow import follow_job
 from client.uploads import UploadResult, upload_file
 
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -57,27 +58,39 @@ def build_parser() -> argparse.ArgumentParser:
     wt.add_argument("job_id")
     wt.add_argument("--out", type=Path, help="folder for transcript.{json,txt,srt,vtt}")
     wt.add_argument("--timeout", type=float, default=24 * 3600)
+    wt.add_argument("--json", action="store_true", help="print the finished job as JSON (with its read links)")
     return parser
 
 
 def _wait(api: TranscriptionApi, args: argparse.Namespace) -> int:
-    deadline = time.monotonic() + args.timeout
-    while True:
-        finished, job, retry_after = api.get_job(args.job_id)
-        if finished:
-            break
-        if time.monotonic() + retry_after > deadline:
-            print(f"error: job {args.job_id} is still {job['status']}", file=sys.stderr)
-            return 1
-        progress = job.get("progress") or {}
-        print(f"{job['status']} {progress.get('percent', 0)}%", file=sys.stderr, flush=True)
-        time.sleep(retry_after)
+    try:
+        job = follow_job(api, args.job_id, args.timeout, show=sys.stderr.isatty() and not args.json)
+    except TimeoutError as exc:
+        print(f"error: {exc}; run the same command again to keep following it", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\nStopped following; the job goes on. Follow it again with: python -m client wait {args.job_id}")
+        return 130
+    written = []
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         for fmt in ("json", "txt", "srt", "vtt"):
-            (args.out / f"transcript.{fmt}").write_bytes(api.transcript(args.job_id, fmt))
-    print(json.dumps(job, indent=2))
+            path = args.out / f"transcript.{fmt}"
+            path.write_bytes(api.transcript(args.job_id, fmt))
+            written.append(path)
+    print(json.dumps(job, indent=2) if args.json else summary(job, written))
     return 0
+
+
+def summary(job: dict[str, Any], written: list[Path]) -> str:
+    """A few lines a person reads: what was transcribed, and where it went (the links only with --json)."""
+    result = job.get("result") or {}
+    lines = [
+        f"Job {job.get('job_id')} {job.get('status')}: {float(result.get('duration_s') or 0):.1f} s of audio, "
+        f"{result.get('words', 0)} words, language {result.get('language') or '?'}"
+    ]
+    lines += [f"  {path}" for path in written] or ["  transcripts: add --out DIR to download them, --json for links"]
+    return "\n".join(lines)
 
 
 def _print_result(result: UploadResult, as_json: bool) -> None:

@@ -41,8 +41,13 @@ class LocalStack:
         worker_threads: int = 1,
         worker_args: list[str] | None = None,
         worker_module: str = "worker",
+        workdir: Path | None = None,
     ) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="transcription-stack-"))
+        # A given folder outlives the stack (scripts/transcribe keeps an interrupted job's state there to resume it);
+        # a temporary one is deleted at stop (Azurite's data can be gigabytes).
+        self.keep_workdir = workdir is not None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="transcription-stack-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.azurite = Azurite(self.workdir / "azurite")
         self.port = port or free_port()
         self.function_key = secrets.token_urlsafe(24)
@@ -145,7 +150,8 @@ class LocalStack:
         if self.devhost is not None:
             self.devhost.stop()
         self.azurite.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not self.keep_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -1,33 +1,41 @@
 """``scripts/transcribe AUDIO``: the main job on one machine, through the same public API customers use.
 
 Starts Azurite, the devhost and N workers; uploads AUDIO with the client; follows the job's progress; writes
-``transcript.{json,txt,srt,vtt}`` to ``--out`` (default ``./transcripts/<name>/``) and prints the text.
+``transcript.{json,txt,srt,vtt}`` to ``--out`` (default ``./transcripts/<name>/``) and prints the text. The stack
+keeps its state in ``.transcribe/<run>/`` until the job is done, so an interrupted run (Ctrl-C, a crash, a slow
+service) is resumed with ``scripts/transcribe --resume .transcribe/<run>``: the upload continues where it stopped
+and the job where its orchestration was.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
-import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+import httpx
 
 from client.api import ApiError, TranscriptionApi
 from client.block_upload import UploadError
+from client.follow import follow_job
 from client.uploads import upload_file
-from devhost.stack import LocalStack
+from devhost.stack import ROOT, LocalStack
 
 FORMATS = ("json", "txt", "srt", "vtt")
+# One folder per run until it finishes (the stack's state, so Ctrl-C loses nothing); tests point it elsewhere.
+RUNS = Path(os.environ.get("TRANSCRIBE_RUNS_DIR") or ROOT / ".transcribe")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(prog="scripts/transcribe", description=__doc__)
-    parser.add_argument("audio", type=Path)
+    parser.add_argument("audio", type=Path, nargs="?", help="the recording (not needed with --resume)")
     parser.add_argument("--out", type=Path, help="where transcripts go (default ./transcripts/<name>/)")
     parser.add_argument("--language", help="ISO 639-1 code, or 'auto' (default: the model's)")
     parser.add_argument("--workers", type=int, default=cores, help=f"worker processes (default: one per core, {cores})")
@@ -37,28 +45,59 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--timings", action="store_true", help="print where the job's time went, from its trace (as an operator sees)"
     )
-    return parser.parse_args(argv)
+    parser.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted run from its folder")
+    args = parser.parse_args(argv)
+    if args.resume is None and args.audio is None:
+        parser.error("give the recording to transcribe, or --resume DIR")
+    return args
 
 
-def follow(api: TranscriptionApi, job_id: str, timeout_s: float, show: bool) -> dict[str, Any]:
-    """Poll the public job status like any customer, honouring Retry-After (capped, for a local run)."""
-    deadline = time.monotonic() + timeout_s
-    with tqdm(total=100.0, unit="%", disable=not show, file=sys.stderr, bar_format="{l_bar}{bar}| {postfix}") as bar:
-        while time.monotonic() < deadline:
-            finished, job, retry_after = api.get_job(job_id)
-            if finished:
-                bar.n = 100.0
-                return job
-            progress = job.get("progress") or {}
-            bar.n = float(progress.get("percent") or 0.0)
-            eta = progress.get("eta_s")
-            bar.set_postfix_str(
-                f"{job['status']} {progress.get('segments_done', 0)}/"
-                f"{progress.get('segments_total', '?')} segments" + (f", ETA {eta:.0f} s" if eta is not None else "")
-            )
-            bar.refresh()
-            time.sleep(min(retry_after, 1.0))
-    raise TimeoutError(f"job {job_id} did not finish within {timeout_s:.0f} s")
+@dataclass
+class Run:
+    """What a run needs to be resumed: kept as ``run.json`` in its folder (which also holds the stack's state)."""
+
+    folder: Path
+    audio: Path
+    out: Path
+    language: str | None
+    workers: int
+    model: str
+    window: float
+    timings: bool
+    job_id: str | None = None
+
+    @classmethod
+    def new(cls, args: argparse.Namespace) -> Run:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = RUNS / f"{stamp}-{args.audio.stem}"[:80]
+        out = args.out or Path("transcripts") / args.audio.stem
+        workers = max(1, args.workers)
+        run = cls(folder, args.audio.resolve(), out, args.language, workers, args.model, args.window, args.timings)
+        run.save()
+        return run
+
+    @classmethod
+    def load(cls, folder: Path) -> Run:
+        data = json.loads((folder / "run.json").read_text())
+        return cls(**{**data, "folder": folder, "audio": Path(data["audio"]), "out": Path(data["out"])})
+
+    def save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k != "folder"}
+        (self.folder / "run.json").write_text(json.dumps(data, indent=2))
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "TRANSCRIBE_EXPECTED_WORKERS": str(self.workers),
+            "TRANSCRIBE_MODEL": self.model,
+            "TRANSCRIBE_SEGMENT_WINDOW_S": str(self.window),
+            # A --window under the defaults' 30 s minimum (or 4x the 2 s overlap) lowers them with it.
+            "TRANSCRIBE_SEGMENT_MIN_WINDOW_S": str(min(30.0, self.window)),
+            "TRANSCRIBE_SEGMENT_OVERLAP_S": str(min(2.0, self.window / 4)),
+        }
+        if self.timings:
+            env["TRANSCRIBE_TELEMETRY_DIR"] = str(self.folder / "telemetry")
+        return env
 
 
 def download(api: TranscriptionApi, job_id: str, out: Path) -> dict[str, Path]:
@@ -72,44 +111,74 @@ def download(api: TranscriptionApi, job_id: str, out: Path) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.audio.is_file():
+    if args.resume is not None:
+        if not (args.resume / "run.json").is_file():
+            print(f"error: {args.resume} is not the folder of an interrupted run", file=sys.stderr)
+            return 2
+        run = Run.load(args.resume)
+    elif not args.audio.is_file():
         print(f"error: {args.audio} is not a file", file=sys.stderr)
         return 2
-    workers = max(1, args.workers)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    env = {
-        "TRANSCRIBE_EXPECTED_WORKERS": str(workers),
-        "TRANSCRIBE_MODEL": args.model,
-        "TRANSCRIBE_SEGMENT_WINDOW_S": str(args.window),
-    }
-    spans_dir = Path(tempfile.mkdtemp(prefix="transcribe-telemetry-")) if args.timings else None
-    if spans_dir is not None:
-        env["TRANSCRIBE_TELEMETRY_DIR"] = str(spans_dir)
-    show = sys.stderr.isatty()
-    print(f"Starting the local stack: Azurite, devhost, {workers} worker(s) x {threads} thread(s)...", file=sys.stderr)
-    with LocalStack(env=env, workers=workers, worker_threads=threads) as stack:
-        api = TranscriptionApi(stack.base_url, stack.function_key)
-        try:
-            job_id = upload_file(api, args.audio, language=args.language, show_progress=show).job_id
-            job = follow(api, job_id, args.timeout, show)
-            out = args.out or Path("transcripts") / args.audio.stem
-            paths = download(api, job_id, out)
-        except (ApiError, UploadError) as exc:
-            failed = exc.problem.get("job_error_code") if isinstance(exc, ApiError) else None
-            print(f"error: {failed + ': ' if failed else ''}{exc}", file=sys.stderr)
+    else:
+        run = Run.new(args)
+    try:
+        job = transcribe(run, args.timeout)
+    except KeyboardInterrupt:
+        print(f"\nInterrupted. {_kept(run)}", file=sys.stderr)
+        return 130
+    except (ApiError, UploadError) as exc:
+        failed = exc.problem.get("job_error_code") if isinstance(exc, ApiError) else None
+        print(f"error: {failed + ': ' if failed else ''}{exc}", file=sys.stderr)
+        if isinstance(exc, ApiError) and failed:  # the job's own end: nothing to resume
+            shutil.rmtree(run.folder, ignore_errors=True)
             return 1
-        finally:
-            api.close()
+        print(_kept(run), file=sys.stderr)
+        return 1
+    except (httpx.HTTPError, TimeoutError, OSError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}. {_kept(run)}", file=sys.stderr)
+        return 1
     result = job["result"]
-    print(paths["txt"].read_text(encoding="utf-8"), end="")
+    print((run.out / "transcript.txt").read_text(encoding="utf-8"), end="")
     print(
-        f"\nJob {job_id}: {result['duration_s']:.1f} s of audio, {result['words']} words, language "
-        f"{result['language']}, RTFx {result['rtfx']}; transcripts in {out}/",
+        f"\nJob {run.job_id}: {result['duration_s']:.1f} s of audio, {result['words']} words, language "
+        f"{result['language']}, RTFx {result['rtfx']}; transcripts in {run.out}/",
         file=sys.stderr,
     )
-    if spans_dir is not None:
-        print_timings(spans_dir, job_id)
+    if run.timings:
+        print_timings(run.folder / "telemetry", str(run.job_id))
+    shutil.rmtree(run.folder, ignore_errors=True)  # done: nothing left to resume
     return 0
+
+
+def transcribe(run: Run, timeout_s: float) -> dict[str, Any]:
+    """Start (or restart, on the same state) the local stack, upload (or finish uploading), follow, download."""
+    threads = max(1, (os.cpu_count() or 1) // run.workers)
+    show = sys.stderr.isatty()
+    print(
+        f"Starting the local stack: Azurite, devhost, {run.workers} worker(s) x {threads} thread(s)...", file=sys.stderr
+    )
+    stack = LocalStack(env=run.env(), workers=run.workers, worker_threads=threads, workdir=run.folder / "stack")
+    with stack:
+        api = TranscriptionApi(stack.base_url, stack.function_key)
+        try:
+
+            def remember(session: dict[str, Any]) -> None:
+                run.job_id = str(session["job_id"])
+                run.save()
+
+            upload_file(
+                api, run.audio, resume_job_id=run.job_id, language=run.language, show_progress=show, on_session=remember
+            )
+            job = follow_job(api, str(run.job_id), timeout_s, show)
+            download(api, str(run.job_id), run.out)
+            return job
+        finally:
+            api.close()
+
+
+def _kept(run: Run) -> str:
+    job = f"job {run.job_id}" if run.job_id else "the upload"
+    return f"The state of {job} is kept in {run.folder}; resume with: scripts/transcribe --resume {run.folder}"
 
 
 def print_timings(folder: Path, job_id: str) -> None:
