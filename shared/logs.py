@@ -440,10 +440,9 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        redacted = record.args is None
-        message = _safe_message(record)
-        if not redacted:
-            message = redact(message)
+        # Always redact (it is idempotent, ~5 us): ``args is None`` cannot prove the factory saw this text, since
+        # ``logging.makeLogRecord`` runs the factory on an empty record and then overwrites its fields.
+        message = redact(_safe_message(record))
         job_id, segment = _job_and_segment(record, message)
         trace_id, span_id = _trace_ids()
         payload: dict[str, object] = {
@@ -472,9 +471,7 @@ class JsonFormatter(logging.Formatter):
             text = f"{text}\n{record.stack_info}" if text else record.stack_info
         if not text:
             return
-        if record.args is not None or record.exc_info:
-            text = redact(text)
-        payload["exception"] = _clean(text)
+        payload["exception"] = _clean(redact(text))
         payload["exception_type"] = type_name
 
 
