@@ -158,6 +158,7 @@ def worktree(commit: str) -> Path:
     for relative in ("bench/scale.py", "tests/support/noop_worker.py"):
         (path / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / relative, path / relative)
+    (path / "node_modules").symlink_to(ROOT / "node_modules")  # Azurite, installed once by scripts/bootstrap
     return path
 
 
