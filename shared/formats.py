@@ -66,20 +66,8 @@ def to_srt(
     max_line_chars: int = MAX_LINE_CHARS,
 ) -> str:
     """SubRip: numbered cues, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``, a blank line between cues; text unescaped."""
-    ordered = sorted(segments, key=lambda s: s.start)
-    return "".join(srt_chunks(ordered, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars, max_line_chars=max_line_chars))
-
-
-def srt_chunks(
-    segments: Iterable[Segment],
-    *,
-    max_cue_s: float = MAX_CUE_S,
-    max_cue_chars: int = MAX_CUE_CHARS,
-    max_line_chars: int = MAX_LINE_CHARS,
-) -> Iterator[str]:
-    """:func:`to_srt` a cue at a time, from segments already sorted by start (as stitching gives them)."""
-    for number, cue in enumerate(cue_stream(segments, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars), 1):
-        yield srt_block(number, cue, max_line_chars)
+    cues = build_cues(segments, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars)
+    return "".join(srt_block(number, cue, max_line_chars) for number, cue in enumerate(cues, 1))
 
 
 def to_vtt(
@@ -90,21 +78,8 @@ def to_vtt(
     max_line_chars: int = MAX_LINE_CHARS,
 ) -> str:
     """WebVTT: the ``WEBVTT`` header, then cues ``HH:MM:SS.mmm --> HH:MM:SS.mmm`` with escaped text."""
-    ordered = sorted(segments, key=lambda s: s.start)
-    return "".join(vtt_chunks(ordered, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars, max_line_chars=max_line_chars))
-
-
-def vtt_chunks(
-    segments: Iterable[Segment],
-    *,
-    max_cue_s: float = MAX_CUE_S,
-    max_cue_chars: int = MAX_CUE_CHARS,
-    max_line_chars: int = MAX_LINE_CHARS,
-) -> Iterator[str]:
-    """:func:`to_vtt` a cue at a time, from segments already sorted by start."""
-    yield VTT_HEADER
-    for cue in cue_stream(segments, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars):
-        yield vtt_block(cue, max_line_chars)
+    cues = build_cues(segments, max_cue_s=max_cue_s, max_cue_chars=max_cue_chars)
+    return VTT_HEADER + "".join(vtt_block(cue, max_line_chars) for cue in cues)
 
 
 VTT_HEADER = "WEBVTT\n"

@@ -126,27 +126,16 @@ def test_the_client_waits_and_downloads(stack: LocalStack, tmp_path: Path) -> No
 
     job_id = upload(stack, "speech.m4a")
     env = dict(os.environ, TRANSCRIBE_API_URL=stack.base_url, TRANSCRIBE_API_KEY=stack.function_key)
-    done = subprocess.run(
-        [sys.executable, "-m", "client", "wait", job_id, "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    )
+
+    def client(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "client", *args]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=True)
+
+    done = client("wait", job_id, "--out", str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"transcript.{x}" for x in ("json", "srt", "txt", "vtt")]
     assert (tmp_path / "transcript.vtt").read_text().startswith("WEBVTT")
     # A person reads a summary and where the files went; the read links only with --json.
     assert done.stdout.startswith(f"Job {job_id} completed: ") and str(tmp_path / "transcript.srt") in done.stdout
     assert "sig=" not in done.stdout and "Traceback" not in done.stderr
-    as_json = subprocess.run(
-        [sys.executable, "-m", "client", "wait", job_id, "--json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    )
+    as_json = client("wait", job_id, "--json")
     assert json.loads(as_json.stdout)["status"] == "completed"
