@@ -41,6 +41,12 @@ telemetry.shutdown()
 """
 
 
+def _body(handler: BaseHTTPRequestHandler) -> bytes:
+    """What an exporter posted, un-gzipped (both exporters compress their requests)."""
+    body = handler.rfile.read(int(handler.headers.get("content-length") or 0))
+    return gzip.decompress(body) if handler.headers.get("content-encoding") == "gzip" else body
+
+
 class Ingestion(ThreadingHTTPServer):
     """Accepts what the exporter posts (``/v2.1/track``: gzip'd JSON lines or a JSON array) and keeps it."""
 
@@ -51,9 +57,7 @@ class Ingestion(ThreadingHTTPServer):
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
+                body = _body(self)
                 text = body.decode()
                 items = (
                     json.loads(text)
@@ -154,9 +158,7 @@ class Collector(ThreadingHTTPServer):
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
+                body = _body(self)
                 outer.paths.append(self.path)
                 if self.path == "/v1/traces":
                     request = ExportTraceServiceRequest.FromString(body)
