@@ -32,6 +32,7 @@ from shared import storage
 from shared.config import get_settings
 from shared.contracts import BATCH_CLEANUP_QUEUE
 from shared.errors import ErrorCode, PermanentError, ServiceError, TransientError
+from shared.inflight import inflight_audio_s
 from shared.job_views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
 from shared.jobs import JobStore
 from shared.models import JobError, JobRecord, JobStatus
@@ -79,7 +80,8 @@ async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrch
 async def _with_running_batches(
     client: df.DurableOrchestrationClient, record: JobRecord, custom: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    """The job's orchestration counts finished batches; add what its running batches (a few) have done so far."""
+    """The job's orchestration counts finished batches; add what its running batches (a few) have done so far, and
+    how far the segments being transcribed right now have got (shared/inflight.py)."""
     ids = (custom or {}).get("running_batches")
     if not custom or not isinstance(ids, list) or not ids:
         return custom
@@ -89,7 +91,10 @@ async def _with_running_batches(
     done = min(total, int(custom.get("segments_done", 0)) + sum(int(p.get("segments_done", 0)) for p in parts))
     audio_total = float(custom.get("audio_seconds_total", 0.0))
     running_audio = sum(float(p.get("audio_seconds_done", 0.0)) for p in parts)
-    audio = min(audio_total, float(custom.get("audio_seconds_done", 0.0)) + running_audio)
+    segments = storage.container(get_settings().segments_container)
+    pending = {int(i) for p in parts for i in p.get("pending", []) if isinstance(i, int)}
+    in_flight = await asyncio.to_thread(inflight_audio_s, segments, record.job_id, pending) if pending else 0.0
+    audio = min(audio_total, float(custom.get("audio_seconds_done", 0.0)) + running_audio + in_flight)
     started = record.committed_at or record.created_at
     return progress(str(custom.get("stage")), done, total, audio, audio_total, started, datetime.now(UTC))
 

@@ -85,8 +85,13 @@ def transcribe_batch(context: df.DurableOrchestrationContext) -> Generator[Any, 
 
 
 def _status(outcome: dict[str, Any], windows: list[Window], pending: set[int]) -> dict[str, Any]:
-    """What the status API adds to the job's progress while this batch runs (a few numbers, whatever its size)."""
-    return {"segments_done": len(windows) - len(pending), "audio_seconds_done": round(outcome["audio_s"], 2)}
+    """What the status API adds to the job's progress while this batch runs; ``pending`` (at most a batch of
+    indices, ~1 KB) tells it which in-flight reports are not counted yet (shared/inflight.py)."""
+    return {
+        "segments_done": len(windows) - len(pending),
+        "audio_seconds_done": round(outcome["audio_s"], 2),
+        "pending": sorted(pending),
+    }
 
 
 def _failed(code: str, message: str) -> dict[str, Any]:

@@ -49,6 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-dequeue", type=int, default=5)
     parser.add_argument("--exit-when-idle", type=float, default=None, help="exit after the queue is empty this long")
     parser.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}")
+    parser.add_argument(
+        "--progress-every", type=float, default=10.0, help="seconds between reports of how far a segment has got"
+    )
     return parser.parse_args(argv)
 
 
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         max_dequeue_count=args.max_dequeue,
         exit_when_idle_s=args.exit_when_idle,
         worker_id=args.worker_id,
+        progress_every_s=args.progress_every,
     )
     worker = SegmentWorker(
         transcriber,

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from shared import job_metrics, tracing
 from shared.contracts import SegmentDone, SegmentJob, SegmentResult
 from shared.errors import PermanentError
+from shared.inflight import InflightProgress
 from shared.jobs import JobStore
 from shared.models import JobStatus
 from shared.telemetry_names import Attr, Span
@@ -43,6 +44,7 @@ class WorkerOptions:
     poll_interval_s: float = 0.5
     exit_when_idle_s: float | None = None  # a Container Apps job replica exits once the queue stays empty
     cancel_check_s: float = 2.0  # how often a running segment looks whether its job was canceled
+    progress_every_s: float = 10.0  # how often a running segment says how far it got (shared/inflight.py)
     worker_id: str = "worker"
 
 
@@ -222,9 +224,18 @@ class SegmentWorker:
             decode_span.set_attribute(Attr.READ_S, round(reader.read_s, 3))
             decode_span.set_attribute(Attr.BYTES, reader.bytes_fetched)
         decoded = time.perf_counter()
+        progress = InflightProgress(
+            self.blobs.get_container_client(job.result_container), job, self.options.progress_every_s
+        )
         with tracing.child(Span.SEGMENT_INFERENCE) as inference_span:
             segments, language, probability = self.transcriber.transcribe(
-                samples, job.window, job.language, job.beam_size, job.vad_filter, keep_going=self._still_wanted(job)
+                samples,
+                job.window,
+                job.language,
+                job.beam_size,
+                job.vad_filter,
+                keep_going=self._still_wanted(job),
+                on_progress=progress.reached,
             )
             audio_s = job.window.end_s - job.window.start_s
             inference_s = time.perf_counter() - decoded
@@ -249,6 +260,7 @@ class SegmentWorker:
                 overwrite=True,
                 content_settings=ContentSettings(content_type="application/json"),
             )
+        progress.finished()
         t = self.transcriber
         job_metrics.segment_transcribed(t.model_name, t.device, t.compute_type, audio_s, inference_s)
         logger.info(

@@ -73,6 +73,7 @@ class Transcriber:
         vad_filter: bool = True,
         start_in_pause: bool = True,
         keep_going: Callable[[], bool] | None = None,
+        on_progress: Callable[[float], None] | None = None,
     ) -> tuple[list[Segment], str | None, float | None]:
         """Samples are 16 kHz mono float32 starting exactly at ``window.start_s``; times come back absolute.
 
@@ -81,7 +82,8 @@ class Transcriber:
         ``start_in_pause=False`` gives it the whole window (tests record what that did).
 
         faster-whisper yields segments as it decodes them (a 30 s chunk at a time); ``keep_going`` is asked after
-        each, and a ``False`` stops the work with :class:`Stopped` (a job canceled while its segment runs).
+        each, and a ``False`` stops the work with :class:`Stopped` (a job canceled while its segment runs);
+        ``on_progress`` is told the absolute time the decoding has reached.
         """
         first, stop = 0, len(samples)
         if start_in_pause:
@@ -99,6 +101,8 @@ class Transcriber:
         segments = []
         for piece in pieces:
             segments.append(_absolute(piece, offset))
+            if on_progress is not None:
+                on_progress(piece.end + offset)
             if keep_going is not None and not keep_going():
                 raise Stopped(f"stopped after {piece.end + offset:.1f} s of the window ending at {window.end_s:.1f} s")
         return segments, info.language, info.language_probability
