@@ -178,7 +178,10 @@ def transcribe(run: Run, timeout_s: float) -> dict[str, Any]:
 
 def _kept(run: Run) -> str:
     job = f"job {run.job_id}" if run.job_id else "the upload"
-    return f"The state of {job} is kept in {run.folder}; resume with: scripts/transcribe --resume {run.folder}"
+    return (
+        f"The state of {job} is kept in {run.folder}; resume with: scripts/transcribe --resume {run.folder} "
+        "(or delete that folder to drop the job)"
+    )
 
 
 def print_timings(folder: Path, job_id: str) -> None:
