@@ -24,9 +24,10 @@ import sys
 import tempfile
 import threading
 import time
-import wave
 from pathlib import Path
 from typing import Any
+
+from tests.support.silence import silent_wav
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {
@@ -43,16 +44,6 @@ def cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
-
-
-def silent_wav(path: Path, seconds: int, rate: int = 8000) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        for _ in range(seconds):
-            out.writeframes(b"\0\0" * rate)
-    return path
 
 
 def child(segments: int, limit_s: float) -> dict[str, Any]:
@@ -155,7 +146,7 @@ def worktree(commit: str) -> Path:
     """The older commit checked out beside this one, with this script and the no-op worker copied in."""
     path = Path(tempfile.mkdtemp(prefix="bench-before-"))
     subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=ROOT, check=True, capture_output=True)
-    for relative in ("bench/scale.py", "tests/support/noop_worker.py"):
+    for relative in ("bench/scale.py", "tests/support/noop_worker.py", "tests/support/silence.py"):
         (path / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / relative, path / relative)
     (path / "node_modules").symlink_to(ROOT / "node_modules")  # Azurite, installed once by scripts/bootstrap

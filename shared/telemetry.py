@@ -125,8 +125,12 @@ def current() -> Plan:
 
 
 def tracer() -> trace.Tracer:
-    current()
-    return trace.get_tracer(SCOPE)
+    """The service's tracer, made once per process (every span asks for it: segments, range reads, activities)."""
+    found = _state.get("tracer")
+    if found is None:
+        current()
+        found = _state["tracer"] = trace.get_tracer(SCOPE)
+    return found
 
 
 def meter() -> metrics.Meter:

@@ -12,7 +12,6 @@ import json
 import statistics
 import threading
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
 from functions.segment_batches import batch_instance_id
+from tests.support.silence import silent_wav
 
 HOOK = "/runtime/webhooks/durabletask/instances"
 SWALLOWED = (1000, 1001, 1002)  # batch 5
@@ -37,17 +37,6 @@ ENV = {
     "TRANSCRIBE_SEGMENT_TIMEOUT_S": "15",
 }
 CUSTOM_STATUS_LIMIT = 16 * 1024  # Durable's limit on a custom status (the host enforces it too)
-
-
-def silent_wav(path: Path, seconds: int, rate: int = 8000) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        chunk = b"\0\0" * rate
-        for _ in range(seconds):
-            out.writeframes(chunk)
-    return path
 
 
 @pytest.fixture(scope="module")
