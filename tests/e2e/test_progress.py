@@ -2,7 +2,7 @@
 
 One worker (one thread), one 73 s segment of real speech (tiny.en takes several seconds over it), progress reported
 every 0.2 s: the status API must show audio done while no segment is finished yet, never going backwards, and the
-in-flight record is marked done when the segment's result is written.
+in-flight record holds the whole window once the segment's result is written.
 """
 
 from __future__ import annotations
