@@ -1,7 +1,9 @@
 """The whole service on one machine: Azurite, the devhost serving function_app.py, and transcription workers.
 
 Used by ``scripts/transcribe``, ``scripts/up``, the tests and the benchmarks, so they all run the same stack.
-``python -m devhost.stack`` keeps it running until Ctrl-C and prints how to reach it.
+``python -m devhost.stack`` keeps it running until Ctrl-C and prints how to reach it; its workers are laid out
+for the machine (``worker.layout``) unless ``DEVHOST_WORKERS``, ``DEVHOST_THREADS`` or ``DEVHOST_BATCH_SIZE`` say
+otherwise (``DEVHOST_WORKERS=0``: the API only, bring your own workers).
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ import tempfile
 import threading
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devhost.azurite import Azurite
 from devhost.processes import ManagedProcess, free_port
+
+if TYPE_CHECKING:
+    from worker.layout import Layout
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +45,8 @@ class LocalStack:
         app_dir: Path = ROOT,
         workers: int = 0,
         worker_threads: int = 1,
+        worker_batch_size: int | None = None,
+        worker_gpus: int = 0,
         worker_args: list[str] | None = None,
         worker_module: str = "worker",
         workdir: Path | None = None,
@@ -57,6 +65,8 @@ class LocalStack:
         self.extra_env = env or {}
         self.devhost: ManagedProcess | None = None
         self.worker_count, self.worker_threads = workers, worker_threads
+        self.worker_batch_size = worker_batch_size  # None: the worker's own default
+        self.worker_gpus = worker_gpus  # > 0: worker n sees only GPU n % worker_gpus (one process per GPU)
         self.worker_args = worker_args or []
         self.worker_module = worker_module  # tests run a stand-in that skips the model (tests/support/noop_worker.py)
         self.workers: list[ManagedProcess] = []
@@ -129,10 +139,14 @@ class LocalStack:
             str(self.worker_threads),
             "--worker-id",
             f"local-{n}",
+            *(["--batch-size", str(self.worker_batch_size)] if self.worker_batch_size is not None else []),
             *self.worker_args,
         ]
         log = self.workdir / f"worker-{n}-{len(self.workers)}.log"
-        worker = ManagedProcess(f"worker-{n}", argv, log, env=self.host_env(), cwd=ROOT)
+        env = self.host_env()
+        if self.worker_gpus > 0:
+            env["CUDA_VISIBLE_DEVICES"] = _gpu_for(n, self.worker_gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        worker = ManagedProcess(f"worker-{n}", argv, log, env=env, cwd=ROOT)
         worker.start()
         worker.wait_ready(lambda: "ready" in worker.log_tail(5), timeout_s=120)
         self.workers.append(worker)
@@ -160,17 +174,60 @@ class LocalStack:
         self.stop()
 
 
+def _gpu_for(slot: int, gpus: int, visible: str | None) -> str:
+    """The one GPU worker ``slot`` may see: the slot-th of ``CUDA_VISIBLE_DEVICES`` when set, else its index."""
+    ids = [part.strip() for part in visible.split(",") if part.strip()] if visible else []
+    return ids[slot % len(ids)] if ids else str(slot % gpus)
+
+
+def worker_layout(
+    model: str, *, workers: int | None, threads: int | None, batch_size: int | None, names: tuple[str, str, str]
+) -> tuple[Layout, str]:
+    """The workers' layout: chosen from the machine for ``model`` (on ``TRANSCRIBE_DEVICE``, as the workers
+    themselves pick their device), with each part given replacing the machine's choice; and a line saying so.
+
+    ``names`` are what the user calls the three parts (flags or environment variables), for that line. A given
+    number of workers gets threads fitted to it (cores // workers) unless threads are given too.
+    """
+    from worker.layout import choose, overridden
+
+    chosen = choose(os.environ.get("TRANSCRIBE_DEVICE", "auto"), model=model, processes=workers)
+    chosen, parts = overridden(chosen, processes=workers, threads=threads, batch_size=batch_size)
+    by_part = dict(zip(("processes", "threads", "batch_size"), names, strict=True))
+    given = f"; set by {', '.join(by_part[part] for part in parts)}" if parts else "; chosen from the machine"
+    return chosen, chosen.describe() + given
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else None
+
+
 def main() -> int:
     port = int(os.environ.get("DEVHOST_PORT", "7071"))
-    workers = int(os.environ.get("DEVHOST_WORKERS", str(os.cpu_count() or 1)))
-    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+    requested = _env_int("DEVHOST_WORKERS")
+    layout, line = worker_layout(
+        os.environ.get("TRANSCRIBE_MODEL", "tiny.en"),
+        workers=requested or None,
+        threads=_env_int("DEVHOST_THREADS"),
+        batch_size=_env_int("DEVHOST_BATCH_SIZE"),
+        names=("DEVHOST_WORKERS", "DEVHOST_THREADS", "DEVHOST_BATCH_SIZE"),
+    )
+    workers = 0 if requested == 0 else layout.processes  # 0: the API only, workers run elsewhere
     env = {"TRANSCRIBE_EXPECTED_WORKERS": str(max(workers, 1))}
-    with LocalStack(env=env, port=port, workers=workers, worker_threads=threads) as stack:
+    with LocalStack(
+        env=env,
+        port=port,
+        workers=workers,
+        worker_threads=layout.threads,
+        worker_batch_size=layout.batch_size,
+        worker_gpus=layout.gpus,
+    ) as stack:
         print(f"API:           {stack.base_url}/api")
         print(f"Function key:  {stack.function_key}")
         print(f"Durable API:   {stack.base_url}/runtime/webhooks/durabletask/instances?code={stack.durable_key}")
         print(f"Storage:       {stack.connection_string}")
-        print(f"Workers:       {workers} x {threads} thread(s)")
+        print(f"Workers:       {line if workers else 'none (DEVHOST_WORKERS=0)'}")
         print(f"Logs:          {stack.workdir}")
         print(f"Client:        TRANSCRIBE_API_URL={stack.base_url} TRANSCRIBE_API_KEY={stack.function_key}")
         print("Ctrl-C stops the stack.", flush=True)

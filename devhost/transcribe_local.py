@@ -1,10 +1,12 @@
 """``scripts/transcribe AUDIO``: the main job on one machine, through the same public API customers use.
 
-Starts Azurite, the devhost and N workers; uploads AUDIO with the client; follows the job's progress; writes
-``transcript.{json,txt,srt,vtt}`` to ``--out`` (default ``./transcripts/<name>/``) and prints the text. The stack
-keeps its state in ``.transcribe/<run>/`` until the job is done, so an interrupted run (Ctrl-C, a crash, a slow
-service) is resumed with ``scripts/transcribe --resume .transcribe/<run>``: the upload continues where it stopped
-and the job where its orchestration was.
+Starts Azurite, the devhost and workers laid out for the machine (``worker.layout``: on CPU one 1-thread process
+per core with batch 8, memory permitting; on GPU one process per GPU with a batch sized to its memory;
+``--workers``, ``--threads`` and ``--batch-size`` override each part); uploads AUDIO with the client; follows the
+job's progress; writes ``transcript.{json,txt,srt,vtt}`` to ``--out`` (default ``./transcripts/<name>/``) and
+prints the text. The stack keeps its state in ``.transcribe/<run>/`` until the job is done, so an interrupted run
+(Ctrl-C, a crash, a slow service) is resumed with ``scripts/transcribe --resume .transcribe/<run>``: the upload
+continues where it stopped and the job where its orchestration was.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from client.api import ApiError, TranscriptionApi
 from client.block_upload import UploadError
 from client.follow import follow_job
 from client.uploads import upload_file
-from devhost.stack import ROOT, LocalStack
+from devhost.stack import ROOT, LocalStack, worker_layout
 
 FORMATS = ("json", "txt", "srt", "vtt")
 # One folder per run until it finishes (the stack's state, so Ctrl-C loses nothing); tests point it elsewhere.
@@ -33,19 +35,30 @@ RUNS = Path(os.environ.get("TRANSCRIBE_RUNS_DIR") or ROOT / ".transcribe")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(prog="scripts/transcribe", description=__doc__)
     parser.add_argument("audio", type=Path, nargs="?", help="the recording (not needed with --resume)")
     parser.add_argument("--out", type=Path, help="where transcripts go (default ./transcripts/<name>/)")
     parser.add_argument("--language", help="ISO 639-1 code, or 'auto' (default: the model's)")
-    parser.add_argument("--workers", type=int, default=cores, help=f"worker processes (default: one per core, {cores})")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default from the machine: one per core on CPU as memory allows, one per GPU)",
+    )
+    parser.add_argument("--threads", type=int, help="CPU threads per worker (default: cores / workers, at least 1)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="audio chunks each worker decodes together; 1: one at a time (default: 8 on CPU, 8-64 by GPU memory)",
+    )
     parser.add_argument("--model", default="tiny.en", help="model folder or bundled name (default tiny.en)")
     parser.add_argument("--window", type=float, default=300.0, help="segment length in seconds (default 300)")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="give up after this many seconds")
     parser.add_argument(
         "--timings", action="store_true", help="print where the job's time went, from its trace (as an operator sees)"
     )
-    parser.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted run from its folder")
+    parser.add_argument(
+        "--resume", type=Path, metavar="DIR", help="continue an interrupted run from its folder (with its layout)"
+    )
     args = parser.parse_args(argv)
     if args.resume is None and args.audio is None:
         parser.error("give the recording to transcribe, or --resume DIR")
@@ -65,14 +78,39 @@ class Run:
     window: float
     timings: bool
     job_id: str | None = None
+    # The rest of the layout. A run saved before these were kept resumes with cores / workers threads and the
+    # worker's own batch size.
+    threads: int | None = None
+    batch_size: int | None = None
+    gpus: int = 0
+    layout: str = ""  # the start-up line's description of it
 
     @classmethod
     def new(cls, args: argparse.Namespace) -> Run:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         folder = RUNS / f"{stamp}-{args.audio.stem}"[:80]
         out = args.out or Path("transcripts") / args.audio.stem
-        workers = max(1, args.workers)
-        run = cls(folder, args.audio.resolve(), out, args.language, workers, args.model, args.window, args.timings)
+        layout, line = worker_layout(
+            args.model,
+            workers=args.workers,
+            threads=args.threads,
+            batch_size=args.batch_size,
+            names=("--workers", "--threads", "--batch-size"),
+        )
+        run = cls(
+            folder,
+            args.audio.resolve(),
+            out,
+            args.language,
+            layout.processes,
+            args.model,
+            args.window,
+            args.timings,
+            threads=layout.threads,
+            batch_size=layout.batch_size,
+            gpus=layout.gpus,
+            layout=line,
+        )
         run.save()
         return run
 
@@ -152,12 +190,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def transcribe(run: Run, timeout_s: float) -> dict[str, Any]:
     """Start (or restart, on the same state) the local stack, upload (or finish uploading), follow, download."""
-    threads = max(1, (os.cpu_count() or 1) // run.workers)
+    threads = run.threads or max(1, (os.cpu_count() or 1) // run.workers)
     show = sys.stderr.isatty()
-    print(
-        f"Starting the local stack: Azurite, devhost, {run.workers} worker(s) x {threads} thread(s)...", file=sys.stderr
+    layout = run.layout or f"{run.workers} worker(s) x {threads} thread(s)"
+    print(f"Starting the local stack: Azurite, devhost, {layout}...", file=sys.stderr)
+    stack = LocalStack(
+        env=run.env(),
+        workers=run.workers,
+        worker_threads=threads,
+        worker_batch_size=run.batch_size,
+        worker_gpus=run.gpus,
+        workdir=run.folder / "stack",
     )
-    stack = LocalStack(env=run.env(), workers=run.workers, worker_threads=threads, workdir=run.folder / "stack")
     with stack:
         api = TranscriptionApi(stack.base_url, stack.function_key)
         try:
