@@ -3,6 +3,7 @@
     python -m worker                          # bundled tiny.en, device auto (CUDA float16 or CPU int8)
     python -m worker --model /models/large-v3-turbo --device cuda
     python -m worker --threads 1 --exit-when-idle 60
+    python -m worker --batch-size 1            # sequential decoding (default: batched, size from the layout)
 
 Storage comes from the same settings as the Function App (``Storage`` or ``Storage__blobServiceUri`` /
 ``Storage__queueServiceUri`` with a managed identity).
@@ -45,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=int(os.environ.get("TRANSCRIBE_CPU_THREADS", "0")),
         help="CPU threads for the model (0: all cores)",
     )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=int(os.environ.get("TRANSCRIBE_BATCH_SIZE", "0")),
+        help="30 s chunks decoded at once (1: sequential; 0: the layout's choice for the device)",
+    )
     parser.add_argument("--visibility-timeout", type=int, default=300, help="seconds a taken message stays hidden")
     parser.add_argument("--max-dequeue", type=int, default=5)
     parser.add_argument("--exit-when-idle", type=float, default=None, help="exit after the queue is empty this long")
@@ -55,6 +62,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def batch_size_for(args: argparse.Namespace) -> int:
+    """The flag, or the batch size the layout picks for the device (8 on CPU; by GPU memory on CUDA)."""
+    if args.batch_size > 0:
+        return int(args.batch_size)
+    from worker.layout import choose
+
+    return choose(args.device, model=args.model).batch_size
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(SERVICE_WORKER)
@@ -62,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     born = time.monotonic()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights at run time
     settings = get_settings()
-    transcriber = Transcriber(ModelSpec(args.model, args.device, args.compute_type, args.threads))
+    spec = ModelSpec(args.model, args.device, args.compute_type, args.threads, batch_size_for(args))
+    transcriber = Transcriber(spec)
     options = WorkerOptions(
         visibility_timeout_s=args.visibility_timeout,
         max_dequeue_count=args.max_dequeue,
@@ -81,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"worker {args.worker_id}: ready ({transcriber.device}, {transcriber.compute_type})", flush=True)
+    ready = f"{transcriber.device}, {transcriber.compute_type}, batch {transcriber.batch_size}"
+    print(f"worker {args.worker_id}: ready ({ready})", flush=True)
     try:
         handled = worker.run(stop)
         logging.getLogger(__name__).info("worker %s stopping after %d segments", args.worker_id, handled)
