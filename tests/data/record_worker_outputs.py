@@ -41,7 +41,13 @@ CASES: dict[str, tuple[str, dict[str, Any], bool, dict[str, str]]] = {
     "long-dense": ("long.flac", DENSE, True, PINNED_KERNELS),
     "long-dense-mid-word": ("long.flac", DENSE, False, PINNED_KERNELS),
     "speech-dense": ("speech_16k_mono.wav", DENSE, True, PINNED_KERNELS),
+    "long-production-batched": ("long.flac", PRODUCTION, True, PINNED_KERNELS),
+    "long-short-batched": ("long.flac", SHORT, True, PINNED_KERNELS),
+    "long-dense-batched": ("long.flac", DENSE, True, PINNED_KERNELS),
 }
+# Cases whose windows go through the batched pipeline (the workers' default since the worker-throughput issue),
+# with this batch size; the single pass recorded beside them stays the sequential one the other cases compare with.
+BATCHED = {"long-production-batched": 8, "long-short-batched": 8, "long-dense-batched": 8}
 
 
 def record(case: str) -> dict[str, Any]:
@@ -51,7 +57,7 @@ def record(case: str) -> dict[str, Any]:
     from tests.support.recording import DATA, plan, single_pass, transcriber, window_results
 
     clip, planning, start_in_pause, kernels = CASES[case]
-    model = transcriber()
+    model = transcriber(batch_size=BATCHED.get(case, 1))
     info, windows = plan(DATA / clip, **planning)
     results = window_results(model, DATA / clip, info, windows, start_in_pause=start_in_pause)
     return {
@@ -66,6 +72,7 @@ def record(case: str) -> dict[str, Any]:
             "machine": platform.machine(),
         },
         "windows": [r.model_dump(mode="json") for r in results],
+        "batch_size": model.batch_size,
         "single_pass": [w.model_dump(mode="json") for w in single_pass(model, DATA / clip)],
     }
 

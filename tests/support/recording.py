@@ -43,9 +43,10 @@ OPTIONS: dict[str, Any] = {
 }
 
 
-def transcriber(threads: int = 1) -> Transcriber:
-    """tiny.en int8 on the CPU; one thread as each test worker runs (more threads are not bit-reproducible)."""
-    return Transcriber(ModelSpec("tiny.en", "cpu", None, threads))
+def transcriber(threads: int = 1, batch_size: int = 1) -> Transcriber:
+    """tiny.en int8 on the CPU; one thread as each test worker runs (more threads are not bit-reproducible);
+    ``batch_size`` > 1: the batched pipeline, as workers run by default."""
+    return Transcriber(ModelSpec("tiny.en", "cpu", None, threads, batch_size))
 
 
 def plan(path: Path, **planning: Any) -> tuple[AudioInfo, list[Window]]:

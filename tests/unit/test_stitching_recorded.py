@@ -61,6 +61,22 @@ SEAM_TEXT = {
         70.0: "same time and in the same room. Have a good night and drive",
     },
     "speech-dense": {10.0: "His dog liked to help him carry the water, one"},
+    # The batched pipeline (the workers' default), on the balanced plan's seams.
+    "long-production-batched": {36.62: "It holds enough auger for the whole garden for two weeks."},
+    "long-short-batched": {
+        18.31: "night in the morning on the first Saturday of May, we need people",
+        36.62: "It holds enough water for the whole garden for two weeks.",
+        54.93: "for the children and music in the evening. If it rains, we",
+    },
+    "long-dense-batched": {
+        9.15: "water tank and the summer picnic. please find the seat",
+        18.31: "night in the morning on the first Saturday of May, we need people",
+        27.46: "If you can help, please write your aim on the list by the",
+        36.62: "It holds enough auger for the whole garden for two weeks.",
+        45.77: "water. The summer picnic will be in the park",
+        54.93: "for the children and music in the evening. If it rains, we",
+        64.08: "Thank you all for coming tonight. The next",
+    },
 }
 # Every place the stitched transcript differs from the recorded single pass: (where, single pass, stitched).
 DIFFERENCES = {
@@ -91,6 +107,24 @@ DIFFERENCES = {
         (50.4, "a chair", "share"),
     ],
     "speech-dense": [],
+    "long-production-batched": [
+        (16.39, "high", "night"),
+        (31.85, "water", "auger"),
+        (35.93, "water", "auger"),
+        (48.85, "bringing", "bring"),
+        (50.4, "a chair", "share"),
+    ],
+    "long-short-batched": [(1.62, "of", "on"), (16.39, "high", "night")],
+    "long-dense-batched": [
+        (1.62, "of", "on"),
+        (16.39, "high", "night"),
+        (25.02, "the day", "may"),
+        (28.04, "name", "aim"),
+        (31.86, "water", "auger"),
+        (35.96, "water", "auger"),
+        (48.7, "bringing", "bring"),
+        (50.4, "a chair", "share"),
+    ],
 }
 # Word errors against the spoken text: the stitched transcript, and the single pass recorded with it.
 REFERENCE_ERRORS = {
@@ -99,6 +133,9 @@ REFERENCE_ERRORS = {
     "long-dense": (10, 4),
     "long-dense-mid-word": (14, 4),
     "speech-dense": (4, 4),
+    "long-production-batched": (7, 4),
+    "long-short-batched": (5, 4),
+    "long-dense-batched": (11, 4),
 }
 
 
