@@ -35,6 +35,11 @@ param resourceGroupName string = ''
 ])
 param gpuProfile string = 'Consumption-GPU-NC8as-T4'
 
+@description('30 s chunks each GPU worker decodes at once (faster-whisper BatchedInferencePipeline); 0: by GPU profile, 16 on a T4 (16 GB), 64 on an A100 (80 GB); 1: sequential. docs/gpu.md.')
+@minValue(0)
+@maxValue(256)
+param workerBatchSize int = 0
+
 @description('Most worker job executions at once, i.e. GPUs in use at the same time (each needs quota).')
 @minValue(1)
 @maxValue(100)
@@ -75,7 +80,7 @@ param authClientId string = ''
 @description('Public base URL when a custom domain or gateway fronts the app; empty: the app\'s own host name.')
 param publicBaseUrl string = ''
 
-@description('Name of the model baked into the worker image (scripts/azure/build-worker MODEL_NAME): job records carry it until a worker reports the one it ran.')
+@description('Name of the model baked into the worker image (scripts/azure/build-worker MODEL_NAME): the worker loads /opt/models/<modelName>, and job records carry the name until a worker reports the one it ran.')
 param modelName string = 'tiny.en'
 
 @description('E-mail address the alerts (job failure rate, segment backlog age, poisoned segments) notify; empty: the alerts fire in the portal only.')
@@ -103,6 +108,7 @@ module resources 'resources.bicep' = {
     principalType: principalType
     gpuProfile: gpuProfile
     maxWorkers: maxWorkers
+    workerBatchSize: workerBatchSize
     workerReplicaTimeoutSeconds: workerReplicaTimeoutSeconds
     workerImage: workerImage
     useDurableTaskScheduler: useDurableTaskScheduler

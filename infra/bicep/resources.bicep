@@ -10,6 +10,7 @@ param principalId string
 param principalType string
 param gpuProfile string
 param maxWorkers int
+param workerBatchSize int
 param workerReplicaTimeoutSeconds int
 param workerImage string
 param useDurableTaskScheduler bool
@@ -162,6 +163,8 @@ module worker 'modules/worker-job.bicep' = {
     jobName: 'job-worker-${token}'
     gpuProfile: gpuProfile
     maxExecutions: maxWorkers
+    batchSize: workerBatchSize
+    modelName: modelName
     replicaTimeoutSeconds: workerReplicaTimeoutSeconds
     image: workerImage
     workerIdentityId: identities.outputs.workerIdentityId

@@ -286,6 +286,31 @@ def test_a_worker_replica_takes_the_whole_gpu_profile(profile: str, cpu: int, me
     assert {"name": "gpu", "workloadProfileType": profile} in profiles
 
 
+@pytest.mark.parametrize(
+    ("profile", "override", "batch"),
+    [
+        ("Consumption-GPU-NC8as-T4", 0, "16"),  # 16 GB
+        ("Consumption-GPU-NC24-A100", 0, "64"),  # 80 GB
+        ("Consumption-GPU-NC8as-T4", 8, "8"),  # workerBatchSize overrides the profile's
+        ("Consumption-GPU-NC24-A100", 1, "1"),  # 1: sequential decoding
+    ],
+)
+def test_the_worker_decodes_in_float16_with_the_batch_size_of_its_gpu(profile: str, override: int, batch: str) -> None:
+    env = job_env(deployment(gpuProfile=profile, workerBatchSize=override))
+    assert env["TRANSCRIBE_DEVICE"] == "cuda" and env["TRANSCRIBE_COMPUTE_TYPE"] == "float16"
+    assert env["TRANSCRIBE_BATCH_SIZE"] == batch
+    # worker/__main__.py reads these three by name (the batch size as --batch-size's default)
+    assert {"TRANSCRIBE_BATCH_SIZE", "TRANSCRIBE_COMPUTE_TYPE", "TRANSCRIBE_MODEL"} <= worker_env_names()
+
+
+def test_the_worker_loads_the_folder_the_image_bakes_under_the_model_name_jobs_record() -> None:
+    """worker/Dockerfile bakes the model at /opt/models/${MODEL_NAME}; the app records modelName on each job."""
+    env = job_env(deployment(modelName="large-v3-turbo"))
+    assert env["TRANSCRIBE_MODEL"] == "/opt/models/large-v3-turbo"
+    assert app_settings(deployment(modelName="large-v3-turbo"))["TRANSCRIBE_MODEL"] == "large-v3-turbo"
+    assert "COPY --from=model /model /opt/models/${MODEL_NAME}" in (ROOT / "worker" / "Dockerfile").read_text()
+
+
 def test_a_worker_replica_outlives_the_segment_timeout() -> None:
     main = BicepFile(BICEP / "main.bicep", {"environmentName": "test", "location": "westus3"})
     assert main.params["workerReplicaTimeoutSeconds"] >= Settings.model_fields["segment_timeout_s"].default

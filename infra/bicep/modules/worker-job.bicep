@@ -9,6 +9,10 @@ param environmentName string
 param jobName string
 param gpuProfile string
 param maxExecutions int
+@description('30 s chunks decoded at once; 0: by GPU profile (T4 16, A100 64); 1: sequential.')
+param batchSize int = 0
+@description('The model baked into the image at /opt/models/<modelName> (worker/Dockerfile MODEL_NAME).')
+param modelName string
 param replicaTimeoutSeconds int
 param image string
 param workerIdentityId string
@@ -38,6 +42,13 @@ var t4Resources = {
 }
 // Parenthesised: pycep (checkov's parser) reads `a == b ? c : d` as `a == (b ? c : d)`, and the tests evaluate this.
 var replicaResources = (gpuProfile == 'Consumption-GPU-NC24-A100') ? a100Resources : t4Resources
+// Chunks of 30 s the worker decodes at once in float16 (BatchedInferencePipeline), by GPU memory: T4 16 GB, A100
+// 80 GB. large-v3-turbo's weights take 1.6 GB; faster-whisper's own figures (large-v2 fp16, beam 5) put batch 8 at
+// 1.6 GB over sequential, about 0.2 GB a chunk, so 16 needs about 5 GB of the T4 and 64 about 15 GB of the A100,
+// leaving room for CTranslate2's cache. A batch is filled only from one window's speech (300 s by default: about
+// ten chunks): docs/gpu.md. Not yet measured on either GPU (bench/gpu_worker.py); workerBatchSize overrides.
+var profileBatchSize = (gpuProfile == 'Consumption-GPU-NC24-A100') ? 64 : 16
+var workerBatchSize = (batchSize > 0) ? batchSize : profileBatchSize
 // Until the first build pushes the worker image (scripts/azure/build-worker), the job points at a public sample
 // image so that provisioning succeeds from a clean clone; the job has no work until the app dispatches some.
 var jobImage = empty(image) ? 'mcr.microsoft.com/k8se/quickstart-jobs:latest' : image
@@ -186,6 +197,9 @@ resource job 'Microsoft.App/jobs@2025-01-01' = {
             { name: 'TRANSCRIBE_JOBS_CONTAINER', value: containers.jobs }
             { name: 'TRANSCRIBE_SEGMENT_JOBS_QUEUE', value: queues.segmentJobs }
             { name: 'TRANSCRIBE_DEVICE', value: 'cuda' }
+            { name: 'TRANSCRIBE_COMPUTE_TYPE', value: 'float16' }
+            { name: 'TRANSCRIBE_BATCH_SIZE', value: string(workerBatchSize) }
+            { name: 'TRANSCRIBE_MODEL', value: '/opt/models/${modelName}' }
             { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
             // Local auth is off: shared/telemetry.py exports with the identity this names (the Functions convention).
             { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${workerClientId};Authorization=AAD' }
