@@ -53,10 +53,9 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
     started, segments = context.current_utc_datetime, None  # the first episode's time, on every replay
     batches = 0
     try:
-        now = yield from _set_status(context, job, "transcribing")
+        now, audio = yield from _start(context, job)
         if now != "transcribing":  # canceled between the commit and this start: the record keeps the last word
             return {"stopped": now}  # the cancel wrote the job's span (functions/job_spans.py: job_canceled)
-        audio = yield context.call_activity_with_retry("probe_audio", RETRY, job)
         count = window_count(
             audio["duration_s"],
             window_s=job["window_s"],
@@ -69,19 +68,23 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         segments.count = count
         timings = yield from _transcribe(context, job, audio, count, segments)
         context.set_custom_status(_progress(context, job, "merging", count, count, audio["duration_s"], audio))
-        yield from _set_status(context, job, "merging")
         merge = {"job": job, "audio": audio, "segments": count, "timings": timings}
-        summary = yield context.call_activity_with_retry("merge_transcript", RETRY, merge)
+        merging = context.call_activity_with_retry("set_job_status", RETRY, _update(job, "merging"))
+        _, summary = yield context.task_all(
+            [merging, context.call_activity_with_retry("merge_transcript", RETRY, merge)]
+        )
     except Exception as exc:
         code, message = failure_of(exc)
         context.set_custom_status({"stage": "failed", "error": {"code": code, "message": message}})
-        yield from _set_status(context, job, "failed", error={"code": code, "message": message})
+        now = yield from _set_status(context, job, "failed", error={"code": code, "message": message})
         yield from _clean_up(context, job, batches)
+        if now == "canceled":  # the start's probe failed for a job canceled before it: nothing to report
+            return {"stopped": now}
         yield from _notify(context, job, "failed")
         job_ended(context, job, started, "failed", code, segments=segments)
         raise JobFailed(code, message) from None
-    yield from _set_status(context, job, "completed", result=summary)
-    yield from _clean_up(context, job, batches)
+    completed = context.call_activity_with_retry("set_job_status", RETRY, _update(job, "completed", result=summary))
+    yield context.task_all([completed, *_clean_up_task(context, job, batches)])
     yield from _notify(context, job, "completed")
     job_ended(context, job, started, "completed", audio_s=audio["duration_s"], segments=segments)
     final = _progress(context, job, "completed", count, count, audio["duration_s"], audio)
@@ -160,11 +163,30 @@ def _progress(
     return progress(stage, done, total, audio_done, audio["duration_s"], _started(job), now, **extra)
 
 
+def _start(context: df.DurableOrchestrationContext, job: dict[str, Any]) -> Generator[Any, Any, tuple[str, Any]]:
+    """Mark the job transcribing and probe its audio together: one wait on the queues rather than two (each is up to
+    ``maxQueuePollingInterval`` when the queue has been idle). The probe only reads, so for a job canceled before
+    this start it costs a few range reads and its answer is dropped. Returns the record's status and the probe."""
+    update = context.call_activity_with_retry("set_job_status", RETRY, _update(job, "transcribing"))
+    probe = context.call_activity_with_retry("probe_audio", RETRY, job)
+    now, audio = yield context.task_all([update, probe])
+    return str(now or "transcribing"), audio
+
+
 def _clean_up(context: df.DurableOrchestrationContext, job: dict[str, Any], batches: int) -> Generator[Any, Any, None]:
     """Have the job's batches ended (a failure leaves some waiting) and their histories purged."""
-    if batches:
-        cleanup = {"job_id": job["job_id"], "batches": batches, "traceparent": parent_for_activities(job)}
-        yield context.call_activity_with_retry("clean_up_batches", RETRY, cleanup)
+    yield from _clean_up_task(context, job, batches)
+
+
+def _clean_up_task(context: df.DurableOrchestrationContext, job: dict[str, Any], batches: int) -> list[Any]:
+    if not batches:
+        return []
+    cleanup = {"job_id": job["job_id"], "batches": batches, "traceparent": parent_for_activities(job)}
+    return [context.call_activity_with_retry("clean_up_batches", RETRY, cleanup)]
+
+
+def _update(job: dict[str, Any], status: str, **extra: Any) -> dict[str, Any]:
+    return {"job_id": job["job_id"], "status": status, "traceparent": parent_for_activities(job), **extra}
 
 
 def _set_status(
@@ -172,8 +194,7 @@ def _set_status(
 ) -> Generator[Any, Any, str]:
     """Move the job record along, retried like every activity that touches storage; returns the record's status
     afterwards (a finished record does not move: see ``set_job_status``)."""
-    update = {"job_id": job["job_id"], "status": status, "traceparent": parent_for_activities(job), **extra}
-    now = yield context.call_activity_with_retry("set_job_status", RETRY, update)
+    now = yield context.call_activity_with_retry("set_job_status", RETRY, _update(job, status, **extra))
     return str(now or status)
 
 

@@ -58,8 +58,33 @@ def test_the_job_record_is_updated_with_retries() -> None:
 
 
 def test_a_cancel_that_came_first_stops_the_orchestration_before_any_work() -> None:
+    """The start marks the job and probes it at once (one queue wait, not two); a canceled record stops the job
+    there, the probe's answer dropped, nothing dispatched."""
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    answered = [ev.task_scheduled(at, 0, "set_job_status", None), ev.task_completed(at, 0, json.dumps("canceled"))]
+    scheduled = [ev.task_scheduled(at, 0, "set_job_status", None), ev.task_scheduled(at, 1, "probe_audio", None)]
+    assert [a.get("functionName") for a in _replay([], JOB).actions] == ["set_job_status", "probe_audio"]
+    answered = [*scheduled, ev.task_completed(at, 0, json.dumps("canceled")), ev.task_completed(at, 1, "{}")]
     result = _replay(answered, JOB)
     assert result.done and result.output == {"stopped": "canceled"}
-    assert [a.get("functionName") for a in result.actions] == ["set_job_status"]
+    assert [a.get("functionName") for a in result.actions] == ["set_job_status", "probe_audio"]
+
+
+def test_a_probe_failure_of_a_job_canceled_before_its_start_is_not_reported_as_a_failure() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    corrupt = "PermanentError: corrupt_audio: the bytes are not audio"
+    history = [
+        ev.task_scheduled(at, 0, "set_job_status", None),
+        ev.task_scheduled(at, 1, "probe_audio", None),
+        ev.task_completed(at, 0, json.dumps("canceled")),
+    ]
+    for attempt in range(4):  # the host's retries (devhost/durable/episode.py): a timer after each failed attempt
+        probe = 1 + 2 * attempt
+        history += [ev.task_failed(at, probe, corrupt, None), ev.timer_created(at, probe + 1, at)]
+        history += [ev.timer_fired(at, probe + 1, ev.fmt_time(at))]
+        history += [ev.task_scheduled(at, probe + 2, "probe_audio", None)] if attempt < 3 else []
+    # the failure is recorded ("failed"), but a canceled record does not move: it answers "canceled"
+    history += [ev.task_scheduled(at, 9, "set_job_status", None), ev.task_completed(at, 9, json.dumps("canceled"))]
+    job = {**JOB, "callback": "https://example.test/hook", "webhook_attempts": 3, "webhook_backoff_s": 1}
+    result = _replay(history, job)
+    assert result.done and result.output == {"stopped": "canceled"}
+    assert "deliver_webhook" not in json.dumps(result.actions)
