@@ -81,7 +81,7 @@ param authClientId string = ''
 param publicBaseUrl string = ''
 
 @description('Name of the model baked into the worker image (scripts/azure/build-worker MODEL_NAME): the worker loads /opt/models/<modelName>, and job records carry the name until a worker reports the one it ran.')
-param modelName string = 'tiny.en'
+param modelName string = 'large-v3-turbo'
 
 @description('E-mail address the alerts (job failure rate, segment backlog age, poisoned segments) notify; empty: the alerts fire in the portal only.')
 param alertEmail string = ''
