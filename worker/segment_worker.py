@@ -41,7 +41,10 @@ MAX_ERROR_CHARS = 2000
 class WorkerOptions:
     visibility_timeout_s: int = 300
     max_dequeue_count: int = 5
-    poll_interval_s: float = 0.5
+    # The longest wait between polls of an empty queue: segments dispatched to idle workers wait half of it on
+    # average. On Azure a replica lives only while there is work, plus --exit-when-idle (20 s): at most 100 polls.
+    poll_interval_s: float = 0.2
+    first_poll_interval_s: float = 0.05  # the first: a worker that just finished a segment looks again soon
     exit_when_idle_s: float | None = None  # a Container Apps job replica exits once the queue stays empty
     cancel_check_s: float = 2.0  # how often a running segment looks whether its job was canceled
     progress_every_s: float = 10.0  # how often a running segment says how far it got (shared/inflight.py)
@@ -97,7 +100,7 @@ class SegmentWorker:
 
     def run(self, stop: threading.Event) -> int:
         """Process messages until ``stop`` is set (or the queue stays empty for ``exit_when_idle_s``)."""
-        handled, idle_since = 0, time.monotonic()
+        handled, idle_since, delay = 0, time.monotonic(), 0.0
         while not stop.is_set():
             try:
                 messages = self._next_batch()
@@ -107,12 +110,16 @@ class SegmentWorker:
                 continue
             if messages:
                 handled += len(messages)
-                idle_since = time.monotonic()
+                idle_since, delay = time.monotonic(), 0.0
                 continue
             idle = self.options.exit_when_idle_s
             if idle is not None and time.monotonic() - idle_since >= idle:
                 break
-            stop.wait(self.options.poll_interval_s)
+            # Back off while the queue stays empty, as the Functions queue listener does: segments dispatched just
+            # after a worker found the queue empty wait 50 ms rather than the full interval, and an idle replica
+            # still polls at most five times a second.
+            delay = min(max(2 * delay, self.options.first_poll_interval_s), self.options.poll_interval_s)
+            stop.wait(delay)
         return handled
 
     def _next_batch(self) -> list[QueueMessage]:
