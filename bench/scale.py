@@ -65,9 +65,11 @@ def child(segments: int, limit_s: float) -> dict[str, Any]:
     with stack:
         workers = [_noop_worker(stack, n) for n in range(3)]
         host = psutil.Process(stack.devhost.proc.pid)  # type: ignore[union-attr]
+        groups = _process_groups(stack, host, workers)
         api = TranscriptionApi(stack.base_url, stack.function_key)
         job_id = upload_file(api, audio).job_id
         started = time.perf_counter()
+        cpu_before = {name: _cpu_s(group) for name, group in groups.items()}
 
         def poll() -> None:
             with httpx.Client(base_url=stack.base_url, headers={"x-functions-key": stack.function_key}) as http:
@@ -97,6 +99,7 @@ def child(segments: int, limit_s: float) -> dict[str, Any]:
                 break
             time.sleep(0.5)
         wall = time.perf_counter() - started
+        cpu = {name: _cpu_s(group) - cpu_before[name] for name, group in groups.items()}
         stop.set()
         watcher.join()
         api.close()
@@ -113,8 +116,29 @@ def child(segments: int, limit_s: float) -> dict[str, Any]:
         "status_api_p50_ms": round(1000 * statistics.median(ordered), 1),
         "status_api_p99_ms": round(1000 * ordered[int(0.99 * (len(ordered) - 1))], 1),
         "status_api_5xx": len(errors),
+        # CPU time each part spent on the job, per segment: the host's is the orchestration's own cost (triggers,
+        # episodes, activities, status API), what a Flex Consumption instance would spend; the status poller's
+        # requests are in it too (4 a second).
+        **{f"{name}_cpu_ms_per_segment": round(1000 * seconds / segments, 2) for name, seconds in cpu.items()},
         "status_api_polls": len(latencies),
     }
+
+
+def _process_groups(stack: Any, host: Any, workers: list[Any]) -> dict[str, list[Any]]:
+    """The host (with its children), the no-op workers, and this stack's Azurite, as psutil processes."""
+    import psutil
+
+    azurite = psutil.Process(stack.azurite.process.proc.pid)
+    return {
+        "host": [host, *host.children(recursive=True)],
+        "workers": [psutil.Process(w.proc.pid) for w in workers],
+        "azurite": [azurite, *azurite.children(recursive=True)],
+    }
+
+
+def _cpu_s(group: list[Any]) -> float:
+    """User + system CPU seconds of the processes (all alive for the whole job: the stack's own)."""
+    return sum(sum(p.cpu_times()[:4]) for p in group)
 
 
 def _noop_worker(stack: Any, n: int) -> Any:
