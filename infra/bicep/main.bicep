@@ -40,6 +40,11 @@ param gpuProfile string = 'Consumption-GPU-NC8as-T4'
 @maxValue(256)
 param workerBatchSize int = 0
 
+@description('Longest window of audio a GPU worker gets, in seconds; 0: by GPU profile, enough for a window to fill a batch (30 s chunks x the batch: 480 on a T4, 1,920 on an A100). Shorter files are still cut into one window per worker. docs/gpu.md.')
+@minValue(0)
+@maxValue(7200)
+param segmentWindowSeconds int = 0
+
 @description('Most worker job executions at once, i.e. GPUs in use at the same time (each needs quota).')
 @minValue(1)
 @maxValue(100)
@@ -109,6 +114,7 @@ module resources 'resources.bicep' = {
     gpuProfile: gpuProfile
     maxWorkers: maxWorkers
     workerBatchSize: workerBatchSize
+    segmentWindowSeconds: segmentWindowSeconds
     workerReplicaTimeoutSeconds: workerReplicaTimeoutSeconds
     workerImage: workerImage
     useDurableTaskScheduler: useDurableTaskScheduler

@@ -11,6 +11,7 @@ param principalType string
 param gpuProfile string
 param maxWorkers int
 param workerBatchSize int
+param segmentWindowSeconds int
 param workerReplicaTimeoutSeconds int
 param workerImage string
 param useDurableTaskScheduler bool
@@ -126,6 +127,12 @@ module scheduler 'modules/durable-task-scheduler.bicep' = if (useDurableTaskSche
   }
 }
 
+// A window fills the GPU's batch at least once: the batched pipeline takes its chunks from one window only, so a
+// 300 s window (about ten 30 s chunks) would leave a batch of 16 or 64 mostly empty. 30 s x the profile's batch
+// (worker-job.bicep): 480 s on a T4, 1,920 s on an A100; docs/gpu.md.
+var profileWindowSeconds = (gpuProfile == 'Consumption-GPU-NC24-A100') ? 1920 : 480
+var windowSeconds = (segmentWindowSeconds > 0) ? segmentWindowSeconds : profileWindowSeconds
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'function-app'
   params: {
@@ -145,6 +152,7 @@ module functionApp 'modules/functionapp.bicep' = {
     containers: containers
     queues: queues
     expectedWorkers: maxWorkers
+    segmentWindowSeconds: windowSeconds
     modelName: modelName
     publicBaseUrl: publicBaseUrl
     authClientId: authClientId

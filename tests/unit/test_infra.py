@@ -287,6 +287,23 @@ def test_a_worker_replica_takes_the_whole_gpu_profile(profile: str, cpu: int, me
 
 
 @pytest.mark.parametrize(
+    ("profile", "override", "window"),
+    [
+        ("Consumption-GPU-NC8as-T4", 0, "480"),  # a batch of 16 chunks of 30 s
+        ("Consumption-GPU-NC24-A100", 0, "1920"),  # a batch of 64
+        ("Consumption-GPU-NC24-A100", 600, "600"),  # segmentWindowSeconds overrides the profile's
+    ],
+)
+def test_a_window_fills_the_gpus_batch(profile: str, override: int, window: str) -> None:
+    """The batched pipeline takes its chunks from one window: the app plans windows of 30 s x the job's batch."""
+    resources = deployment(gpuProfile=profile, segmentWindowSeconds=override)
+    settings = app_settings(resources)
+    assert settings["TRANSCRIBE_SEGMENT_WINDOW_S"] == window
+    if not override:
+        assert int(window) == 30 * int(job_env(resources)["TRANSCRIBE_BATCH_SIZE"])
+
+
+@pytest.mark.parametrize(
     ("profile", "override", "batch"),
     [
         ("Consumption-GPU-NC8as-T4", 0, "16"),  # 16 GB

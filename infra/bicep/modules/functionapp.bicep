@@ -20,6 +20,8 @@ param applicationInsightsConnectionString string
 param containers object
 param queues object
 param expectedWorkers int
+@description('TRANSCRIBE_SEGMENT_WINDOW_S: the longest window a worker gets (resources.bicep sets it by GPU profile).')
+param segmentWindowSeconds int
 param modelName string
 param publicBaseUrl string
 param authClientId string
@@ -64,6 +66,7 @@ var transcription = {
   TRANSCRIBE_RESULTS_CONTAINER: containers.results
   TRANSCRIBE_SEGMENT_JOBS_QUEUE: queues.segmentJobs
   TRANSCRIBE_EXPECTED_WORKERS: string(expectedWorkers)
+  TRANSCRIBE_SEGMENT_WINDOW_S: string(segmentWindowSeconds)
   TRANSCRIBE_MODEL: modelName
 }
 var publicUrl = empty(publicBaseUrl) ? {} : { TRANSCRIBE_PUBLIC_BASE_URL: publicBaseUrl }
