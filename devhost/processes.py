@@ -1,4 +1,5 @@
-"""Child processes that are always cleaned up: own process group, bounded readiness wait, kill on stop."""
+"""Child processes that are always cleaned up: own process group, bounded readiness waits (several at once),
+SIGTERM then SIGKILL on stop (several at once: :func:`stop_all`)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class ManagedProcess:
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.ready_at: float | None = None  # time.monotonic() when a wait first found it ready
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
@@ -65,15 +67,21 @@ class ManagedProcess:
             preexec_fn=_die_with_parent,  # note: tied to the starting *thread*; start stacks from long-lived threads
         )
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
     def wait_ready(self, ready: Callable[[], bool], timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log:\n{self.log_tail()}")
-            if ready():
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.name} was not ready within {timeout_s:.0f}s; log:\n{self.log_tail()}")
+        wait_all_ready([(self, ready, timeout_s)])
+
+    def is_ready(self, ready: Callable[[], bool]) -> bool:
+        """``ready()``, after checking the process is still running (it raises if it exited)."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log:\n{self.log_tail()}")
+        if ready():
+            self.ready_at = time.monotonic()
+            return True
+        return False
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -88,14 +96,51 @@ class ManagedProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
-    def stop(self, grace_s: float = 5.0) -> None:
+    def terminate(self) -> None:
+        """SIGTERM the whole group, without waiting (:meth:`reap` waits)."""
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def reap(self, deadline: float) -> None:
+        """Wait for the process to exit until ``deadline`` (``time.monotonic()``), then SIGKILL it."""
+        if self.proc is not None and self.proc.poll() is None:
             try:
-                self.proc.wait(timeout=grace_s)
+                self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.kill()
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        self.terminate()
+        self.reap(time.monotonic() + grace_s)
+
+
+def stop_all(processes: list[ManagedProcess], grace_s: float = 5.0) -> None:
+    """Stop several processes in parallel: SIGTERM to all, then wait for all within one ``grace_s``."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.reap(deadline)
+
+
+def wait_all_ready(waits: list[tuple[ManagedProcess, Callable[[], bool], float]], poll_s: float = 0.05) -> None:
+    """Wait for several processes together, each with its own readiness check and timeout (from now).
+
+    Raises as soon as any of them exits or runs past its timeout, with its log's tail.
+    """
+    started = time.monotonic()
+    pending = list(waits)
+    while pending:
+        now = time.monotonic()
+        for item in list(pending):
+            process, ready, timeout_s = item
+            if process.is_ready(ready):
+                pending.remove(item)
+            elif now - started > timeout_s:
+                raise TimeoutError(f"{process.name} was not ready within {timeout_s:.0f}s; log:\n{process.log_tail()}")
+        if pending:
+            time.sleep(poll_s)

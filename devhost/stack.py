@@ -3,12 +3,15 @@
 Used by ``scripts/transcribe``, ``scripts/up``, the tests and the benchmarks, so they all run the same stack.
 ``python -m devhost.stack`` keeps it running until Ctrl-C and prints how to reach it; its workers are laid out
 for the machine (``worker.layout``) unless ``DEVHOST_WORKERS``, ``DEVHOST_THREADS`` or ``DEVHOST_BATCH_SIZE`` say
-otherwise (``DEVHOST_WORKERS=0``: the API only, bring your own workers).
+otherwise (``DEVHOST_WORKERS=0``: the API only, bring your own workers). While it runs it keeps its address, key,
+processes and settings in ``<runs>/stack.json`` (``.transcribe/`` or ``TRANSCRIBE_RUNS_DIR``; mode 0600), where
+``scripts/transcribe`` finds it and sends its jobs to this warm stack instead of starting one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -17,11 +20,13 @@ import sys
 import tempfile
 import threading
 import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from devhost.azurite import Azurite
-from devhost.processes import ManagedProcess, free_port
+from devhost.processes import ManagedProcess, free_port, stop_all, wait_all_ready
 
 if TYPE_CHECKING:
     from worker.layout import Layout
@@ -37,6 +42,10 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def _said_ready(worker: ManagedProcess) -> Callable[[], bool]:
+    return lambda: "ready" in worker.log_tail(5)
+
+
 class LocalStack:
     def __init__(
         self,
@@ -50,6 +59,7 @@ class LocalStack:
         worker_args: list[str] | None = None,
         worker_module: str = "worker",
         workdir: Path | None = None,
+        wait_for_workers: bool = True,
     ) -> None:
         # A given folder outlives the stack (scripts/transcribe keeps an interrupted job's state there to resume it);
         # a temporary one is deleted at stop (Azurite's data can be gigabytes).
@@ -70,6 +80,8 @@ class LocalStack:
         self.worker_args = worker_args or []
         self.worker_module = worker_module  # tests run a stand-in that skips the model (tests/support/noop_worker.py)
         self.workers: list[ManagedProcess] = []
+        self.wait_for_workers = wait_for_workers  # False: start() returns before the models are loaded
+        self._loading: list[ManagedProcess] = []  # workers started and not yet seen ready
 
     @property
     def base_url(self) -> str:
@@ -104,22 +116,68 @@ class LocalStack:
         return env
 
     def start(self) -> LocalStack:
+        """Azurite first (everything else needs it), then the devhost and every worker together.
+
+        Returns once the devhost answers and, unless ``wait_for_workers`` is False, every worker has loaded its
+        model; with False, call :meth:`wait_workers` before relying on them (work can be queued meanwhile).
+        """
         try:
             self.azurite.start()
-            self.start_devhost()
+            self._spawn_devhost()
+            if self.worker_count:
+                self._create_worker_queue()
             for _ in range(self.worker_count):
-                self.start_worker()
+                self._spawn_worker()
+            waits = [self._devhost_wait()]
+            if self.wait_for_workers:
+                waits += self._worker_waits()
+            wait_all_ready(waits)
+            if self.wait_for_workers:
+                self._loading.clear()
         except BaseException:
             self.stop()
             raise
         return self
 
+    def _create_worker_queue(self) -> None:
+        """The queue the workers poll, made before they start with the devhost (which provisions the rest as it
+        starts): a worker finding no queue logs an error and backs off."""
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.queue import QueueClient
+
+        from shared.config import Settings
+
+        default = Settings.model_fields["segment_jobs_queue"].default
+        name = self.host_env().get("TRANSCRIBE_SEGMENT_JOBS_QUEUE") or default
+        with (
+            QueueClient.from_connection_string(self.connection_string, name) as client,
+            contextlib.suppress(ResourceExistsError),
+        ):
+            client.create_queue()
+
+    def wait_workers(self) -> None:
+        """Wait until every worker started has loaded its model (at once: they load in parallel)."""
+        try:
+            wait_all_ready(self._worker_waits())
+        finally:
+            self._loading.clear()
+
     def start_devhost(self) -> None:
         """(Re)start the host on the same port and state, e.g. after :meth:`kill_devhost`."""
+        self._spawn_devhost()
+        wait_all_ready([self._devhost_wait()])
+
+    def _spawn_devhost(self) -> None:
         argv = [sys.executable, "-m", "devhost", "--port", str(self.port), "--app-dir", str(self.app_dir)]
         self.devhost = ManagedProcess("devhost", argv, self.workdir / "devhost.log", env=self.host_env(), cwd=ROOT)
         self.devhost.start()
-        self.devhost.wait_ready(lambda: _http_ok(f"{self.base_url}/admin/host/ping"), timeout_s=60)
+
+    def _devhost_wait(self) -> tuple[ManagedProcess, Callable[[], bool], float]:
+        assert self.devhost is not None
+        return self.devhost, lambda: _http_ok(f"{self.base_url}/admin/host/ping"), 60.0
+
+    def _worker_waits(self) -> list[tuple[ManagedProcess, Callable[[], bool], float]]:
+        return [(w, _said_ready(w), 120.0) for w in self._loading]
 
     def replace_worker(self, index: int) -> ManagedProcess:
         """Stop (or reap) worker ``index`` and start a fresh one in its place."""
@@ -130,6 +188,14 @@ class LocalStack:
 
     def start_worker(self, slot: int | None = None) -> ManagedProcess:
         """One ``python -m worker`` process (the GPU container job's local stand-in), model loaded before return."""
+        worker = self._spawn_worker(slot)
+        try:
+            worker.wait_ready(_said_ready(worker), timeout_s=120)
+        finally:
+            self._loading.remove(worker)
+        return worker
+
+    def _spawn_worker(self, slot: int | None = None) -> ManagedProcess:
         n = len(self.workers) if slot is None else slot
         argv = [
             sys.executable,
@@ -148,9 +214,14 @@ class LocalStack:
             env["CUDA_VISIBLE_DEVICES"] = _gpu_for(n, self.worker_gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
         worker = ManagedProcess(f"worker-{n}", argv, log, env=env, cwd=ROOT)
         worker.start()
-        worker.wait_ready(lambda: "ready" in worker.log_tail(5), timeout_s=120)
-        self.workers.append(worker)
+        self.workers.append(worker)  # from its start, so that stop() stops it even if it never gets ready
+        self._loading.append(worker)
         return worker
+
+    def pids(self) -> dict[str, int]:
+        """The stack's processes by name (each leads its own process group)."""
+        processes = [self.azurite.process, *([self.devhost] if self.devhost else []), *self.workers]
+        return {p.name: p.pid for p in processes if p.pid is not None}
 
     def kill_devhost(self) -> None:
         """SIGKILL the host: a crash, with no chance to clean up."""
@@ -158,11 +229,12 @@ class LocalStack:
             self.devhost.kill()
 
     def stop(self) -> None:
-        """Stop every process and delete the stack's folder (Azurite's data can be gigabytes)."""
-        for worker in self.workers:
-            worker.stop()
-        if self.devhost is not None:
-            self.devhost.stop()
+        """Stop every process and delete the stack's folder (Azurite's data can be gigabytes).
+
+        The devhost and the workers are stopped together (SIGTERM to all, then one wait), then Azurite, which they
+        may still be writing to on their way out.
+        """
+        stop_all([*self.workers, *([self.devhost] if self.devhost is not None else [])])
         self.azurite.stop()
         if not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -203,18 +275,108 @@ def _env_int(name: str) -> int | None:
     return int(value) if value else None
 
 
+def runs_dir() -> Path:
+    """Where ``scripts/transcribe`` keeps its runs and ``scripts/up`` its state file (``TRANSCRIBE_RUNS_DIR``)."""
+    return Path(os.environ.get("TRANSCRIBE_RUNS_DIR") or ROOT / ".transcribe")
+
+
+STATE_FILE = "stack.json"
+
+
+def job_settings(model: str, window: float) -> dict[str, str]:
+    """The stack's settings that shape a job's transcript: the model and the segment windows.
+
+    A window under the defaults' 30 s minimum (or 4x the 2 s overlap) lowers them with it.
+    """
+    return {
+        "TRANSCRIBE_MODEL": model,
+        "TRANSCRIBE_SEGMENT_WINDOW_S": str(window),
+        "TRANSCRIBE_SEGMENT_MIN_WINDOW_S": str(min(30.0, window)),
+        "TRANSCRIBE_SEGMENT_OVERLAP_S": str(min(2.0, window / 4)),
+    }
+
+
+@dataclass
+class StackState:
+    """What ``scripts/up`` leaves in ``<runs>/stack.json`` while it runs, so ``scripts/transcribe`` can use its stack.
+
+    Holds the function key: the file is created with mode 0600, and nothing prints it.
+    """
+
+    id: str  # this scripts/up's own: a run on it remembers it to resume on the same stack
+    pid: int  # scripts/up itself
+    base_url: str
+    function_key: str
+    pids: dict[str, int]  # its processes by name
+    settings: dict[str, Any]  # model, window, min_window, overlap, workers, threads, batch_size, gpus, telemetry_dir
+    layout: str = ""
+    workdir: str = ""
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{self.id}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(asdict(self), out, indent=2)
+        os.replace(partial, path)
+
+    @classmethod
+    def read(cls, path: Path) -> StackState | None:
+        """The state in ``path``, or None when there is none (or it cannot be read)."""
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def remove(self, path: Path) -> None:
+        """Delete ``path`` if it is still this stack's (another scripts/up may have written it since)."""
+        current = StackState.read(path)
+        if current is not None and current.id == self.id:
+            path.unlink(missing_ok=True)
+
+    def problem(self, ping: Callable[[str], bool] = _http_ok) -> str | None:
+        """Why this stack cannot be used (a process gone, the host not answering), or None when it is healthy."""
+        for name, pid in {"scripts/up": self.pid, **self.pids}.items():
+            if not pid_alive(pid):
+                return f"its {name} (pid {pid}) is gone"
+        if not ping(f"{self.base_url}/admin/host/ping"):
+            return f"its host does not answer on {self.base_url}"
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """A running process (not a zombie waiting to be reaped)."""
+    if Path("/proc/self").is_dir():
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def main() -> int:
     port = int(os.environ.get("DEVHOST_PORT", "7071"))
     requested = _env_int("DEVHOST_WORKERS")
+    model = os.environ.get("TRANSCRIBE_MODEL", "tiny.en")
     layout, line = worker_layout(
-        os.environ.get("TRANSCRIBE_MODEL", "tiny.en"),
+        model,
         workers=requested or None,
         threads=_env_int("DEVHOST_THREADS"),
         batch_size=_env_int("DEVHOST_BATCH_SIZE"),
         names=("DEVHOST_WORKERS", "DEVHOST_THREADS", "DEVHOST_BATCH_SIZE"),
     )
     workers = 0 if requested == 0 else layout.processes  # 0: the API only, workers run elsewhere
-    env = {"TRANSCRIBE_EXPECTED_WORKERS": str(max(workers, 1))}
+    # The job settings scripts/transcribe compares with its own, given explicitly (the environment's win).
+    window = float(os.environ.get("TRANSCRIBE_SEGMENT_WINDOW_S") or 300)
+    settings = {name: os.environ.get(name) or value for name, value in job_settings(model, window).items()}
+    env = {"TRANSCRIBE_EXPECTED_WORKERS": str(max(workers, 1)), **settings}
     with LocalStack(
         env=env,
         port=port,
@@ -223,6 +385,28 @@ def main() -> int:
         worker_batch_size=layout.batch_size,
         worker_gpus=layout.gpus,
     ) as stack:
+        state = StackState(
+            id=secrets.token_hex(8),
+            pid=os.getpid(),
+            base_url=stack.base_url,
+            function_key=stack.function_key,
+            pids=stack.pids(),
+            settings={
+                "model": settings["TRANSCRIBE_MODEL"],
+                "window": float(settings["TRANSCRIBE_SEGMENT_WINDOW_S"]),
+                "min_window": float(settings["TRANSCRIBE_SEGMENT_MIN_WINDOW_S"]),
+                "overlap": float(settings["TRANSCRIBE_SEGMENT_OVERLAP_S"]),
+                "workers": workers,
+                "threads": layout.threads,
+                "batch_size": layout.batch_size,
+                "gpus": layout.gpus,
+                "telemetry_dir": os.environ.get("TRANSCRIBE_TELEMETRY_DIR") or None,
+            },
+            layout=line if workers else "no workers (DEVHOST_WORKERS=0)",
+            workdir=str(stack.workdir),
+        )
+        state_path = runs_dir() / STATE_FILE
+        state.write(state_path)
         print(f"API:           {stack.base_url}/api")
         print(f"Function key:  {stack.function_key}")
         print(f"Durable API:   {stack.base_url}/runtime/webhooks/durabletask/instances?code={stack.durable_key}")
@@ -230,11 +414,15 @@ def main() -> int:
         print(f"Workers:       {line if workers else 'none (DEVHOST_WORKERS=0)'}")
         print(f"Logs:          {stack.workdir}")
         print(f"Client:        TRANSCRIBE_API_URL={stack.base_url} TRANSCRIBE_API_KEY={stack.function_key}")
+        print(f"State:         {state_path} (scripts/transcribe uses this stack while it runs)")
         print("Ctrl-C stops the stack.", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait()
+        finally:
+            state.remove(state_path)
     return 0
 
 

@@ -1,12 +1,17 @@
 """``scripts/transcribe AUDIO``: the main job on one machine, through the same public API customers use.
 
-Starts Azurite, the devhost and workers laid out for the machine (``worker.layout``: on CPU one 1-thread process
-per core with batch 8, memory permitting; on GPU one process per GPU with a batch sized to its memory;
-``--workers``, ``--threads`` and ``--batch-size`` override each part); uploads AUDIO with the client; follows the
-job's progress; writes ``transcript.{json,txt,srt,vtt}`` to ``--out`` (default ``./transcripts/<name>/``) and
-prints the text. The stack keeps its state in ``.transcribe/<run>/`` until the job is done, so an interrupted run
-(Ctrl-C, a crash, a slow service) is resumed with ``scripts/transcribe --resume .transcribe/<run>``: the upload
-continues where it stopped and the job where its orchestration was.
+Starts Azurite, then the devhost and workers laid out for the machine together (``worker.layout``: on CPU one
+1-thread process per core with batch 8, memory permitting; on GPU one process per GPU with a batch sized to its
+memory; ``--workers``, ``--threads`` and ``--batch-size`` override each part); uploads AUDIO with the client as soon
+as the devhost answers, while the workers load their models; follows the job's progress; writes
+``transcript.{json,txt,srt,vtt}`` to ``--out`` (default ``./transcripts/<name>/``) and prints the text. The stack
+keeps its state in ``.transcribe/<run>/`` until the job is done, so an interrupted run (Ctrl-C, a crash, a slow
+service) is resumed with ``scripts/transcribe --resume .transcribe/<run>``: the upload continues where it stopped and
+the job where its orchestration was.
+
+When ``scripts/up`` keeps a stack running (its state in ``.transcribe/stack.json``), healthy and with this run's
+model and windows (and layout, where the command line sets one), the job goes to that stack and none is started;
+a run on it resumes on it while it runs, and starts its job again once it is gone (its storage went with it).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +33,47 @@ from client.api import ApiError, TranscriptionApi
 from client.block_upload import UploadError
 from client.follow import follow_job
 from client.uploads import upload_file
-from devhost.stack import ROOT, LocalStack, worker_layout
+from devhost.stack import STATE_FILE, LocalStack, StackState, job_settings, pid_alive, runs_dir, worker_layout
 
 FORMATS = ("json", "txt", "srt", "vtt")
-# One folder per run until it finishes (the stack's state, so Ctrl-C loses nothing); tests point it elsewhere.
-RUNS = Path(os.environ.get("TRANSCRIBE_RUNS_DIR") or ROOT / ".transcribe")
+LAYOUT_PARTS = ("workers", "threads", "batch_size")
+# One folder per run until it finishes (the stack's state, so Ctrl-C loses nothing); tests point it elsewhere. A
+# running scripts/up leaves its stack's state here too (STATE_FILE).
+RUNS = runs_dir()
+# The local service is on this machine: polling it twice a second costs little and finds the end sooner than the
+# Retry-After (at least 2 s) that remote callers are asked to wait.
+LOCAL_POLL_S = 0.5
+
+
+class Phases:
+    """Where the whole command's time goes, in seconds since ``scripts/transcribe`` began (its shell stamps
+    ``TRANSCRIBE_COMMAND_START`` and ``TRANSCRIBE_BOOTSTRAPPED``, else since this process began); printed as one
+    JSON line on stderr when ``TRANSCRIBE_PHASES=1`` (``bench/command_overhead.py`` reads it)."""
+
+    def __init__(self) -> None:
+        self.origin = _epoch("TRANSCRIBE_COMMAND_START") or time.time()
+        self.marks: dict[str, float] = {}
+        if bootstrapped := _epoch("TRANSCRIBE_BOOTSTRAPPED"):
+            self.marks["bootstrap"] = round(bootstrapped - self.origin, 3)
+
+    def mark(self, name: str, monotonic: float | None = None) -> None:
+        """``name`` happened now, or at ``monotonic`` (a ``time.monotonic()`` reading)."""
+        at = time.time() - (time.monotonic() - monotonic if monotonic is not None else 0.0)
+        self.marks[name] = round(at - self.origin, 3)
+
+    def report(self, **extra: Any) -> None:
+        if os.environ.get("TRANSCRIBE_PHASES") == "1":
+            print("phases: " + json.dumps({**self.marks, **extra}), file=sys.stderr)
+
+
+def _epoch(name: str) -> float | None:
+    try:
+        return float(os.environ.get(name, "").replace(",", "."))
+    except ValueError:
+        return None
+
+
+PHASES = Phases()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,6 +126,7 @@ class Run:
     batch_size: int | None = None
     gpus: int = 0
     layout: str = ""  # the start-up line's description of it
+    stack_id: str | None = None  # the scripts/up stack the job went to (StackState.id); None: the run's own stack
 
     @classmethod
     def new(cls, args: argparse.Namespace) -> Run:
@@ -125,14 +168,7 @@ class Run:
         (self.folder / "run.json").write_text(json.dumps(data, indent=2))
 
     def env(self) -> dict[str, str]:
-        env = {
-            "TRANSCRIBE_EXPECTED_WORKERS": str(self.workers),
-            "TRANSCRIBE_MODEL": self.model,
-            "TRANSCRIBE_SEGMENT_WINDOW_S": str(self.window),
-            # A --window under the defaults' 30 s minimum (or 4x the 2 s overlap) lowers them with it.
-            "TRANSCRIBE_SEGMENT_MIN_WINDOW_S": str(min(30.0, self.window)),
-            "TRANSCRIBE_SEGMENT_OVERLAP_S": str(min(2.0, self.window / 4)),
-        }
+        env = {"TRANSCRIBE_EXPECTED_WORKERS": str(self.workers), **job_settings(self.model, self.window)}
         if self.timings:
             env["TRANSCRIBE_TELEMETRY_DIR"] = str(self.folder / "telemetry")
         return env
@@ -148,7 +184,9 @@ def download(api: TranscriptionApi, job_id: str, out: Path) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    PHASES.mark("python")
     args = parse_args(argv)
+    given: frozenset[str] = frozenset()
     if args.resume is not None:
         if not (args.resume / "run.json").is_file():
             print(f"error: {args.resume} is not the folder of an interrupted run", file=sys.stderr)
@@ -159,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     else:
         run = Run.new(args)
+        given = frozenset(part for part in LAYOUT_PARTS if getattr(args, part) is not None)
     try:
-        job = transcribe(run, args.timeout)
+        job, telemetry = transcribe(run, args.timeout, given)
     except KeyboardInterrupt:
         print(f"\nInterrupted. {_kept(run)}", file=sys.stderr)
         return 130
@@ -177,21 +216,48 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     result = job["result"]
     print((run.out / "transcript.txt").read_text(encoding="utf-8"), end="")
+    turnaround = result.get("turnaround_s")
+    took = f", {turnaround:.1f} s from upload to transcript" if turnaround else ""
     print(
         f"\nJob {run.job_id}: {result['duration_s']:.1f} s of audio, {result['words']} words, language "
-        f"{result['language']}, RTFx {result['rtfx']}; transcripts in {run.out}/",
+        f"{result['language']}{took}, RTFx {result['rtfx']}; transcripts in {run.out}/",
         file=sys.stderr,
     )
-    if run.timings:
-        print_timings(run.folder / "telemetry", str(run.job_id))
+    if run.timings and telemetry is not None:
+        print_timings(telemetry, str(run.job_id))
     shutil.rmtree(run.folder, ignore_errors=True)  # done: nothing left to resume
+    PHASES.mark("done")
+    PHASES.report(turnaround_s=turnaround)
     return 0
 
 
-def transcribe(run: Run, timeout_s: float) -> dict[str, Any]:
-    """Start (or restart, on the same state) the local stack, upload (or finish uploading), follow, download."""
+def transcribe(run: Run, timeout_s: float, given: frozenset[str] = frozenset()) -> tuple[dict[str, Any], Path | None]:
+    """Upload (or finish uploading), follow and download, on the stack ``scripts/up`` keeps running when it fits
+    this run, else on the run's own stack (started, or restarted on the same state). Returns the finished job and
+    the folder of its spans (``--timings``)."""
+    state_path = RUNS / STATE_FILE
+    if run.stack_id and run.job_id and _usable(StackState.read(state_path), run.stack_id) is None:
+        print(
+            f"The stack from scripts/up that held job {run.job_id} is gone (and its storage with it): "
+            "starting the job again.",
+            file=sys.stderr,
+        )
+        run.job_id = run.stack_id = None
+        run.save()
+    if not run.job_id or run.stack_id:  # a job on the run's own stack continues there, in its saved state
+        warm = warm_stack(run, given, state_path)
+        if warm is not None:
+            print(f"Reusing the stack from scripts/up at {warm.base_url} ({warm.layout}).", file=sys.stderr)
+            run.stack_id = warm.id
+            run.save()
+            api = TranscriptionApi(warm.base_url, warm.function_key)
+            try:
+                job = _job(run, api, timeout_s, lambda: None)
+            finally:
+                api.close()
+            telemetry = warm.settings.get("telemetry_dir")
+            return job, Path(telemetry) if telemetry else None
     threads = run.threads or max(1, (os.cpu_count() or 1) // run.workers)
-    show = sys.stderr.isatty()
     layout = run.layout or f"{run.workers} worker(s) x {threads} thread(s)"
     print(f"Starting the local stack: Azurite, devhost, {layout}...", file=sys.stderr)
     stack = LocalStack(
@@ -201,23 +267,112 @@ def transcribe(run: Run, timeout_s: float) -> dict[str, Any]:
         worker_batch_size=run.batch_size,
         worker_gpus=run.gpus,
         workdir=run.folder / "stack",
+        wait_for_workers=False,  # the upload starts while the workers load their models
     )
     with stack:
+        PHASES.mark("azurite", stack.azurite.process.ready_at)
+        PHASES.mark("devhost", stack.devhost.ready_at if stack.devhost else None)
         api = TranscriptionApi(stack.base_url, stack.function_key)
         try:
-
-            def remember(session: dict[str, Any]) -> None:
-                run.job_id = str(session["job_id"])
-                run.save()
-
-            upload_file(
-                api, run.audio, resume_job_id=run.job_id, language=run.language, show_progress=show, on_session=remember
-            )
-            job = follow_job(api, str(run.job_id), timeout_s, show)
-            download(api, str(run.job_id), run.out)
-            return job
+            job = _job(run, api, timeout_s, stack.wait_workers)
         finally:
             api.close()
+        for worker in stack.workers:
+            PHASES.mark(worker.name, worker.ready_at)
+    PHASES.mark("stop")
+    return job, run.folder / "telemetry"
+
+
+def _job(run: Run, api: TranscriptionApi, timeout_s: float, workers_ready: Callable[[], None]) -> dict[str, Any]:
+    show = sys.stderr.isatty()
+
+    def remember(session: dict[str, Any]) -> None:
+        run.job_id = str(session["job_id"])
+        run.save()
+
+    upload_file(
+        api, run.audio, resume_job_id=run.job_id, language=run.language, show_progress=show, on_session=remember
+    )
+    PHASES.mark("upload")
+    workers_ready()  # the job was probed and planned meanwhile; its segments need the workers
+    PHASES.mark("workers")
+    job = follow_job(api, str(run.job_id), timeout_s, show, max_poll_s=LOCAL_POLL_S)
+    PHASES.mark("job")
+    download(api, str(run.job_id), run.out)
+    PHASES.mark("download")
+    return job
+
+
+def _usable(state: StackState | None, stack_id: str | None = None) -> StackState | None:
+    """``state`` if its stack is running and healthy (and is the one with ``stack_id``, when given)."""
+    if state is None or (stack_id is not None and state.id != stack_id) or state.problem() is not None:
+        return None
+    return state
+
+
+def warm_stack(run: Run, given: frozenset[str], state_path: Path) -> StackState | None:
+    """The stack ``scripts/up`` keeps running, if there is one, it is healthy and its settings are this run's.
+
+    Says in one line why a stack that is there is not used.
+    """
+    state = StackState.read(state_path)
+    if state is None:
+        return None
+    problem = state.problem()
+    if problem is not None:
+        if not pid_alive(state.pid):  # left behind by a scripts/up that was killed
+            state_path.unlink(missing_ok=True)
+        print(f"Not using the stack from scripts/up ({state_path}): {problem}.", file=sys.stderr)
+        return None
+    differences = conflicts(state, run, given)
+    if differences:
+        print(f"Not using the stack from scripts/up: it runs {'; '.join(differences)}.", file=sys.stderr)
+        return None
+    return state
+
+
+def conflicts(state: StackState, run: Run, given: frozenset[str] = frozenset()) -> list[str]:
+    """How the stack in ``state`` differs from what ``run`` asks for, one phrase each (empty: it fits).
+
+    The model and the windows must be the run's (they shape the transcript); the workers' layout only where the
+    run's command line set a part of it (``given``); ``--timings`` needs a stack that writes its spans to files.
+    """
+    have = state.settings
+    wanted = job_settings(run.model, run.window)
+    differences = []
+    if not _same_model(str(have.get("model")), run.model):
+        differences.append(f"model {have.get('model')} (this run: {run.model})")
+    for key, name in (
+        ("window", "TRANSCRIBE_SEGMENT_WINDOW_S"),
+        ("min_window", "TRANSCRIBE_SEGMENT_MIN_WINDOW_S"),
+        ("overlap", "TRANSCRIBE_SEGMENT_OVERLAP_S"),
+    ):
+        if _float(have.get(key)) != float(wanted[name]):
+            differences.append(f"{key.replace('_', ' ')} {have.get(key)} s (this run: {float(wanted[name]):g} s)")
+    if not have.get("workers"):
+        differences.append("no workers (DEVHOST_WORKERS=0)")
+    ours = {"workers": run.workers, "threads": run.threads, "batch_size": run.batch_size}
+    for part in LAYOUT_PARTS:
+        if part in given and have.get(part) != ours[part]:
+            flag = "--" + part.replace("_", "-")
+            differences.append(f"{part.replace('_', ' ')} {have.get(part)} (this run: {flag} {ours[part]})")
+    if run.timings and not have.get("telemetry_dir"):
+        differences.append("without spans for --timings (start it with TRANSCRIBE_TELEMETRY_DIR set)")
+    return differences
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _same_model(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    pa, pb = Path(a), Path(b)
+    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
 
 
 def _kept(run: Run) -> str:

@@ -141,6 +141,9 @@ class RecordingStack:
     def __init__(self, **kwargs: Any) -> None:
         RecordingStack.made.append(kwargs)
 
+    def pids(self) -> dict[str, int]:
+        return {}
+
     def __enter__(self) -> RecordingStack:
         return self
 
@@ -149,11 +152,16 @@ class RecordingStack:
 
 
 class SetEvent:
+    """Stands in for the wait until Ctrl-C: notes the state file scripts/up keeps meanwhile."""
+
+    seen: ClassVar[list[tuple[int, dict[str, Any]]]] = []
+
     def set(self) -> None:
         pass
 
     def wait(self) -> None:
-        pass
+        path = stack_module.runs_dir() / stack_module.STATE_FILE
+        SetEvent.seen.append((path.stat().st_mode & 0o777, json.loads(path.read_text())))
 
 
 @pytest.mark.parametrize(
@@ -167,6 +175,7 @@ class SetEvent:
 )
 def test_scripts_up_takes_the_layout_and_its_overrides_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
     started: int,
@@ -179,7 +188,8 @@ def test_scripts_up_takes_the_layout_and_its_overrides_from_the_environment(
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    RecordingStack.made = []
+    monkeypatch.setenv("TRANSCRIBE_RUNS_DIR", str(tmp_path))
+    RecordingStack.made, SetEvent.seen = [], []
     monkeypatch.setattr(stack_module, "LocalStack", RecordingStack)
     monkeypatch.setattr(stack_module.threading, "Event", SetEvent)
     monkeypatch.setattr(stack_module.signal, "signal", lambda *_: None)
@@ -192,5 +202,23 @@ def test_scripts_up_takes_the_layout_and_its_overrides_from_the_environment(
         0,
     )
     assert made["env"]["TRANSCRIBE_EXPECTED_WORKERS"] == expected
+    # the job settings scripts/transcribe compares with its own are given to the stack explicitly
+    assert made["env"]["TRANSCRIBE_MODEL"] == "tiny.en" and made["env"]["TRANSCRIBE_SEGMENT_WINDOW_S"] == "300.0"
     workers_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Workers:"))
     assert says in workers_line
+    # while it ran, its state was in <runs>/stack.json, readable by its user only; gone once it stopped
+    ((mode, state),) = SetEvent.seen
+    assert mode == 0o600
+    assert (state["base_url"], state["function_key"], state["pid"]) == ("http://x", "k", os.getpid())
+    assert state["settings"] == {
+        "model": "tiny.en",
+        "window": 300.0,
+        "min_window": 30.0,
+        "overlap": 2.0,
+        "workers": started,
+        "threads": threads,
+        "batch_size": batch,
+        "gpus": 0,
+        "telemetry_dir": None,
+    }
+    assert not (tmp_path / stack_module.STATE_FILE).exists()

@@ -1,0 +1,255 @@
+"""``scripts/transcribe`` on the stack ``scripts/up`` keeps warm: the state file, and when it is used or not.
+
+The state file's life (mode 0600, removed only by the stack that wrote it), health (a process gone, a host that
+does not answer), how a run's settings are matched against the stack's, and what ``transcribe`` does with each
+case, new runs and resumed ones, with the stack, the API and the upload replaced by stand-ins that record calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import pytest
+
+from devhost import transcribe_local
+from devhost.stack import STATE_FILE, StackState, pid_alive
+from devhost.transcribe_local import Run, conflicts, transcribe
+from worker import layout
+
+GIB = 1024**3
+KEY = "the-function-key-never-printed"
+
+
+@pytest.fixture(autouse=True)
+def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """2 cores, 24 GiB, no GPU; runs (and the state file) in a temporary folder."""
+    monkeypatch.setattr(layout, "detect_cores", lambda: 2)
+    monkeypatch.setattr(layout, "detect_memory_bytes", lambda: 24 * GIB)
+    monkeypatch.setattr(layout, "detect_gpu_memory_bytes", lambda: [])
+    monkeypatch.setattr(transcribe_local, "RUNS", tmp_path / "runs")
+
+
+def state(**settings: Any) -> StackState:
+    defaults = {
+        "model": "tiny.en",
+        "window": 300.0,
+        "min_window": 30.0,
+        "overlap": 2.0,
+        "workers": 2,
+        "threads": 1,
+        "batch_size": 8,
+        "gpus": 0,
+        "telemetry_dir": None,
+    }
+    return StackState(
+        id="up-1",
+        pid=1,
+        base_url="http://127.0.0.1:7071",
+        function_key=KEY,
+        pids={"devhost": 2},
+        settings={**defaults, **settings},
+        layout="2 worker(s) x 1 thread(s), batch 8",
+    )
+
+
+def new_run(tmp_path: Path, *flags: str) -> tuple[Run, frozenset[str]]:
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF")
+    args = transcribe_local.parse_args([str(audio), *flags])
+    given = frozenset(p for p in transcribe_local.LAYOUT_PARTS if getattr(args, p) is not None)
+    return Run.new(args), given
+
+
+# The state file.
+
+
+def test_the_state_file_is_private_and_removed_only_by_its_own_stack(tmp_path: Path) -> None:
+    path = tmp_path / "runs" / STATE_FILE
+    mine = state()
+    mine.write(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert StackState.read(path) == mine
+    StackState(**{**dataclasses.asdict(mine), "id": "another"}).remove(path)  # a later scripts/up wrote it: not ours
+    assert path.exists()
+    mine.remove(path)
+    assert not path.exists() and StackState.read(path) is None
+    path.write_text("{not json")
+    assert StackState.read(path) is None  # a garbled file is no stack
+
+
+def test_a_stack_is_healthy_only_with_every_process_alive_and_the_host_answering() -> None:
+    import os
+
+    alive = dataclasses.replace(state(), pid=os.getpid(), pids={"devhost": os.getpid()})
+    assert alive.problem(ping=lambda url: url == "http://127.0.0.1:7071/admin/host/ping") is None
+    assert alive.problem(ping=lambda url: False) == "its host does not answer on http://127.0.0.1:7071"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = dataclasses.replace(alive, pids={"devhost": os.getpid(), "worker-1": gone.pid})
+    assert dead.problem(ping=lambda url: True) == f"its worker-1 (pid {gone.pid}) is gone"
+
+
+def test_a_zombie_is_not_alive() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert not pid_alive(child.pid)  # exited, not yet reaped by its parent
+    child.wait()
+    assert not pid_alive(child.pid)
+
+
+# Matching a run's settings.
+
+
+def test_a_run_with_the_defaults_fits_the_default_stack(tmp_path: Path) -> None:
+    run, given = new_run(tmp_path)
+    assert conflicts(state(), run, given) == []
+    assert conflicts(state(workers=4, threads=2, batch_size=16), run, given) == []  # a layout not asked for: any
+
+
+def test_model_window_and_an_asked_for_layout_must_match(tmp_path: Path) -> None:
+    run, given = new_run(tmp_path, "--window", "20")
+    assert conflicts(state(), run, given) == [
+        "window 300.0 s (this run: 20 s)",
+        "min window 30.0 s (this run: 20 s)",  # the overlap (2 s) still fits a 20 s window
+    ]
+    run, given = new_run(tmp_path, "--model", "/models/large")
+    assert conflicts(state(), run, given) == ["model tiny.en (this run: /models/large)"]
+    run, given = new_run(tmp_path, "--workers", "1")
+    assert conflicts(state(), run, given) == ["workers 2 (this run: --workers 1)"]
+    assert conflicts(state(workers=1, threads=2), run, given) == []
+    run, given = new_run(tmp_path, "--batch-size", "1")
+    assert conflicts(state(), run, given) == ["batch size 8 (this run: --batch-size 1)"]
+
+
+def test_a_stack_without_workers_or_spans_for_timings_does_not_fit(tmp_path: Path) -> None:
+    run, given = new_run(tmp_path)
+    assert conflicts(state(workers=0), run, given) == ["no workers (DEVHOST_WORKERS=0)"]
+    run, given = new_run(tmp_path, "--timings")
+    assert conflicts(state(), run, given) == [
+        "without spans for --timings (start it with TRANSCRIBE_TELEMETRY_DIR set)"
+    ]
+    assert conflicts(state(telemetry_dir=str(tmp_path)), run, given) == []
+
+
+# What transcribe does in each case.
+
+
+class OwnStack:
+    made: ClassVar[list[dict[str, Any]]] = []
+    base_url, function_key = "http://own", "own-key"
+
+    def __init__(self, **kwargs: Any) -> None:
+        OwnStack.made.append(kwargs)
+        started = SimpleNamespace(ready_at=None)
+        self.azurite, self.devhost = SimpleNamespace(process=started), started
+        self.workers: list[Any] = []
+
+    def wait_workers(self) -> None:
+        pass
+
+    def __enter__(self) -> OwnStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
+    """The stack, the API and the client replaced: records which stack each call went to."""
+    seen: dict[str, list[Any]] = {"api": [], "upload": []}
+    OwnStack.made = []
+    monkeypatch.setattr(transcribe_local, "LocalStack", OwnStack)
+
+    class Api:
+        def __init__(self, base_url: str, key: str) -> None:
+            seen["api"].append(base_url)
+
+        def close(self) -> None:
+            pass
+
+    def upload(api: Any, path: Path, *, resume_job_id: str | None, on_session: Any, **_: Any) -> None:
+        seen["upload"].append(resume_job_id)
+        on_session({"job_id": resume_job_id or "job-new"})
+
+    monkeypatch.setattr(transcribe_local, "TranscriptionApi", Api)
+    monkeypatch.setattr(transcribe_local, "upload_file", upload)
+    monkeypatch.setattr(transcribe_local, "follow_job", lambda *a, **k: {"result": {}})
+    monkeypatch.setattr(transcribe_local, "download", lambda *a: {})
+    return seen
+
+
+def up(monkeypatch: pytest.MonkeyPatch, running: StackState | None, healthy: bool = True) -> None:
+    if running is not None:
+        running.write(transcribe_local.RUNS / STATE_FILE)
+    monkeypatch.setattr(StackState, "problem", lambda self, ping=None: None if healthy else "its host is gone")
+
+
+def test_a_new_run_uses_a_fitting_stack_from_scripts_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: dict[str, list[Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    up(monkeypatch, state())
+    run, given = new_run(tmp_path)
+    transcribe(run, 60, given)
+    assert OwnStack.made == [] and calls["api"] == ["http://127.0.0.1:7071"]
+    err = capsys.readouterr().err
+    assert "Reusing the stack from scripts/up at http://127.0.0.1:7071" in err and KEY not in err
+    assert Run.load(run.folder).stack_id == "up-1"  # a resume goes back to it
+
+
+def test_a_conflicting_or_unhealthy_stack_is_named_and_the_run_starts_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: dict[str, list[Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    up(monkeypatch, state())
+    run, given = new_run(tmp_path, "--window", "20")
+    transcribe(run, 60, given)
+    assert len(OwnStack.made) == 1 and calls["api"] == ["http://own"]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "scripts/up" in line]
+    assert lines == [
+        "Not using the stack from scripts/up: it runs window 300.0 s (this run: 20 s); min window 30.0 s "
+        "(this run: 20 s)."
+    ]
+    up(monkeypatch, state(), healthy=False)
+    run, given = new_run(tmp_path)
+    transcribe(run, 60, given)
+    assert len(OwnStack.made) == 2
+    assert "Not using the stack from scripts/up" in capsys.readouterr().err
+
+
+def test_no_state_file_no_word_about_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: dict[str, list[Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    up(monkeypatch, None)
+    run, given = new_run(tmp_path)
+    transcribe(run, 60, given)
+    assert len(OwnStack.made) == 1 and "scripts/up" not in capsys.readouterr().err
+
+
+def test_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: dict[str, list[Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    up(monkeypatch, state())
+    # a job on the run's own stack continues there, on its saved state, even with a warm stack around
+    run, _ = new_run(tmp_path)
+    run.job_id = "job-own"
+    transcribe(run, 60)
+    assert len(OwnStack.made) == 1 and OwnStack.made[0]["workdir"] == run.folder / "stack"
+    assert calls["upload"] == ["job-own"]
+    # a job on scripts/up's stack continues on it while it runs
+    run.stack_id, run.job_id = "up-1", "job-warm"
+    transcribe(run, 60)
+    assert len(OwnStack.made) == 1 and calls["upload"][-1] == "job-warm" and calls["api"][-1] == "http://127.0.0.1:7071"
+    # that stack is gone (another scripts/up since): the job is gone with its storage; it starts again
+    run.stack_id, run.job_id = "up-0", "job-lost"
+    transcribe(run, 60)
+    assert calls["upload"][-1] is None and run.job_id == "job-new" and run.stack_id == "up-1"
+    assert "The stack from scripts/up that held job job-lost is gone" in capsys.readouterr().err
