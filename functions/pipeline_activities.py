@@ -44,7 +44,7 @@ def set_job_status(update: dict[str, Any]) -> str:
     def change(record: JobRecord) -> JobRecord:
         nonlocal finished_now
         finished_now = not record.finished and status in FINAL
-        if record.finished and record.status != status:
+        if record.finished:  # never moves back; a retried final update changes nothing either
             return record
         error = JobError(**update["error"]) if update.get("error") else record.error
         return record.model_copy(
@@ -68,7 +68,8 @@ FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
 
 def _count_finished(record: JobRecord) -> None:
     """The job's metrics, once: turnaround from the commit, RTFx from the transcript's duration."""
-    turnaround = (record.updated_at - record.committed_at).total_seconds() if record.committed_at else 0.0
+    ended = record.finished_at or record.updated_at
+    turnaround = (ended - record.committed_at).total_seconds() if record.committed_at else 0.0
     audio_s = float((record.result or {}).get("duration_s") or 0.0)
     code = record.error.code if record.error else None
     job_metrics.job_finished(record.filename, record.status.value, code, turnaround, audio_s)

@@ -101,7 +101,8 @@ def _result(record: JobRecord, signer: BlobSigner, results_container: str) -> Jo
         ext: signer.blob_url(results_container, f"{record.job_id}/transcript.{ext}", read_permission(), expiry)
         for ext in FORMATS
     }
-    turnaround = (record.updated_at - record.committed_at).total_seconds() if record.committed_at else None
+    ended = record.finished_at or record.updated_at  # records written before finished_at existed
+    turnaround = (ended - record.committed_at).total_seconds() if record.committed_at else None
     duration = float(summary.get("duration_s", 0.0))
     return JobResult(
         duration_s=duration,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -95,7 +96,8 @@ class JobStore:
                     downloader = self._container.download_blob(name)
                 except ResourceNotFoundError:
                     raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'") from None
-                record = change(JobRecord.model_validate_json(downloader.readall()))
+                before = JobRecord.model_validate_json(downloader.readall())
+                record = _stamp_finish(before, change(before))
                 try:
                     self._container.upload_blob(
                         name,
@@ -131,3 +133,12 @@ class JobStore:
                 if time.monotonic() >= deadline:
                     return None
                 time.sleep(0.05)
+
+
+def _stamp_finish(before: JobRecord, after: JobRecord) -> JobRecord:
+    """The moment a job ends, kept apart from ``updated_at``, which later writes (webhook delivery state) move: a
+    job's turnaround and RTFx must not grow after it finished."""
+    if after.finished and not before.finished and after.finished_at is None:
+        moved = after.updated_at > before.updated_at  # most writers stamp the change; the rest did it now
+        return after.model_copy(update={"finished_at": after.updated_at if moved else datetime.now(UTC)})
+    return after

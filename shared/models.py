@@ -125,6 +125,9 @@ class JobRecord(BaseModel):
     status: JobStatus
     created_at: datetime
     updated_at: datetime
+    finished_at: datetime | None = Field(
+        default=None, description="when the job reached its final status (stamped once by JobStore.update)"
+    )
     filename: str
     blob_name: str = Field(description="Path of the audio inside the uploads container")
     size_bytes: int
