@@ -1,7 +1,7 @@
 """``scripts/transcribe AUDIO``: the main job on one machine, through the same public API customers use.
 
 Starts Azurite, then the devhost and workers laid out for the machine together (``worker.layout``: on CPU one
-1-thread process per core with batch 8, memory permitting; on GPU one process per GPU with a batch sized to its
+1-thread process per core with batch 2, memory permitting; on GPU one process per GPU with a batch sized to its
 memory; ``--workers``, ``--threads`` and ``--batch-size`` override each part); uploads AUDIO with the client as soon
 as the devhost answers, while the workers load their models; follows the job's progress; writes
 ``transcript.{json,txt,srt,vtt}`` to ``--out`` (default ``./transcripts/<name>/``) and prints the text. The stack

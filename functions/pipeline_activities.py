@@ -38,6 +38,12 @@ def jobs() -> JobStore:
 def set_job_status(update: dict[str, Any]) -> str:
     """Move the job record along; a finished job (completed, failed, canceled) never moves back. Returns the status
     the record has afterwards, so the orchestration sees a cancel that came first."""
+    return record_status(update)
+
+
+def record_status(update: dict[str, Any]) -> str:
+    """The record's move (``job_id``, ``status``, optional ``error`` and ``result``): set_job_status's body, also
+    called by merge_transcript, whose written transcript is the job's completion."""
     status = JobStatus(update["status"])
     finished_now = False  # did this update end the job? (a retried activity finds it already ended)
 
@@ -154,7 +160,7 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
     }
     paths = writer.finish(head, payload.get("timings", {}))
     logger.info("merged job_id=%s segments=%d words=%d", job["job_id"], writer.segments, writer.words)
-    return {
+    summary = {
         "duration_s": audio.duration_s,
         "language": language,
         "model": model,
@@ -162,6 +168,11 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
         "words": writer.words,
         "transcripts": paths,
     }
+    # The transcript is written: the job is complete now, for the customer polling its status, rather than one
+    # more queue wait later when the orchestration's own update (then a no-op) runs. A retry of this activity
+    # rewrites the same files and finds the record already finished.
+    record_status({"job_id": job["job_id"], "status": JobStatus.COMPLETED.value, "result": summary})
+    return summary
 
 
 def _results_in_order(container: Any, job_id: str, count: int) -> Iterator[SegmentResult]:

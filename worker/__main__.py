@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def batch_size_for(args: argparse.Namespace) -> int:
-    """The flag, or the batch size the layout picks for the device (8 on CPU; by GPU memory on CUDA)."""
+    """The flag, or the batch size the layout picks for the device (2 on CPU; by GPU memory on CUDA)."""
     if args.batch_size > 0:
         return int(args.batch_size)
     from worker.layout import choose

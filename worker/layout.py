@@ -7,11 +7,15 @@ unless GPUs have to be counted (``ctranslate2``, only then).
 
 The rules, and why (measured for issue 13 with faster-whisper ``tiny.en`` int8 on the 2-core / 24 GiB dev machine):
 
-- **CPU: one process per core, one thread each, batch 8.** ``BatchedInferencePipeline`` with batch 8 in two
-  1-thread processes reached RTFx ~21.8, one 2-thread batched process 16.1, sequential decoding with 2 threads
-  11.0: CTranslate2 does not scale across threads nearly as well as separate processes do, and batching helps
-  on CPU too. Processes are capped by memory (each holds its own copy of the model), so a small-memory machine
-  gets fewer, wider processes (``threads = cores // processes``) rather than swapping.
+- **CPU: one process per core, one thread each, batch 2.** ``BatchedInferencePipeline`` in two 1-thread
+  processes reached RTFx ~21.8 (AMD EPYC, batch 8), one 2-thread batched process 16.1, sequential decoding with
+  2 threads 11.0: CTranslate2 does not scale across threads nearly as well as separate processes do. The batch:
+  on one thread (Intel Xeon, a 300 s window, medians of 3, ``bench/gpu_worker.py --device cpu --threads 1``)
+  batch 2 ran at 1.16x sequential, 4 at 1.02x, 8 at 0.96x, 16 at 0.91x, with peak RSS 489 / 653 / 891 / 1,051
+  MiB; through the whole pipeline on a 12.5-minute file batch 2 finished in 15.6 s against 17.4 s with 8. One
+  thread gains little from wider matrices and loses cache to them. Processes are capped by memory (each holds its
+  own copy of the model), so a small-memory machine gets fewer, wider processes (``threads = cores //
+  processes``) rather than swapping.
 - **CUDA: one process per GPU, batch by GPU memory, float16** (the worker's default on CUDA). A GPU is kept
   busy by batching, not by more processes; the CPU cores left over go to the process's decode work
   (``threads = cores // GPUs``). Batch 16 for a 16 GB T4, 32 from 40 GB, 64 from 80 GB (A100/H100): starting
@@ -30,12 +34,12 @@ from pathlib import Path
 
 GIB = 1024**3
 
-CPU_BATCH_SIZE = 8
-"""Batch 8 in 1-thread processes was the CPU ceiling measured (RTFx ~21.8 on 2 cores vs 11.0 sequential)."""
+CPU_BATCH_SIZE = 2
+"""The fastest batch measured for a 1-thread CPU worker (1.16x sequential; 8 was 0.96x): see the rules above."""
 
 TINY_RSS_BYTES = int(0.55 * GIB)
-"""Peak RSS of one ``tiny.en`` worker with batch 8, measured (the sequential worker's 552 MiB peak in
-``docs/benchmarks.md``, ``bench/pipeline_memory.py``, agrees)."""
+"""Peak RSS of one ``tiny.en`` worker, measured: 489 MiB at batch 2 on a 300 s window (891 at batch 8), and the
+sequential worker's 552 MiB peak in ``docs/benchmarks.md`` (``bench/pipeline_memory.py``)."""
 
 STACK_RESERVE_BYTES = GIB // 2
 """Left for the rest of the one-machine stack: the devhost (~160 MiB peak measured), Azurite (Node) and slack."""
@@ -64,7 +68,7 @@ class Layout:
     basis: str = field(default="", compare=False)  # the facts it was chosen from, for the start-up line
 
     def describe(self) -> str:
-        """One line, e.g. ``2 worker(s) x 1 thread(s), batch 8, cpu (2 core(s), 21.9 GiB free)``."""
+        """One line, e.g. ``2 worker(s) x 1 thread(s), batch 2, cpu (2 core(s), 21.9 GiB free)``."""
         text = f"{self.processes} worker(s) x {self.threads} thread(s), batch {self.batch_size}, {self.device}"
         return f"{text} ({self.basis})" if self.basis else text
 

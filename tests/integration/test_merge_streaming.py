@@ -14,6 +14,7 @@ import random
 import tracemalloc
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from devhost.stack import LocalStack
 from shared.config import get_settings
 from shared.contracts import Segment, SegmentResult, Transcript, Window, Word
 from shared.formats import to_srt, to_txt, to_vtt, transcript_json
+from shared.models import JobRecord, JobStatus
 from shared.stitching import stitch
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "worker_outputs"
@@ -42,9 +44,31 @@ def app_storage(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def _merge(payload: dict[str, Any]) -> dict[str, Any]:
-    from functions.pipeline_activities import merge_transcript
+    """merge_transcript as the host runs it, on a job in the merging stage (it completes the job's record)."""
+    from functions.pipeline_activities import jobs, merge_transcript
 
-    return dict(merge_transcript._function.get_user_function()(payload=payload))  # type: ignore[attr-defined]
+    job_id = payload["job"]["job_id"]
+    now = datetime.now(UTC)
+    jobs().create(
+        JobRecord(
+            job_id=job_id,
+            status=JobStatus.MERGING,
+            created_at=now,
+            updated_at=now,
+            committed_at=now,
+            filename="talk.wav",
+            blob_name=f"{job_id}/talk.wav",
+            size_bytes=1000,
+            content_type="audio/wav",
+            block_size=1 << 20,
+            session_expires_at=now + timedelta(days=1),
+            request_fingerprint="x",
+        )
+    )
+    summary = dict(merge_transcript._function.get_user_function()(payload=payload))
+    record = jobs().get(job_id)
+    assert record.status == JobStatus.COMPLETED and record.result == summary and record.finished_at is not None
+    return summary
 
 
 def _store(blobs: BlobServiceClient, results: list[SegmentResult]) -> None:

@@ -36,8 +36,8 @@ FLAGS = ("--workers", "--threads", "--batch-size")
 
 def test_defaults_come_from_the_machine() -> None:
     chosen, line = worker_layout("tiny.en", workers=None, threads=None, batch_size=None, names=FLAGS)
-    assert (chosen.processes, chosen.threads, chosen.batch_size, chosen.device) == (2, 1, 8, "cpu")
-    assert line.startswith("2 worker(s) x 1 thread(s), batch 8, cpu (2 core(s), 24.0 GiB free")
+    assert (chosen.processes, chosen.threads, chosen.batch_size, chosen.device) == (2, 1, 2, "cpu")
+    assert line.startswith("2 worker(s) x 1 thread(s), batch 2, cpu (2 core(s), 24.0 GiB free")
     assert line.endswith("; chosen from the machine")
 
 
@@ -46,7 +46,7 @@ def test_each_flag_overrides_its_part_and_is_named() -> None:
     assert (chosen.processes, chosen.threads, chosen.batch_size) == (2, 1, 1)
     assert line.endswith("; set by --batch-size")
     chosen, line = worker_layout("tiny.en", workers=1, threads=None, batch_size=None, names=FLAGS)
-    assert (chosen.processes, chosen.threads, chosen.batch_size) == (1, 2, 8)  # threads fitted to one worker
+    assert (chosen.processes, chosen.threads, chosen.batch_size) == (1, 2, 2)  # threads fitted to one worker
     assert line.endswith("; set by --workers")
     chosen, line = worker_layout("tiny.en", workers=1, threads=1, batch_size=4, names=FLAGS)
     assert (chosen.processes, chosen.threads, chosen.batch_size) == (1, 1, 4)
@@ -167,10 +167,10 @@ class SetEvent:
 @pytest.mark.parametrize(
     ("env", "started", "threads", "batch", "expected", "says"),
     [
-        ({}, 2, 1, 8, "2", "chosen from the machine"),
+        ({}, 2, 1, 2, "2", "chosen from the machine"),
         ({"DEVHOST_BATCH_SIZE": "1"}, 2, 1, 1, "2", "set by DEVHOST_BATCH_SIZE"),
-        ({"DEVHOST_WORKERS": "1"}, 1, 2, 8, "1", "set by DEVHOST_WORKERS"),
-        ({"DEVHOST_WORKERS": "0"}, 0, 1, 8, "1", "none (DEVHOST_WORKERS=0)"),  # the API only, as before
+        ({"DEVHOST_WORKERS": "1"}, 1, 2, 2, "1", "set by DEVHOST_WORKERS"),
+        ({"DEVHOST_WORKERS": "0"}, 0, 1, 2, "1", "none (DEVHOST_WORKERS=0)"),  # the API only, as before
     ],
 )
 def test_scripts_up_takes_the_layout_and_its_overrides_from_the_environment(

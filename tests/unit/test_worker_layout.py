@@ -12,16 +12,16 @@ from worker.layout import GIB, Layout, choose, overridden
 NO_GPU: list[int] = []
 
 
-def test_two_cores_plenty_of_memory_run_two_narrow_workers_batch_8() -> None:
+def test_two_cores_plenty_of_memory_run_two_narrow_workers_batch_2() -> None:
     chosen = choose(cores=2, memory_bytes=24 * GIB, gpu_memory_bytes=NO_GPU)
-    assert chosen == Layout(processes=2, threads=1, batch_size=8, device="cpu")
-    assert chosen.describe().startswith("2 worker(s) x 1 thread(s), batch 8, cpu (2 core(s), 24.0 GiB free")
+    assert chosen == Layout(processes=2, threads=1, batch_size=2, device="cpu")
+    assert chosen.describe().startswith("2 worker(s) x 1 thread(s), batch 2, cpu (2 core(s), 24.0 GiB free")
 
 
 def test_many_cores_little_memory_are_capped_by_memory_and_widen_threads() -> None:
     chosen = choose(cores=16, memory_bytes=4 * GIB, gpu_memory_bytes=NO_GPU)
     # (4 GiB - 0.5 GiB for the host and Azurite) / 0.55 GiB per tiny.en worker = 6 workers; 16 // 6 = 2 threads
-    assert (chosen.processes, chosen.threads, chosen.batch_size, chosen.device) == (6, 2, 8, "cpu")
+    assert (chosen.processes, chosen.threads, chosen.batch_size, chosen.device) == (6, 2, 2, "cpu")
 
 
 def test_at_least_one_worker_however_little_memory() -> None:
@@ -96,7 +96,7 @@ def test_cpu_device_never_probes_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_fixed_processes_fit_threads_to_them() -> None:
     chosen = choose(cores=8, memory_bytes=64 * GIB, gpu_memory_bytes=NO_GPU, processes=2)
-    assert (chosen.processes, chosen.threads, chosen.batch_size) == (2, 4, 8)
+    assert (chosen.processes, chosen.threads, chosen.batch_size) == (2, 4, 2)
 
 
 def test_overrides_replace_only_what_was_given() -> None:
