@@ -47,7 +47,7 @@ CASES: dict[str, tuple[str, dict[str, Any], bool, dict[str, str]]] = {
 }
 # Cases whose windows go through the batched pipeline (the workers' default since the worker-throughput issue),
 # with this batch size; the single pass recorded beside them stays the sequential one the other cases compare with.
-BATCHED = {"long-production-batched": 8, "long-short-batched": 8, "long-dense-batched": 8}
+BATCHED = {"long-production-batched": 2, "long-short-batched": 2, "long-dense-batched": 2}
 
 
 def record(case: str) -> dict[str, Any]:
