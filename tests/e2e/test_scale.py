@@ -35,6 +35,7 @@ ENV = {
     "TRANSCRIBE_SEGMENT_OVERLAP_S": "0.1",
     "TRANSCRIBE_EXPECTED_WORKERS": "3",
     "TRANSCRIBE_SEGMENT_TIMEOUT_S": "15",
+    "TRANSCRIBE_SEGMENT_BATCH_SIZE": "200",  # ten batches of 200 (the default is 50: fewer, larger batches here)
 }
 CUSTOM_STATUS_LIMIT = 16 * 1024  # Durable's limit on a custom status (the host enforces it too)
 
