@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.report import emit
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tests" / "data" / "long.flac"
 DECODING: dict[str, Any] = {
@@ -308,11 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         "configurations": [median_of(rounds[b]) for b in sizes],
         "rounds": {str(b): rounds[b] for b in sizes},
     }
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
-    print(table(report))
+    emit(report, args.out, table(report))
     return 0
 
 

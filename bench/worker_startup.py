@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.report import emit
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tests" / "data" / "long.flac"
 STAGES = ("python", "import", "telemetry", "faster", "model", "vad", "audio", "first", "window")
@@ -244,11 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "imports": import_profile(),
         "raw": rounds,
     }
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
-    print(tables(report))
+    emit(report, args.out, tables(report))
     return 0
 
 

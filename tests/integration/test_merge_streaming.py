@@ -14,7 +14,7 @@ import random
 import tracemalloc
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,9 @@ from devhost.stack import LocalStack
 from shared.config import get_settings
 from shared.contracts import Segment, SegmentResult, Transcript, Window, Word
 from shared.formats import to_srt, to_txt, to_vtt, transcript_json
-from shared.models import JobRecord, JobStatus
+from shared.models import JobStatus
 from shared.stitching import stitch
+from tests.support.records import job_record
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "worker_outputs"
 
@@ -48,23 +49,7 @@ def _merge(payload: dict[str, Any]) -> dict[str, Any]:
     from functions.pipeline_activities import jobs, merge_transcript
 
     job_id = payload["job"]["job_id"]
-    now = datetime.now(UTC)
-    jobs().create(
-        JobRecord(
-            job_id=job_id,
-            status=JobStatus.MERGING,
-            created_at=now,
-            updated_at=now,
-            committed_at=now,
-            filename="talk.wav",
-            blob_name=f"{job_id}/talk.wav",
-            size_bytes=1000,
-            content_type="audio/wav",
-            block_size=1 << 20,
-            session_expires_at=now + timedelta(days=1),
-            request_fingerprint="x",
-        )
-    )
+    jobs().create(job_record(job_id, JobStatus.MERGING, committed_at=datetime.now(UTC), filename="talk.wav"))
     summary = dict(merge_transcript._function.get_user_function()(payload=payload))
     record = jobs().get(job_id)
     assert record.status == JobStatus.COMPLETED and record.result == summary and record.finished_at is not None

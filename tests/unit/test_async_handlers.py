@@ -11,7 +11,6 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
@@ -24,6 +23,7 @@ import functions.pipeline_activities
 from shared.config import get_settings
 from shared.errors import ErrorCode, PermanentError
 from shared.models import JobRecord, JobStatus
+from tests.support.records import job_record
 
 SLOW_S = 1.0
 JOB_ID = "01900000-0000-7000-8000-000000000001"
@@ -49,20 +49,7 @@ def slow(result: Any = None, error: Exception | None = None) -> Callable[..., An
 
 
 def record(status: JobStatus = JobStatus.AWAITING_UPLOAD) -> JobRecord:
-    now = datetime.now(UTC)
-    return JobRecord(
-        job_id=JOB_ID,
-        status=status,
-        created_at=now,
-        updated_at=now,
-        filename="a.wav",
-        blob_name=f"{JOB_ID}/a.wav",
-        size_bytes=1000,
-        content_type="audio/wav",
-        block_size=1 << 20,
-        session_expires_at=now + timedelta(days=1),
-        request_fingerprint="x",
-    )
+    return job_record(JOB_ID, status)
 
 
 class Client:

@@ -9,27 +9,15 @@ from typing import Any, cast
 from shared.job_views import _result
 from shared.jobs import _stamp_finish
 from shared.models import JobRecord, JobStatus
+from tests.support.records import job_record
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
-def record(status: JobStatus, updated_s: float, **extra: Any) -> JobRecord:
-    return JobRecord(
-        job_id="job-1",
-        status=status,
-        created_at=T0,
-        updated_at=T0 + timedelta(seconds=updated_s),
-        committed_at=T0,
-        filename="a.wav",
-        blob_name="job-1/a.wav",
-        size_bytes=1000,
-        content_type="audio/wav",
-        block_size=1 << 20,
-        session_expires_at=T0 + timedelta(days=1),
-        request_fingerprint="x",
-        result={"duration_s": 600.0, "words": 10, "segments": 2, "model": "tiny.en"},
-        **extra,
-    )
+def record(status: JobStatus, updated_s: float) -> JobRecord:
+    summary = {"duration_s": 600.0, "words": 10, "segments": 2, "model": "tiny.en"}
+    at = T0 + timedelta(seconds=updated_s)
+    return job_record("job-1", status, now=T0, updated_at=at, committed_at=T0, result=summary)
 
 
 class Signer:
