@@ -41,9 +41,9 @@ import soundfile
 from bench.scale import cpu_model
 from client.api import TranscriptionApi
 from client.uploads import upload_file
-from devhost.stack import LocalStack
+from devhost.stack import LocalStack, job_settings
 from tests.support.wer import wer
-from worker.layout import choose, overridden
+from worker.layout import choose, overridden, window_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tests" / "data" / "long.flac"
@@ -111,7 +111,9 @@ def direct(path: Path, threads: int, batch: int, shares: int = 1) -> dict[str, A
 
 def pipeline(path: Path, batch_size: int) -> dict[str, Any]:
     layout = overridden(choose("cpu"), batch_size=batch_size)[0]
-    env = {"TRANSCRIBE_EXPECTED_WORKERS": str(layout.processes)}
+    # the windows scripts/transcribe would plan for this layout (600 s on CPU; TRANSCRIBE_SEGMENT_WINDOW_S overrides)
+    window = float(os.environ.get("TRANSCRIBE_SEGMENT_WINDOW_S") or window_for(layout))
+    env = {"TRANSCRIBE_EXPECTED_WORKERS": str(layout.processes), **job_settings("tiny.en", window)}
     with LocalStack(
         env=env, workers=layout.processes, worker_threads=layout.threads, worker_batch_size=layout.batch_size
     ) as stack:
@@ -130,7 +132,7 @@ def pipeline(path: Path, batch_size: int) -> dict[str, Any]:
         "seconds": result["turnaround_s"],
         "duration": result["duration_s"],
         "text": text,
-        "layout": layout.describe(),
+        "layout": f"{layout.describe()}, windows up to {window:g} s",
     }
 
 

@@ -362,6 +362,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def main() -> int:
+    from worker.layout import window_for
+
     port = int(os.environ.get("DEVHOST_PORT", "7071"))
     requested = _env_int("DEVHOST_WORKERS")
     model = os.environ.get("TRANSCRIBE_MODEL", "tiny.en")
@@ -374,7 +376,7 @@ def main() -> int:
     )
     workers = 0 if requested == 0 else layout.processes  # 0: the API only, workers run elsewhere
     # The job settings scripts/transcribe compares with its own, given explicitly (the environment's win).
-    window = float(os.environ.get("TRANSCRIBE_SEGMENT_WINDOW_S") or 300)
+    window = float(os.environ.get("TRANSCRIBE_SEGMENT_WINDOW_S") or window_for(layout))
     settings = {name: os.environ.get(name) or value for name, value in job_settings(model, window).items()}
     env = {"TRANSCRIBE_EXPECTED_WORKERS": str(max(workers, 1)), **settings}
     with LocalStack(

@@ -34,6 +34,7 @@ from client.block_upload import UploadError
 from client.follow import follow_job
 from client.uploads import upload_file
 from devhost.stack import STATE_FILE, LocalStack, StackState, job_settings, pid_alive, runs_dir, worker_layout
+from worker.layout import window_for
 
 FORMATS = ("json", "txt", "srt", "vtt")
 LAYOUT_PARTS = ("workers", "threads", "batch_size")
@@ -90,10 +91,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--batch-size",
         type=int,
-        help="audio chunks each worker decodes together; 1: one at a time (default: 8 on CPU, 8-64 by GPU memory)",
+        help="audio chunks each worker decodes together; 1: one at a time (default: 2 on CPU, 8-64 by GPU memory)",
     )
     parser.add_argument("--model", default="tiny.en", help="model folder or bundled name (default tiny.en)")
-    parser.add_argument("--window", type=float, default=300.0, help="segment length in seconds (default 300)")
+    parser.add_argument(
+        "--window",
+        type=float,
+        help="longest segment in seconds (default: 600 on CPU, 30 s x the batch on GPU; worker/layout.py)",
+    )
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="give up after this many seconds")
     parser.add_argument(
         "--timings", action="store_true", help="print where the job's time went, from its trace (as an operator sees)"
@@ -147,7 +152,7 @@ class Run:
             args.language,
             layout.processes,
             args.model,
-            args.window,
+            args.window or window_for(layout),
             args.timings,
             threads=layout.threads,
             batch_size=layout.batch_size,

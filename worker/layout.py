@@ -58,6 +58,18 @@ GPU_BATCH_SIZES: tuple[tuple[int, int], ...] = (
 )
 
 
+CPU_WINDOW_S = 600.0
+"""The longest window a CPU worker gets on this machine's stack (``scripts/transcribe``, ``scripts/up``): fewer,
+longer windows cost fewer seams, queue hops and rounds per worker. A 12.5-minute file on 2 workers is then 2 windows
+of 375 s instead of 4 of 187 s: 14.3 s against 15.1 s in the same conditions (docs/benchmarks.md, issue 13)."""
+
+
+def window_for(layout: Layout) -> float:
+    """The window setting that suits these workers: on a GPU 30 s x the batch, so that a window fills a batch (what
+    Bicep sets: 480 s on a T4, 1,920 s on an A100), at least the app's 300 s default; on CPU ``CPU_WINDOW_S``."""
+    return max(300.0, 30.0 * layout.batch_size) if layout.device == "cuda" else CPU_WINDOW_S
+
+
 @dataclass(frozen=True)
 class Layout:
     processes: int

@@ -118,7 +118,7 @@ def test_a_stack_kept_by_scripts_up_is_used_and_resumed_on(tmp_path: Path) -> No
         folder = runs / "interrupted"
         folder.mkdir()
         saved: dict[str, object] = {"audio": str(SPEECH), "out": str(tmp_path / "again"), "language": None}
-        saved |= {"workers": 1, "model": "tiny.en", "window": 300.0, "timings": False}
+        saved |= {"workers": 1, "model": "tiny.en", "window": 600.0, "timings": False}
         saved |= {"job_id": job_id, "stack_id": state["id"]}
         (folder / "run.json").write_text(json.dumps(saved))
         resumed = _script(["--resume", str(folder)], runs)

@@ -203,7 +203,7 @@ def test_scripts_up_takes_the_layout_and_its_overrides_from_the_environment(
     )
     assert made["env"]["TRANSCRIBE_EXPECTED_WORKERS"] == expected
     # the job settings scripts/transcribe compares with its own are given to the stack explicitly
-    assert made["env"]["TRANSCRIBE_MODEL"] == "tiny.en" and made["env"]["TRANSCRIBE_SEGMENT_WINDOW_S"] == "300.0"
+    assert made["env"]["TRANSCRIBE_MODEL"] == "tiny.en" and made["env"]["TRANSCRIBE_SEGMENT_WINDOW_S"] == "600.0"
     workers_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Workers:"))
     assert says in workers_line
     # while it ran, its state was in <runs>/stack.json, readable by its user only; gone once it stopped
@@ -212,7 +212,7 @@ def test_scripts_up_takes_the_layout_and_its_overrides_from_the_environment(
     assert (state["base_url"], state["function_key"], state["pid"]) == ("http://x", "k", os.getpid())
     assert state["settings"] == {
         "model": "tiny.en",
-        "window": 300.0,
+        "window": 600.0,
         "min_window": 30.0,
         "overlap": 2.0,
         "workers": started,

@@ -38,7 +38,7 @@ def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def state(**settings: Any) -> StackState:
     defaults = {
         "model": "tiny.en",
-        "window": 300.0,
+        "window": 600.0,
         "min_window": 30.0,
         "overlap": 2.0,
         "workers": 2,
@@ -118,7 +118,7 @@ def test_a_run_with_the_defaults_fits_the_default_stack(tmp_path: Path) -> None:
 def test_model_window_and_an_asked_for_layout_must_match(tmp_path: Path) -> None:
     run, given = new_run(tmp_path, "--window", "20")
     assert conflicts(state(), run, given) == [
-        "window 300.0 s (this run: 20 s)",
+        "window 600.0 s (this run: 20 s)",
         "min window 30.0 s (this run: 20 s)",  # the overlap (2 s) still fits a 20 s window
     ]
     run, given = new_run(tmp_path, "--model", "/models/large")
@@ -215,7 +215,7 @@ def test_a_conflicting_or_unhealthy_stack_is_named_and_the_run_starts_its_own(
     assert len(OwnStack.made) == 1 and calls["api"] == ["http://own"]
     lines = [line for line in capsys.readouterr().err.splitlines() if "scripts/up" in line]
     assert lines == [
-        "Not using the stack from scripts/up: it runs window 300.0 s (this run: 20 s); min window 30.0 s "
+        "Not using the stack from scripts/up: it runs window 600.0 s (this run: 20 s); min window 30.0 s "
         "(this run: 20 s)."
     ]
     up(monkeypatch, state(), healthy=False)

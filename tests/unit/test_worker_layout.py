@@ -144,3 +144,13 @@ def test_gpu_memory_fitted_to_the_visible_count() -> None:
     assert layout.fit_gpu_memory([15360 * 1024**2, 81920 * 1024**2], 2) == [15360 * 1024**2, 81920 * 1024**2]
     assert layout.fit_gpu_memory([15360 * 1024**2, 81920 * 1024**2], 1) == [15360 * 1024**2]  # some hidden
     assert layout.fit_gpu_memory([], 2) == [16 * 10**9, 16 * 10**9]  # no nvidia-smi: a T4 assumed
+
+
+def test_the_window_suits_the_workers() -> None:
+    """CPU workers get long windows (fewer seams and rounds); GPU windows fill the batch, as Bicep sets them."""
+    from worker.layout import window_for
+
+    assert window_for(Layout(2, 1, 2, "cpu")) == 600.0
+    assert window_for(Layout(1, 8, 16, "cuda")) == 480.0  # T4
+    assert window_for(Layout(1, 24, 64, "cuda")) == 1920.0  # A100
+    assert window_for(Layout(1, 4, 8, "cuda")) == 300.0  # never under the app's default
