@@ -35,13 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import soundfile
-
 from bench.scale import cpu_model
+from bench.speech import long_speech
 from devhost.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "tests" / "data" / "long.flac"
 SINGLE = """
 import json, os, sys, time
 started = time.perf_counter()
@@ -57,18 +55,6 @@ text = " ".join(p.text for p in pieces)
 done = time.perf_counter()
 print(json.dumps({"import_load_s": loaded - started, "decode_s": done - loaded, "words": len(text.split())}))
 """
-
-
-def make_audio(minutes: float, folder: Path) -> Path:
-    """long.flac cut or repeated to ``minutes``."""
-    speech, rate = soundfile.read(str(SOURCE), dtype="int16")
-    want = int(minutes * 60 * rate)
-    repeats = -(-want // len(speech))
-    out = folder / f"speech_{minutes:g}min.flac"
-    with soundfile.SoundFile(str(out), "w", rate, 1, "PCM_16", format="FLAC") as sink:
-        for k in range(repeats):
-            sink.write(speech[: want - k * len(speech)])
-    return out
 
 
 def _env(runs: Path) -> dict[str, str]:
@@ -176,7 +162,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-command-") as tmp:
         folder = Path(tmp)
-        audio = make_audio(args.minutes, folder)
+        audio = long_speech(args.minutes, folder, exact=True)
         runs: dict[str, list[dict[str, Any]]] = {"cold": [], "warm": [], "single": []}
         for n in range(args.rounds):
             runs["cold"].append(command(audio, folder / "runs-cold", folder / f"cold-{n}", warm=False))

@@ -5,10 +5,10 @@
     # here, to prove it runs (bundled tiny.en, a short file):
     .venv/bin/python -m bench.gpu_worker --device cpu --compute-type int8 --minutes 2 --rounds 1
 
-A long file is made by repeating tests/data/long.flac (73 s of espeak-ng speech) to ``--minutes`` (with sox when it
-is installed, else soundfile + NumPy: same samples). Each configuration, faster-whisper's ``WhisperModel`` alone
-(``sequential``) and ``BatchedInferencePipeline`` at each ``--batch-sizes``, runs in a fresh process, so model load
-and peak memory are its own; rounds are interleaved (round 1 of every configuration, then round 2, ...) so drift
+A long file is made by repeating tests/data/long.flac (73 s of espeak-ng speech) to ``--minutes``
+(``bench/speech.py``). Each configuration, faster-whisper's ``WhisperModel`` alone (``sequential``) and
+``BatchedInferencePipeline`` at each ``--batch-sizes``, runs in a fresh process, so model load and peak memory are
+its own; rounds are interleaved (round 1 of every configuration, then round 2, ...) so drift
 on a shared machine spreads over all of them, and the median of ``--rounds`` is reported.
 
 Per configuration: model load s (``WhisperModel(...)``, the worker's cold start), wall s (transcribing the
@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import emit
+from bench.scale import cpu_model
+from bench.speech import long_speech
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "tests" / "data" / "long.flac"
 DECODING: dict[str, Any] = {
     "beam_size": 5,
     "word_timestamps": True,
@@ -48,29 +49,6 @@ DECODING: dict[str, Any] = {
 
 
 # --- the long file ----------------------------------------------------------------------------------------------
-def make_audio(minutes: float, folder: Path, source: Path = SOURCE) -> Path:
-    """``source`` repeated to about ``minutes``, 16 kHz mono FLAC."""
-    import soundfile
-
-    out = folder / f"speech_{minutes:g}min.flac"
-    source_s = soundfile.info(str(source)).duration
-    repeats = max(1, round(minutes * 60 / source_s))
-    if shutil.which("sox"):
-        subprocess.run(["sox", *[str(source)] * repeats, "-r", "16000", "-c", "1", str(out)], check=True)
-        return out
-    import numpy as np
-
-    samples, rate = soundfile.read(str(source), dtype="float32", always_2d=True)
-    mono = samples.mean(axis=1)
-    if rate != 16000:  # tests/data/long.flac is 16 kHz; anything else goes through faster-whisper's resampler
-        from faster_whisper import decode_audio
-
-        mono = decode_audio(str(source), sampling_rate=16000)
-    soundfile.write(str(out), np.tile(mono, repeats), 16000, format="FLAC")
-    return out
-
-
-# --- GPU facts ---------------------------------------------------------------------------------------------------
 def nvidia_smi(*query: str) -> list[str] | None:
     """``nvidia-smi --query-gpu=...`` for GPU 0 (or the one CUDA_VISIBLE_DEVICES names); None without one."""
     if not shutil.which("nvidia-smi"):
@@ -228,14 +206,6 @@ def machine(device: str) -> dict[str, Any]:
     }
 
 
-def cpu_model() -> str:
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.exists() else []
-    return next(
-        (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor()
-    )
-
-
 def table(report: dict[str, Any]) -> str:
     m = report["machine"]
     where = m["gpu"] or f"CPU {m['cpu']} ({m['cores']} cores)"
@@ -291,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sizes = ([] if args.no_sequential else [1]) + [b for b in args.batch_sizes if b > 1]
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
-        audio = args.audio or make_audio(args.minutes, Path(tmp))
+        audio = args.audio or long_speech(args.minutes, Path(tmp))
         rounds: dict[int, list[dict[str, Any]]] = {b: [] for b in sizes}
         for k in range(args.rounds):
             for b in sizes:

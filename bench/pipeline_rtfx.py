@@ -36,17 +36,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import soundfile
-
 from bench.scale import cpu_model
+from bench.speech import long_speech, spoken
 from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack, job_settings
 from tests.support.wer import wer
 from worker.layout import choose, overridden, window_for
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "tests" / "data" / "long.flac"
 OPTIONS = "beam_size=5, vad_filter=True, word_timestamps=True, condition_on_previous_text=False"
 # argv: audio path, cpu threads, batch size (1: sequential), share index, shares (1: the whole file)
 DIRECT = f"""
@@ -68,17 +65,6 @@ else:
 text = " ".join(p.text for p in pieces)
 print(json.dumps({{"seconds": time.perf_counter() - started, "duration": len(part) / 16000, "text": text}}))
 """
-
-
-def make_audio(minutes: float, folder: Path) -> tuple[Path, str]:
-    """long.flac repeated to about ``minutes`` (a 16 kHz mono FLAC), and the text it speaks."""
-    out = folder / f"speech_{minutes:g}min.flac"
-    speech, rate = soundfile.read(str(SOURCE), dtype="int16")
-    repeats = max(1, round(minutes * 60 * rate / len(speech)))
-    with soundfile.SoundFile(str(out), "w", rate, 1, "PCM_16", format="FLAC") as sink:
-        for _ in range(repeats):
-            sink.write(speech)
-    return out, " ".join([SOURCE.with_suffix(".txt").read_text()] * repeats)
 
 
 def direct(path: Path, threads: int, batch: int, shares: int = 1) -> dict[str, Any]:
@@ -147,7 +133,7 @@ def summary(runs: list[dict[str, Any]], reference: str) -> dict[str, Any]:
 
 
 def measure(minutes: float, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    audio, reference = make_audio(minutes, folder)
+    audio, reference = long_speech(minutes, folder), spoken(minutes)
     cores, all_cores = choose("cpu").processes, os.cpu_count() or 1
     batch = args.batch_size or choose("cpu").batch_size
     direct_runs: dict[str, list[dict[str, Any]]] = {f"batched {b}": [] for b in args.direct_batch_sizes}
