@@ -84,7 +84,7 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         job_ended(context, job, started, "failed", code, segments=segments)
         raise JobFailed(code, message) from None
     completed = context.call_activity_with_retry("set_job_status", RETRY, _update(job, "completed", result=summary))
-    yield context.task_all([completed, *_clean_up_task(context, job, batches)])
+    yield context.task_all([completed, *([_clean_up_task(context, job, batches)] if batches else [])])
     yield from _notify(context, job, "completed")
     job_ended(context, job, started, "completed", audio_s=audio["duration_s"], segments=segments)
     final = _progress(context, job, "completed", count, count, audio["duration_s"], audio)
@@ -175,14 +175,13 @@ def _start(context: df.DurableOrchestrationContext, job: dict[str, Any]) -> Gene
 
 def _clean_up(context: df.DurableOrchestrationContext, job: dict[str, Any], batches: int) -> Generator[Any, Any, None]:
     """Have the job's batches ended (a failure leaves some waiting) and their histories purged."""
-    yield from _clean_up_task(context, job, batches)
+    if batches:
+        yield _clean_up_task(context, job, batches)
 
 
-def _clean_up_task(context: df.DurableOrchestrationContext, job: dict[str, Any], batches: int) -> list[Any]:
-    if not batches:
-        return []
+def _clean_up_task(context: df.DurableOrchestrationContext, job: dict[str, Any], batches: int) -> Any:
     cleanup = {"job_id": job["job_id"], "batches": batches, "traceparent": parent_for_activities(job)}
-    return [context.call_activity_with_retry("clean_up_batches", RETRY, cleanup)]
+    return context.call_activity_with_retry("clean_up_batches", RETRY, cleanup)
 
 
 def _update(job: dict[str, Any], status: str, **extra: Any) -> dict[str, Any]:
