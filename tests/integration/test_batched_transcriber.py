@@ -17,7 +17,7 @@ import soundfile
 
 from shared.contracts import Segment, Window
 from tests.support.recording import DATA
-from tests.support.wer import wer, words
+from tests.support.wer import errors, wer, words
 from worker.transcriber import ModelSpec, Stopped, Transcriber
 
 RATE = 16_000
@@ -76,16 +76,19 @@ def pauses_result(batch_size: int) -> list[Segment]:
 
 
 def test_no_passage_is_dropped_around_long_pauses() -> None:
-    # Tolerance (measured 2026-12-02 on Intel Xeon and before on AMD EPYC): tiny.en mishears 1-4 words of each
-    # passage in either mode; a dropped sentence is 9+ words of long.txt (12 %) or half of speech.txt. 0.10 per
-    # passage, and at most 0.03 above the sequential decoder's own errors on the same passage.
+    # Tolerance, from measurement (Intel Xeon, 2026-12-02, tiny.en int8): batched decoding mishears 1-5 words of a
+    # passage (WER 0.024-0.077), sequential 1-8 (0.024-0.123, the quiet passage worst); int8 kernels differ between
+    # CPUs, so each bound leaves room for a few words more. What they must catch: a dropped sentence is 6-20 words
+    # (the shortest of long.txt, "Thank you all for coming tonight.", is 6; speech.txt's are about 20), a dropped
+    # passage all of it. So: at most 15 % of a passage, and at most 4 words more than the sequential decoder on it.
     _, passages = pauses_recording()
     batched, sequential = pauses_result(8), pauses_result(1)
     for start, end, spoken in passages:
-        ours = wer(spoken, text_between(batched, start - 0.5, end + 0.5))
-        theirs = wer(spoken, text_between(sequential, start - 0.5, end + 0.5))
-        assert ours <= 0.10, f"passage at {start:.1f}-{end:.1f} s: WER {ours:.3f}"
-        assert ours <= theirs + 0.03, f"passage at {start:.1f}-{end:.1f} s: batched {ours:.3f} vs {theirs:.3f}"
+        heard = text_between(batched, start - 0.5, end + 0.5)
+        ours, theirs = errors(spoken, heard), errors(spoken, text_between(sequential, start - 0.5, end + 0.5))
+        where = f"passage at {start:.1f}-{end:.1f} s"
+        assert wer(spoken, heard) <= 0.15, f"{where}: WER {wer(spoken, heard):.3f}"
+        assert ours <= theirs + 4, f"{where}: batched {ours} word errors vs sequential {theirs}"
 
 
 def test_nothing_is_heard_in_the_pauses_and_times_are_in_order() -> None:
@@ -118,6 +121,7 @@ def test_times_are_absolute_from_the_windows_real_start() -> None:
 def test_vad_off_transcribes_a_window_longer_than_thirty_seconds() -> None:
     samples = clip("long.flac")  # 73 s: the batched pipeline alone raises without VAD or clips
     segments, _, _ = transcriber(8).transcribe(samples, whole(samples), None, vad_filter=False)
+    # measured 0.029 (6 errors of 210 words); only the first 30 s heard would be 0.6
     assert wer((DATA / "long.txt").read_text(), " ".join(s.text for s in segments)) <= 0.08
     assert segments[-1].end > 65.0
 
@@ -157,5 +161,7 @@ def test_batched_and_sequential_agree_on_the_words_of_a_clean_recording() -> Non
     batched, _, _ = transcriber(8).transcribe(samples, whole(samples), None)
     sequential, _, _ = transcriber(1).transcribe(samples, whole(samples), None)
     ours, theirs = (" ".join(s.text for s in result) for result in (batched, sequential))
-    assert len(words(ours)) >= 0.97 * len(words(reference))
-    assert wer(reference, ours) <= wer(reference, theirs) + 0.02
+    # Measured (Intel Xeon, 2026-12-02): 210 of 210 words both ways, 6 word errors batched, 5 sequential. Room for a
+    # few words either way on other CPUs' kernels; a dropped sentence is 6-20 words.
+    assert len(words(ours)) >= len(words(reference)) - 5
+    assert errors(reference, ours) <= errors(reference, theirs) + 5
