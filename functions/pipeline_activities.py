@@ -127,6 +127,7 @@ def dispatch_segments(payload: dict[str, Any]) -> int:
             result_blob=f"{job['job_id']}/{window.index}.json",
             traceparent=traceparent,
             reply_to=payload.get("reply_to") or job["job_id"],
+            dispatched_at=datetime.now(UTC),
         )
         jobs_queue.send_message(message.model_dump_json().encode())
     logger.info("dispatched job_id=%s segments=%d", job["job_id"], len(payload["windows"]))

@@ -7,6 +7,8 @@ start of a window.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 # Fixed, because a queue trigger's decorator needs it at import time, before any setting is read.
@@ -60,6 +62,9 @@ class SegmentJob(_Contract):
     results_queue: str = SEGMENT_RESULTS_QUEUE
     traceparent: str | None = Field(default=None, description="W3C trace context of the dispatch: the job's trace")
     reply_to: str | None = Field(default=None, description="the orchestration waiting for this segment (its batch)")
+    dispatched_at: datetime | None = Field(
+        default=None, description="when it was sent: the queue's insertion time has whole seconds only"
+    )
 
 
 class Word(_Contract):

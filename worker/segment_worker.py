@@ -159,10 +159,13 @@ class SegmentWorker:
     def _waited(self, job: SegmentJob, message: QueueMessage, taken: datetime) -> None:
         """The message's time in the queue (since it was put there, earlier attempts included), and the backlog."""
         attempt = message.dequeue_count or 1
-        if message.inserted_on is not None:
+        # The dispatch's own clock when the message says it: the service's insertion time is cut to the second, so
+        # the wait would seem to start up to 1 s early (before the job's own span, for a job dispatched at once).
+        sent = job.dispatched_at or message.inserted_on
+        if sent is not None:
             attributes = {Attr.JOB_ID: job.job_id, Attr.SEGMENT_INDEX: job.index, Attr.ATTEMPT: attempt}
-            tracing.interval(Span.SEGMENT_QUEUE_WAIT, job.traceparent, message.inserted_on, taken, attributes)
-            job_metrics.queue_wait((taken - message.inserted_on).total_seconds(), attempt)
+            tracing.interval(Span.SEGMENT_QUEUE_WAIT, job.traceparent, sent, taken, attributes)
+            job_metrics.queue_wait(max(0.0, (taken - sent).total_seconds()), attempt)
         with contextlib.suppress(Exception):  # a sample, not worth failing a segment over
             job_metrics.backlog(self.jobs_queue.get_queue_properties().approximate_message_count or 0)
 
