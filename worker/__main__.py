@@ -72,8 +72,23 @@ def batch_size_for(args: argparse.Namespace) -> int:
     return choose(args.device, model=args.model).batch_size
 
 
+def limit_native_threads(threads: int) -> None:
+    """Hold the native libraries' own thread pools to the worker's ``--threads`` as well as the model.
+
+    The model's decoding takes ``threads`` (CTranslate2's ``intra_threads``), but numpy's OpenBLAS (the mel
+    filter product in feature extraction) and OpenMP start one thread per core by default: the layout's several
+    1-thread workers on a machine then each run a pool as wide as the machine and spin against one another.
+    OpenBLAS reads its variable once, when numpy loads, so this runs before anything imports numpy (the model
+    loads in :func:`main`, after it). A value already in the environment is left as it is.
+    """
+    if threads > 0:
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, str(threads))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    limit_native_threads(args.threads)
     born = time.monotonic()
     configure_logging(SERVICE_WORKER)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights at run time
