@@ -1,0 +1,75 @@
+"""``python -m bench.load``: the load test on a fresh one-machine stack; JSON on stdout, a summary on stderr.
+
+    .venv/bin/python -m bench.load                          # 100 upload sessions, then 200 jobs (tiny.en)
+    .venv/bin/python -m bench.load --uploads 20 --jobs 10   # smaller
+    .venv/bin/python -m bench.load --noop                   # the no-op worker: the service without the model
+
+Exits 1 when a job was lost or doubled, a transcript lacks its words, something was left in a queue, or any
+request got a 5xx, an unexpected 4xx or no answer (the error rate must be 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from bench.load.run import LoadOptions, run_load
+
+
+def parse(argv: list[str] | None) -> LoadOptions:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uploads", type=int, default=100, help="concurrent upload sessions (0: none)")
+    parser.add_argument("--jobs", type=int, default=200, help="concurrent small speech jobs (0: none)")
+    parser.add_argument("--upload-seconds", type=int, default=160, help="length of each session's file (8 kHz)")
+    parser.add_argument("--noop", action="store_true", help="no-op workers (tests/support/noop_worker.py)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: laid out for the machine)")
+    parser.add_argument("--timeout", type=float, default=1200.0, help="give the whole load up after this long")
+    parser.add_argument("--max-poll", type=float, help="poll a job at least this often (default: its Retry-After)")
+    args = parser.parse_args(argv)
+    return LoadOptions(
+        uploads=args.uploads,
+        jobs=args.jobs,
+        upload_seconds=args.upload_seconds,
+        noop=args.noop,
+        workers=args.workers,
+        timeout_s=args.timeout,
+        max_poll_s=args.max_poll,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    report = run_load(parse(argv))
+    print(json.dumps(report, indent=2))
+    print(summary(report), file=sys.stderr)
+    return 0 if report["ok"] else 1
+
+
+def summary(report: dict[str, Any]) -> str:
+    api = report["api"]
+    lines = [f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores; {report['layout']}"]
+    if "uploads" in report["phases"]:
+        u = report["phases"]["uploads"]
+        lines.append(
+            f"uploads: {u['uploads_committed']}/{u['sessions']} committed in {u['upload_wall_s']} s, "
+            f"{u['jobs_completed']} jobs completed, phase {u['wall_s']} s"
+        )
+    if "jobs" in report["phases"]:
+        j = report["phases"]["jobs"]
+        lines.append(
+            f"jobs: {j['completed']}/{j['jobs']} completed in {j['wall_s']} s "
+            f"(turnaround p50 {j['turnaround_p50_s']} s, max {j['turnaround_max_s']} s)"
+        )
+    for op, figures in api["operations"].items():
+        lines.append(
+            f"  {op:14} n={figures['count']:5}  p50 {figures['p50_ms']:8.1f} ms  p99 {figures['p99_ms']:8.1f} ms"
+        )
+    lines.append(f"errors: {api['errors']} of {api['requests']} requests (rate {api['error_rate']})")
+    lines += [f"FAILED: {problem}" for problem in report["problems"][:20]]
+    lines.append("OK" if report["ok"] else f"NOT OK: {len(report['problems'])} problem(s)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
