@@ -31,18 +31,32 @@ from devhost.routing import Router
 
 logger = logging.getLogger("devhost.http")
 
-MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
+# The Functions host refuses request bodies over FUNCTIONS_REQUEST_BODY_SIZE_LIMIT bytes, 104,857,600 (100 MiB) by
+# default, with an empty 413, before any function runs (azure-functions-host
+# src/WebJobs.Script.WebHost/Middleware/HttpRequestBodySizeMiddleware.cs sets Kestrel's MaxRequestBodySize; docs:
+# learn.microsoft.com/azure/azure-functions/functions-app-settings#functions_request_body_size_limit).
+DEFAULT_MAX_REQUEST_BYTES = 104_857_600
+
+
+def max_request_bytes() -> int:
+    return int(os.environ.get("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT") or DEFAULT_MAX_REQUEST_BYTES)
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request) -> bytes:
+async def read_body(request: Request) -> bytes:
+    """The whole body, or :class:`BodyTooLarge` as soon as it is known to exceed the host's limit: from a declared
+    Content-Length before reading a byte (as Kestrel does), else while it streams in."""
+    limit = max_request_bytes()
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_REQUEST_BYTES:
+        if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
@@ -151,7 +165,7 @@ class FunctionsHttpHost:
         if not self.keys.allows(function.auth_level, request):
             return Response(status_code=401)
         try:
-            body = await _read_body(request)
+            body = await read_body(request)
         except BodyTooLarge:
             return Response(status_code=413)
         try:

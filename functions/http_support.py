@@ -48,7 +48,9 @@ def parse_body(req: func.HttpRequest, model: type[ModelT]) -> ModelT:
     if len(body) > MAX_JSON_BODY:
         raise PermanentError(ErrorCode.REQUEST_TOO_LARGE, f"the JSON body may be at most {MAX_JSON_BODY} bytes")
     try:
-        data = json.loads(body)
+        # UTF-8 only (RFC 8259 section 8.1): json.loads(bytes) would also take UTF-16/32 and a BOM, which no client
+        # of ours sends and which other JSON readers in the path (Logic Apps, the gateway) may read differently.
+        data = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise PermanentError(ErrorCode.INVALID_JSON, f"the body is not valid JSON: {exc}") from None
     except RecursionError:  # thousands of nested brackets fit in a small body

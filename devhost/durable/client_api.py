@@ -24,6 +24,7 @@ from starlette.routing import Route
 from devhost.durable.engine import ClientError, DurableEngine
 from devhost.durable.events import fmt_time
 from devhost.durable.status import status_json
+from devhost.http_server import BodyTooLarge, read_body
 
 logger = logging.getLogger(__name__)
 PREFIX = "/runtime/webhooks/durabletask"
@@ -87,6 +88,19 @@ def _error(exc: ClientError) -> Response:
     return JSONResponse(body, status_code=exc.status)
 
 
+async def _json_text(request: Request) -> str | None:
+    """The body as JSON text (None when empty), within the host's size limit (:class:`BodyTooLarge`); anything not
+    UTF-8 JSON, nested too deeply included, is a ValueError, so that the endpoints answer 400 and never 500."""
+    text = (await read_body(request)).decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if not text:
+        return None
+    try:
+        json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    return text
+
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -123,12 +137,12 @@ class DurableHttpApi:
         return await anyio.to_thread.run_sync(fn, *args)
 
     async def start(self, request: Request) -> Response:
-        body = (await request.body()).decode() or None
-        if body is not None:
-            try:
-                json.loads(body)
-            except ValueError:
-                return JSONResponse("Invalid JSON content", status_code=400)
+        try:
+            body = await _json_text(request)
+        except BodyTooLarge:
+            return Response(status_code=413)
+        except ValueError:
+            return JSONResponse("Invalid JSON content", status_code=400)
         try:
             instance_id = await self._call(
                 self.engine.start_new, request.path_params["name"], request.path_params.get("instance_id"), body
@@ -173,11 +187,13 @@ class DurableHttpApi:
         return JSONResponse([status_json(i, show_input) for i in page], headers=headers)
 
     async def raise_event(self, request: Request) -> Response:
-        body = (await request.body()).decode()
         try:
-            input_text = json.dumps(json.loads(body)) if body else None
+            body = await _json_text(request)
+        except BodyTooLarge:
+            return Response(status_code=413)
         except ValueError:
             return JSONResponse({"Message": "Invalid JSON content"}, status_code=400)
+        input_text = json.dumps(json.loads(body)) if body else None
         try:
             await self._call(
                 self.engine.raise_event, request.path_params["instance_id"], request.path_params["event"], input_text

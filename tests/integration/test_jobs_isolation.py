@@ -203,3 +203,73 @@ def test_behind_a_trusted_gateway_its_principal_headers_name_the_caller(gateway_
         job_id = api.post("/api/uploads", json=BODY, headers={"X-MS-CLIENT-PRINCIPAL-ID": oid}).json()["job_id"]
         assert api.get(f"/api/jobs/{job_id}").status_code == 404
         assert api.get(f"/api/jobs/{job_id}", headers={"X-MS-CLIENT-PRINCIPAL-ID": oid.upper()}).status_code == 202
+
+
+def _completed_for_its_owner(stack: LocalStack, job_id: str, marker: str) -> None:
+    """Finish a job as the pipeline would (record completed, transcripts written), without running the pipeline:
+    what is tested is who may read the result, not how it was made."""
+    from datetime import UTC, datetime
+
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.job_views import FORMATS
+    from shared.jobs import JobStore
+    from shared.models import JobStatus
+
+    service = BlobServiceClient.from_connection_string(stack.connection_string)
+    for fmt in FORMATS:
+        service.get_blob_client("results", f"{job_id}/transcript.{fmt}").upload_blob(f"{marker} said {fmt}")
+    now = datetime.now(UTC)
+    summary = {"duration_s": 1.0, "language": "en", "words": 2, "segments": 1, "model": "tiny.en"}
+    change = {"status": JobStatus.COMPLETED, "committed_at": now, "updated_at": now, "result": summary}
+    JobStore(service.get_container_client("jobs")).update(job_id, lambda r: r.model_copy(update=change))
+
+
+def _calls_on(job_id: str) -> list[tuple[str, str, dict[str, str]]]:
+    """Every method of every job-scoped route the app registers (and the methods it does not), every format."""
+    from tests.support.app_functions import http_routes
+
+    calls = []
+    for route, methods in http_routes().values():
+        if "{job_id}" not in route:
+            continue
+        path = "/api/" + route.replace("{job_id}", job_id)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            formats = route.endswith("transcript") and method in methods
+            queries = [{"format": f} for f in ("json", "txt", "srt", "vtt")] if formats else [{}]
+            calls += [(method, path, query) for query in queries]
+    return calls
+
+
+def test_every_job_route_and_method_is_404_for_another_principal_and_leaks_nothing(
+    api: httpx.Client, easy_auth_stack: LocalStack, alice: dict, alice_oid: str, bob: dict
+) -> None:
+    """Bob's answer about Alice's job is byte for byte the answer about a job that does not exist: 404, the same
+    code, nothing of hers (name, metadata, transcript, oid); and nothing he does changes her jobs."""
+    marker = f"alice-{uuid.uuid4().hex}"
+    body = {"filename": f"{marker}.wav", "size_bytes": 1000, "metadata": {"note": marker}}
+    open_job = api.post("/api/uploads", json=body, headers=alice).json()["job_id"]
+    done_job = api.post("/api/uploads", json=body, headers=alice).json()["job_id"]
+    _completed_for_its_owner(easy_auth_stack, done_job, marker)
+    missing = "01a24adb-0000-7000-8000-000000000000"  # a well-formed id that exists nowhere
+    routes = 0
+    for job_id in (open_job, done_job):
+        for (method, path, query), (_, other_path, _) in zip(_calls_on(job_id), _calls_on(missing), strict=True):
+            routes += 1
+            theirs = api.request(method, path, params=query, headers=bob, follow_redirects=False)
+            nobodys = api.request(method, other_path, params=query, headers=bob, follow_redirects=False)
+            assert theirs.status_code == nobodys.status_code == 404, (method, path, query, theirs.text[:200])
+            assert theirs.content.replace(job_id.encode(), b"ID") == nobodys.content.replace(missing.encode(), b"ID")
+            for secret in (marker, alice_oid):
+                assert secret not in theirs.text and secret not in str(theirs.headers), (method, path)
+    assert routes >= 2 * 8  # the job routes were found (uploads/{id}, jobs/{id} x GET/DELETE, transcript x 4)
+    for status in (None, "awaiting_upload", "completed", "canceled"):
+        listed = api.get("/api/jobs", params={"status": status} if status else {}, headers=bob)
+        assert listed.status_code == 200 and marker not in listed.text and open_job not in listed.text, status
+    # Alice still sees both, unchanged by Bob's DELETEs: the 404s above were about who asks, not what exists.
+    assert api.get(f"/api/jobs/{open_job}", headers=alice).json()["status"] == "awaiting_upload"
+    assert api.get(f"/api/jobs/{done_job}", headers=alice).json()["status"] == "completed"
+    txt = api.get(f"/api/jobs/{done_job}/transcript", params={"format": "txt"}, headers=alice)
+    assert (txt.status_code, txt.text) == (200, f"{marker} said txt")
+    mine = api.get("/api/jobs", headers=alice).json()["jobs"]
+    assert {open_job, done_job} <= {j["job_id"] for j in mine}
