@@ -24,7 +24,9 @@ def provision_storage(settings: Settings) -> list[str]:
         with contextlib.suppress(ResourceExistsError):
             service.create_container(name)
     queues = build_queue_service(settings)
-    for name in (settings.segment_jobs_queue, SEGMENT_RESULTS_QUEUE, BATCH_CLEANUP_QUEUE):
+    # <segment-jobs>-poison: where a worker moves a segment that failed on every attempt (worker/segment_worker.py)
+    poison = f"{settings.segment_jobs_queue}-poison"
+    for name in (settings.segment_jobs_queue, poison, SEGMENT_RESULTS_QUEUE, BATCH_CLEANUP_QUEUE):
         with contextlib.suppress(ResourceExistsError):
             queues.create_queue(name)
     return names

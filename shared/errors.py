@@ -39,6 +39,7 @@ class ErrorCode(Enum):
     CORRUPT_AUDIO = (422, "The audio could not be decoded")
     EMPTY_AUDIO = (422, "The file holds no audio")
     SEGMENT_TIMEOUT = (504, "A segment was not transcribed in time")
+    SEGMENT_FAILED = (500, "A segment failed on every attempt")
     SIZE_MISMATCH = (422, "The uploaded file's size differs from the announced size")
     SOURCE_CHANGED = (409, "The uploaded file was replaced while it was being transcribed")
     TRANSCRIPTION_FAILED = (500, "Transcription failed")

@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         worker_id=args.worker_id,
         progress_every_s=args.progress_every,
     )
-    worker = SegmentWorker(transcriber, blobs, segment_jobs, results, jobs, options)
+    poison = queue(f"{settings.segment_jobs_queue}-poison")
+    worker = SegmentWorker(transcriber, blobs, segment_jobs, results, jobs, options, poison_queue=poison)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -3,8 +3,10 @@
 For each message: skip it if the job was canceled; read only the window's bytes from the source blob (range
 reads); transcribe; write ``segments/{job_id}/{index}.json``; report on ``segment-results``; then delete the
 message. A crash leaves the message to reappear after its visibility timeout, so another worker picks it up. A
-message that keeps failing (dequeue count over the limit), or audio that cannot be decoded, ends as a failed
-segment report, never as a hang.
+message that keeps failing (dequeue count over the limit: a segment that crashes every worker that takes it) is
+moved to ``<queue>-poison``, as the Functions queue trigger does with its own messages, and reported as
+``segment_failed``; audio that cannot be decoded ends as a failed segment report. Never a hang, never a message
+retried forever or dropped without a trace.
 """
 
 from __future__ import annotations
@@ -94,9 +96,11 @@ class SegmentWorker:
         results_queue: QueueClient,
         jobs: JobStore,
         options: WorkerOptions,
+        poison_queue: QueueClient | None = None,
     ) -> None:
         self.transcriber, self.blobs, self.jobs = transcriber, blobs, jobs
         self.jobs_queue, self.results_queue, self.options = jobs_queue, results_queue, options
+        self.poison_queue = poison_queue  # <segment-jobs>-poison; None: a poisoned message is only reported
 
     def run(self, stop: threading.Event) -> int:
         """Process messages until ``stop`` is set (or the queue stays empty for ``exit_when_idle_s``)."""
@@ -172,14 +176,7 @@ class SegmentWorker:
     def _handle(self, job: SegmentJob, message: QueueMessage) -> None:
         dequeued = message.dequeue_count or 1  # the service always sets it on a received message
         if dequeued > self.options.max_dequeue_count:
-            job_metrics.segment_poisoned()
-            self._report(
-                job,
-                ok=False,
-                code="transcription_failed",
-                error=f"segment failed {dequeued - 1} times; giving up",
-            )
-            self.jobs_queue.delete_message(message.id, message.pop_receipt)
+            self._give_up(job, message, dequeued - 1)
             return
         if self._canceled(job.job_id):
             logger.info("skipping a segment of a canceled job job_id=%s index=%d", job.job_id, job.index)
@@ -189,6 +186,20 @@ class SegmentWorker:
             finished = self._work(job, message)
         if finished:
             self.jobs_queue.delete_message(message.id, renewer.current())
+
+    def _give_up(self, job: SegmentJob, message: QueueMessage, attempts: int) -> None:
+        """A segment that failed (or killed its worker) on every attempt: kept on the poison queue for an operator,
+        reported so the job fails now with ``segment_failed``, then deleted. Each step is safe to repeat: a crash
+        in between brings the message back over the limit, and the batch drops a second report."""
+        job_metrics.segment_poisoned()
+        where = "deleted (this worker has no poison queue)"
+        if self.poison_queue is not None:
+            self.poison_queue.send_message(message.content)  # the same bytes: the same encoding policy
+            where = f"moved to {self.poison_queue.queue_name}"
+        logger.error("segment poisoned job_id=%s index=%d attempts=%d; %s", job.job_id, job.index, attempts, where)
+        error = f"the segment failed on each of its {attempts} attempts (its message was {where})"
+        self._report(job, ok=False, code="segment_failed", error=error)
+        self.jobs_queue.delete_message(message.id, message.pop_receipt)
 
     def _work(self, job: SegmentJob, message: QueueMessage) -> bool:
         logger.info("segment started job_id=%s index=%d attempt=%d", job.job_id, job.index, message.dequeue_count)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -221,6 +222,14 @@ class DurableEngine:
             event = unknown_activity(name, item.task_id)
         else:
             event = run_activity(self.invoker, function, name, item.task_id, item.input, item.instance_id)
+        if name.lower() in _held_activities():
+            # Fault injection (tests/faults/): the activity has done its work, but its completion is not recorded
+            # until the host dies; a restarted host runs it again (at least once, as Azure does).
+            logger.warning(
+                "fault injection: holding the completion of activity %s (instance_id=%s)", name, item.instance_id
+            )
+            self._stopping.wait()
+            return
         self._complete_work(item, event)
 
     def _complete_work(self, item: db.WorkItem, event: dict[str, Any]) -> None:
@@ -342,6 +351,13 @@ class DurableEngine:
     def purge(self, instance_ids: list[str]) -> int:
         with self.store.transaction() as tx:
             return sum(db.delete_instance(tx, i) for i in instance_ids)
+
+
+def _held_activities() -> set[str]:
+    """``DEVHOST_HOLD_ACTIVITY_COMPLETION``: activity names (comma-separated) whose completions this host never
+    records, so a test can kill it between an activity's work and its completion. Unset everywhere else."""
+    names = os.environ.get("DEVHOST_HOLD_ACTIVITY_COMPLETION") or ""
+    return {n.strip().lower() for n in names.split(",") if n.strip()}
 
 
 def _validate_instance_id(instance_id: str) -> None:

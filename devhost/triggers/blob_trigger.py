@@ -6,11 +6,16 @@ prefix sees exactly the blobs Event Grid would announce. The function fires once
 ETag). Receipts (see ``blob_receipts``) make that hold across restarts; versions without one, e.g. committed
 while the host was down, fire at start-up, as Event Grid redelivers events to an endpoint that was away. The
 listener never reads a blob's content: the function gets a ``BlobClient`` or the event.
+
+Event Grid delivers at least once, so the same event can arrive twice, even at once on two instances.
+``DEVHOST_BLOB_EVENT_COPIES=N`` (default 1; fault-injection tests) plays that: every version is delivered N times
+concurrently, and it is settled once all of them succeed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -73,6 +78,7 @@ class BlobTriggerListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._container_missing_logged = False
+        self._copies = max(1, int(os.environ.get("DEVHOST_BLOB_EVENT_COPIES") or 1))
 
     def start(self) -> None:
         self._done = self._receipts.load()
@@ -140,6 +146,13 @@ class BlobTriggerListener:
                 self._in_flight.discard(version)
 
     def _invoke(self, props: BlobProperties, values: dict[str, str]) -> bool:
+        if self._copies == 1:
+            return self._invoke_once(props, values)
+        with ThreadPoolExecutor(max_workers=self._copies, thread_name_prefix="blob-copy") as copies:
+            delivered = list(copies.map(lambda _: self._invoke_once(props, values), range(self._copies)))
+        return all(delivered)
+
+    def _invoke_once(self, props: BlobProperties, values: dict[str, str]) -> bool:
         try:
             value = trigger_value(self._kind, self._conn, self.path.container, props)
             kwargs = {self._arg_name: value, **{name: values[name] for name in self._bound_names}}

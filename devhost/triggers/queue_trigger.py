@@ -6,11 +6,17 @@ again once no more than ``newBatchThreshold`` are still running. Success deletes
 visible again after ``visibilityTimeout``; a failure at ``maxDequeueCount`` attempts (or a message already
 dequeued more often, after crashes) moves it to ``<queue>-poison``. An idle queue is polled with exponential
 back-off up to ``maxPollingInterval``, reset as soon as a message arrives.
+
+So the messages a crashed host was holding stay hidden for the rest of those 10 minutes, on Azure as here, and are
+then handled like any other (Azure/azure-sdk-for-net, Microsoft.Azure.WebJobs.Extensions.Storage.Queues,
+QueueListener: ``_visibilityTimeout = TimeSpan.FromMinutes(10)``, renewed by ``UpdateQueueMessageVisibilityAsync``).
+``DEVHOST_QUEUE_FETCH_VISIBILITY_S`` shortens that (fault-injection tests: the held messages come back in seconds).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,7 +58,7 @@ class QueueTriggerListener:
         invoker: Invoker,
         options: QueueOptions | None = None,
         *,
-        fetch_visibility_s: float = FETCH_VISIBILITY_S,
+        fetch_visibility_s: float | None = None,
         grace_s: float = 2.0,
     ) -> None:
         check_bindings_served(function)
@@ -66,6 +72,8 @@ class QueueTriggerListener:
         self._queue = queue_client(conn, self.queue_name)
         self._poison = queue_client(conn, self.poison_name)
         self._invoker = invoker
+        if fetch_visibility_s is None:
+            fetch_visibility_s = float(os.environ.get("DEVHOST_QUEUE_FETCH_VISIBILITY_S") or FETCH_VISIBILITY_S)
         self._fetch_visibility_s = max(1, int(fetch_visibility_s))
         self._grace_s = grace_s
         workers = self.options.batch_size + max(0, self.options.new_batch_threshold)

@@ -5,12 +5,19 @@ For orchestration-scale tests (thousands of segments) the model and the audio ar
 real) with ``_transcribe`` replaced by an empty result. ``--swallow I,J,...`` makes the first attempt of those
 segment indices vanish (the message is deleted and nothing is reported, as when a worker's report is lost), so the
 orchestration's no-progress deadline and redispatch are exercised.
+
+Fault injection (tests/faults/): ``--crash-on I,J`` kills the process (SIGKILL, as the kernel's OOM killer or a
+native crash would) whenever it takes one of those segments, so they poison every worker that tries them;
+``--report-twice`` sends every segment report twice (a duplicate SegmentDone); ``--words`` makes each result one
+word, ``w{index}``, in the middle of the window's kept span, so that a transcript shows every segment exactly once
+(a segment merged twice or lost changes its text).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,7 +27,7 @@ from azure.storage.queue import QueueMessage
 
 from shared import storage
 from shared.config import get_settings
-from shared.contracts import SEGMENT_RESULTS_QUEUE, SegmentJob, SegmentResult
+from shared.contracts import SEGMENT_RESULTS_QUEUE, Segment, SegmentJob, SegmentResult, Word
 from shared.jobs import JobStore
 from shared.queues import queue
 from worker.segment_worker import SegmentWorker, WorkerOptions
@@ -31,15 +38,37 @@ class NoopTranscriber:
 
 
 class NoopWorker(SegmentWorker):
-    def __init__(self, swallow: set[int], **kwargs: object) -> None:
+    def __init__(
+        self,
+        swallow: set[int],
+        crash_on: frozenset[int] = frozenset(),
+        report_twice: bool = False,
+        words: bool = False,
+        **kwargs: object,
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.swallow = swallow
+        self.swallow, self.crash_on, self.report_twice, self.words = swallow, crash_on, report_twice, words
 
     def _work(self, job: SegmentJob, message: QueueMessage) -> bool:
+        if job.index in self.crash_on:
+            logging.getLogger(__name__).warning("crashing on job_id=%s index=%d", job.job_id, job.index)
+            logging.shutdown()
+            os.kill(os.getpid(), signal.SIGKILL)
         if job.index in self.swallow and job.attempt == 1:
             logging.getLogger(__name__).info("swallowed job_id=%s index=%d", job.job_id, job.index)
             return True  # deleted, never reported
         return super()._work(job, message)
+
+    def _report(
+        self,
+        job: SegmentJob,
+        ok: bool,
+        result: SegmentResult | None = None,
+        code: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        for _ in range(2 if self.report_twice else 1):
+            super()._report(job, ok, result=result, code=code, error=error)
 
     def _transcribe(self, job: SegmentJob) -> SegmentResult:
         result = SegmentResult(
@@ -47,7 +76,7 @@ class NoopWorker(SegmentWorker):
             index=job.index,
             window=job.window,
             language="en",
-            segments=[],
+            segments=[_marker(job)] if self.words else [],
             model="noop",
             device="cpu",
             compute_type="none",
@@ -63,23 +92,48 @@ class NoopWorker(SegmentWorker):
         return result
 
 
+def _marker(job: SegmentJob) -> Segment:
+    """One word naming the segment, inside the span the stitcher keeps from this window."""
+    middle = (job.window.keep_start_s + job.window.keep_end_s) / 2
+    word = Word(start=middle - 0.1, end=middle + 0.1, word=f" w{job.index}", probability=1.0)
+    return Segment(start=word.start, end=word.end, text=word.word, words=[word])
+
+
+def _indices(text: str) -> set[int]:
+    return {int(i) for i in text.split(",") if i}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", default="1")
     parser.add_argument("--worker-id", default="noop")
     parser.add_argument("--swallow", default="")
+    parser.add_argument("--crash-on", default="", help="segment indices that kill this process when taken")
+    parser.add_argument("--report-twice", action="store_true", help="send every segment report twice")
+    parser.add_argument("--words", action="store_true", help="one word per segment, w{index}")
+    parser.add_argument("--visibility-timeout", type=int, default=300)
+    parser.add_argument("--max-dequeue", type=int, default=5)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
     settings = get_settings()
     worker = NoopWorker(
-        swallow={int(i) for i in args.swallow.split(",") if i},
+        swallow=_indices(args.swallow),
+        crash_on=frozenset(_indices(args.crash_on)),
+        report_twice=args.report_twice,
+        words=args.words,
         transcriber=NoopTranscriber(),
         blobs=storage.blob_service(),
         jobs_queue=queue(settings.segment_jobs_queue),
         results_queue=queue(SEGMENT_RESULTS_QUEUE),
         jobs=JobStore(storage.container(settings.jobs_container)),
-        options=WorkerOptions(worker_id=args.worker_id, poll_interval_s=0.2),
+        poison_queue=queue(f"{settings.segment_jobs_queue}-poison"),
+        options=WorkerOptions(
+            worker_id=args.worker_id,
+            poll_interval_s=0.2,
+            visibility_timeout_s=args.visibility_timeout,
+            max_dequeue_count=args.max_dequeue,
+        ),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -89,6 +89,7 @@ NEEDS: dict[tuple[Ref, str, str], frozenset[str]] = {
     # ... receives, renews (update) and deletes segment jobs; KEDA's scale rule peeks at the same queue
     (WORKER, QUEUE, "segment-jobs"): frozenset({f"{Q}/read", f"{Q}/write", f"{Q}/process/action", f"{Q}/delete"}),
     (WORKER, QUEUE, "segment-results"): frozenset({f"{Q}/add/action"}),  # ... and reports each segment
+    (WORKER, QUEUE, "segment-jobs-poison"): frozenset({f"{Q}/add/action"}),  # ... and gives up on poisoned ones
 }
 
 

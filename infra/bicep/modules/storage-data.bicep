@@ -318,7 +318,7 @@ resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-previ
 // write), keeps job records, reads segment results, writes transcripts; sends segment jobs; is triggered by
 // segment results (the queue trigger also moves poison messages).
 // The worker: reads uploads and job records (to skip canceled jobs), writes segment results, consumes segment
-// jobs, sends segment results.
+// jobs, sends segment results and poisoned segment jobs.
 var uploadsAssignments = [
   { principal: appPrincipalId, role: blobWriterRoleId }
   { principal: workerPrincipalId, role: roles.blobReader }
@@ -404,6 +404,17 @@ resource segmentJobsConsumer 'Microsoft.Authorization/roleAssignments@2022-04-01
 resource segmentResultsSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(segmentResults.id, workerPrincipalId, roles.queueSender)
   scope: segmentResults
+  properties: {
+    principalId: workerPrincipalId
+    roleDefinitionId: roles.queueSender
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// worker/segment_worker.py moves a segment that failed on every attempt to <segment-jobs>-poison: send only.
+resource segmentJobsPoisonSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(segmentJobsPoison.id, workerPrincipalId, roles.queueSender)
+  scope: segmentJobsPoison
   properties: {
     principalId: workerPrincipalId
     roleDefinitionId: roles.queueSender
