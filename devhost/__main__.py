@@ -32,6 +32,13 @@ from shared.telemetry_names import SERVICE_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
+KEEP_ALIVE_S = 75
+"""How long an idle keep-alive connection stays open: longer than the longest ``Retry-After`` the API sends (60 s,
+``shared.job_views.retry_after_s``). With uvicorn's default of 5 s a client polling after ``Retry-After: 5`` sent
+its request on the connection just as the server closed it, and got no answer (ReadError, "Server disconnected
+without sending a response": 5 of 1,523 polls under ``bench/load``). The server must outlast its clients' idle
+time, not race it (the same race: https://github.com/sanic-org/sanic/pull/2670)."""
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="devhost", description=__doc__)
@@ -121,7 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     for listener in listeners:
         listener.start()
     try:
-        uvicorn.run(host.asgi(), host=args.host, port=args.port, log_level="warning", access_log=False)
+        uvicorn.run(
+            host.asgi(),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_S,
+        )
     finally:
         stop_all(listeners)
         engine.stop()

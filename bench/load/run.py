@@ -49,6 +49,7 @@ class Clients:
     storage: httpx.AsyncClient
     deadline: float
     max_poll_s: float | None
+    created: list[str] = field(default_factory=list)  # every job id the service handed out
 
 
 def clients(stack: LocalStack, recorder: Recorder, concurrency: int, deadline: float, poll: float | None) -> Clients:
@@ -70,7 +71,9 @@ async def _gather(steps: Sequence[Awaitable[Any]]) -> tuple[list[Any], list[str]
 async def uploads_phase(c: Clients, folder: Path, count: int, seconds: int) -> Outcome:
     path = upload_file(folder, seconds)
     started = time.perf_counter()
-    sends = [upload(c.recorder, c.api, c.storage, path, block_size=MIB, twice=i % 10 == 0) for i in range(count)]
+    sends = [
+        upload(c.recorder, c.api, c.storage, path, c.created, block_size=MIB, twice=i % 10 == 0) for i in range(count)
+    ]
     jobs, failures = await _gather(sends)
     uploaded = time.perf_counter() - started
     finished, more = await _gather([follow(c.recorder, c.api, j, c.deadline, c.max_poll_s) for j in jobs])
@@ -99,7 +102,7 @@ class Done:
 
 
 async def one_job(c: Clients, clip: Clip) -> Done:
-    job_id = await upload(c.recorder, c.api, c.storage, clip.path)
+    job_id = await upload(c.recorder, c.api, c.storage, clip.path, c.created)
     job = await follow(c.recorder, c.api, job_id, c.deadline, c.max_poll_s)
     text = await transcript(c.recorder, c.api, job_id, "txt")
     document = json.loads(await transcript(c.recorder, c.api, job_id, "json"))
@@ -189,6 +192,7 @@ def run_load(options: LoadOptions) -> dict[str, Any]:
     """Start a fresh stack, run the phases, audit, stop it; the report (``ok`` says whether it all held)."""
     import os
     import platform
+    import shutil
     import tempfile
 
     from bench.scale import cpu_model
@@ -200,12 +204,14 @@ def run_load(options: LoadOptions) -> dict[str, Any]:
         ready = time.perf_counter()
         recorder = Recorder()
         before = usage.cpu_s()
-        outcomes = asyncio.run(_phases(stack, recorder, options, folder))
+        try:
+            outcomes, created = asyncio.run(_phases(stack, recorder, options, folder))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         after = usage.cpu_s()
-        everyone = [job for outcome in outcomes.values() for job in outcome.jobs]
         listed = asyncio.run(_listing(stack, recorder))
         problems = [p for outcome in outcomes.values() for p in outcome.failures]
-        problems += audit.problems(stack, everyone, listed)
+        problems += audit.problems(stack, created, listed)
         processes = usage.report(before, after)
     api = recorder.summary()
     problems += [f"{e['op']}: {e['status']} {e['detail']}" for e in recorder.errors]
@@ -226,7 +232,10 @@ def run_load(options: LoadOptions) -> dict[str, Any]:
     }
 
 
-async def _phases(stack: LocalStack, recorder: Recorder, options: LoadOptions, folder: Path) -> dict[str, Outcome]:
+async def _phases(
+    stack: LocalStack, recorder: Recorder, options: LoadOptions, folder: Path
+) -> tuple[dict[str, Outcome], list[str]]:
+    """The phases' outcomes, and every job id the service handed out in them."""
     concurrency = max(options.uploads * 2, options.jobs)
     c = clients(stack, recorder, concurrency, time.monotonic() + options.timeout_s, options.max_poll_s)
     stop = asyncio.Event()
@@ -242,7 +251,7 @@ async def _phases(stack: LocalStack, recorder: Recorder, options: LoadOptions, f
         await lister
         await c.api.aclose()
         await c.storage.aclose()
-    return outcomes
+    return outcomes, c.created
 
 
 async def _listing(stack: LocalStack, recorder: Recorder) -> list[str]:

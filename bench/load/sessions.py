@@ -31,10 +31,11 @@ class LoadFailure(Exception):
 
 
 async def create_session(
-    recorder: Recorder, api: httpx.AsyncClient, path: Path, block_size: int | None, twice: bool
+    recorder: Recorder, api: httpx.AsyncClient, path: Path, block_size: int | None, twice: bool, created: list[str]
 ) -> dict[str, Any]:
     """``POST /api/uploads``; with ``twice``, the same request is sent twice at once with one Idempotency-Key (a
-    client retrying a request whose answer it lost) and both answers must name the same job."""
+    client retrying a request whose answer it lost) and both answers must name the same job. Every job id the
+    service hands out is added to ``created``, so that the audit looks for jobs whose upload failed later too."""
     body: dict[str, Any] = {"filename": path.name, "size_bytes": path.stat().st_size, "content_type": "audio/wav"}
     if block_size:
         body["block_size_bytes"] = block_size
@@ -43,9 +44,10 @@ async def create_session(
     if twice:
         sends.append(timed(recorder, "create_upload", api, "POST", "/api/uploads", json=body, headers=headers))
     answers = await asyncio.gather(*sends)
-    if any(a is None or a.status_code != 201 for a in answers):
+    sessions = [a.json() for a in answers if a is not None and a.status_code == 201]
+    created += sorted({s["job_id"] for s in sessions})
+    if len(sessions) != len(answers):
         raise LoadFailure(f"create upload for {path.name}")
-    sessions = [a.json() for a in answers if a is not None]
     if len({s["job_id"] for s in sessions}) != 1:
         recorder.errors.append({"op": "create_upload", "status": 201, "detail": "one Idempotency-Key, two jobs"})
         raise LoadFailure(f"idempotent create for {path.name} made {len(sessions)} jobs")
@@ -98,12 +100,13 @@ async def upload(
     api: httpx.AsyncClient,
     storage: httpx.AsyncClient,
     path: Path,
+    created: list[str],
     *,
     block_size: int | None = None,
     twice: bool = False,
 ) -> str:
     """A whole upload; returns the job id."""
-    session = await create_session(recorder, api, path, block_size, twice)
+    session = await create_session(recorder, api, path, block_size, twice, created)
     await upload_blocks(recorder, storage, session, path)
     await check_committed(recorder, api, session["job_id"], session["size_bytes"])
     return str(session["job_id"])
