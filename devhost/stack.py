@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from devhost.azurite import Azurite
 from devhost.processes import ManagedProcess, free_port, stop_all, wait_all_ready
@@ -47,6 +47,11 @@ def _said_ready(worker: ManagedProcess) -> Callable[[], bool]:
 
 
 class LocalStack:
+    # Called with each stack once it is up, and when it stops (its processes gone, its folder not yet deleted): the
+    # test suite scans every stack's logs for that stack's secrets there (tests/support/secret_scan.py).
+    on_start: ClassVar[list[Callable[[LocalStack], None]]] = []
+    on_stop: ClassVar[list[Callable[[LocalStack], None]]] = []
+
     def __init__(
         self,
         env: dict[str, str] | None = None,
@@ -137,6 +142,8 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+        for hook in LocalStack.on_start:
+            hook(self)
         return self
 
     def _create_worker_queue(self) -> None:
@@ -236,8 +243,12 @@ class LocalStack:
         """
         stop_all([*self.workers, *([self.devhost] if self.devhost is not None else [])])
         self.azurite.stop()
-        if not self.keep_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            for hook in LocalStack.on_stop:
+                hook(self)
+        finally:
+            if not self.keep_workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalStack:
         return self.start()

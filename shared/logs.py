@@ -153,6 +153,8 @@ _SHARED_KEY = re.compile(rf"{_PARAM_START}SharedKey(?:Lite)?\s+[A-Za-z0-9._-]+:(
 _JWT = re.compile(r"eyJ(?:(?<![A-Za-z0-9_-]eyJ)|(?<=\\[nrt]eyJ))[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 # A storage account key out of context: 64 random bytes are 88 base64 characters ending in ``==``.
 _ACCOUNT_KEY_SHAPE = re.compile(r"(?:(?<![A-Za-z0-9+/])|(?<=\\[nrt]))[A-Za-z0-9+/]{86}==")
+# A Standard Webhooks signing secret (shared/webhooks.py) out of context: its prefix says what it is.
+_WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9+/]+=*")
 # ``https://user:password@host``.
 _URL_PASSWORD = re.compile(r"://[^/\s:@\"']+:(?P<value>[^/\s@\"']+)(?=@)")
 
@@ -216,6 +218,7 @@ _RULES: Final = (
     _Rule(_BEARER, _keep_all_but_value, ("bearer",)),
     _Rule(_JWT, _mask_all, ("eyj",)),
     _Rule(_ACCOUNT_KEY_SHAPE, _mask_all, ("==",)),
+    _Rule(_WEBHOOK_SECRET, _mask_all, ("whsec_",)),
     _Rule(_URL_PASSWORD, _keep_all_but_value, ("@",)),
 )
 

@@ -15,6 +15,13 @@ from devhost.stack import LocalStack
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """No secret in any stack's logs or in any problem body, over the whole run: a leak fails the session."""
+    from tests.support.secret_scan import SecretScan
+
+    config.pluginmanager.register(SecretScan(), "secret-scan")
+
+
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests must not depend on a developer's TRANSCRIBE_* or storage variables."""
