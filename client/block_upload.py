@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape  # writes the Put Block List body, parses no XML  # nosec B406
 
 import httpx
 
@@ -185,7 +185,7 @@ class BlockUploader:
                     raise UploadError(f"{what} was refused: {problem}")
             if self._stop.is_set() or attempt == self._options.max_attempts:
                 break
-            time.sleep(min(0.5 * 2 ** (attempt - 1), 30.0) * random.uniform(0.8, 1.2))  # noqa: S311 (jitter)
+            time.sleep(min(0.5 * 2 ** (attempt - 1), 30.0) * random.uniform(0.8, 1.2))  # noqa: S311  # retry jitter  # nosec B311
             target = self._sas.current()
         raise UploadError(f"{what} failed after {self._options.max_attempts} attempts: {problem}")
 

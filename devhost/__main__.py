@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     load_local_settings(args.settings or args.app_dir / "local.settings.json")
     telemetry.setup(SERVICE_FUNCTIONS)
     # App Service injects the app's host name; links the app returns are built from it, not from Host headers.
-    listening = "localhost" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104 (a comparison)
+    listening = "localhost" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104  # a comparison  # nosec B104
     listening = f"[{listening}]" if ":" in listening else listening
     os.environ.setdefault("WEBSITE_HOSTNAME", f"{listening}:{args.port}")
     easy_auth = EasyAuth.from_env()

@@ -56,7 +56,7 @@ class ManagedProcess:
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # argv is ours (python -m ..., Azurite's node), no shell  # nosec B603
             self.argv,
             stdout=self._log,
             stderr=subprocess.STDOUT,

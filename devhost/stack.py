@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _http_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback URL we built)
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310  # our loopback http URL  # nosec B310
             return int(response.status) == 200
     except OSError:
         return False

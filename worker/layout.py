@@ -272,7 +272,7 @@ def _nvidia_smi_memory() -> list[int]:
     if binary is None:
         return []
     try:
-        out = subprocess.run(
+        out = subprocess.run(  # nvidia-smi by shutil.which, fixed arguments  # nosec B603
             [binary, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
             capture_output=True,
             text=True,
