@@ -294,8 +294,9 @@ def _marker(token: str | None) -> str | None:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return 20
-    # ASCII digits only: str.isdigit() accepts "²", which int() refuses
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
+    # ASCII digits only: str.isdigit() accepts "²", which int() refuses; and few of them: int() refuses more than
+    # 4,300 digits (sys.get_int_max_str_digits), which was a 500
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= MAX_PAGE:
         raise PermanentError(
             ErrorCode.VALIDATION_ERROR,
             f"limit must be an integer from 1 to {MAX_PAGE}",

@@ -171,7 +171,12 @@ class DurableHttpApi:
         return JSONResponse(body)
 
     async def list_or_purge(self, request: Request) -> Response:
-        where, params = _filters(request)
+        try:
+            where, params = _filters(request)
+            top = int(request.query_params.get("top") or _PAGE)
+            start = int(request.headers.get("x-ms-continuation-token") or 0)
+        except ValueError as exc:  # a bad date or number is the caller's mistake: 400, not a 500
+            return _error(ClientError(400, str(exc)))
         if request.method == "DELETE":
             if "createdTimeFrom" not in request.query_params:
                 return JSONResponse({"Message": "createdTimeFrom is required"}, status_code=400)
@@ -179,8 +184,6 @@ class DurableHttpApi:
             deleted = await self._call(self.engine.purge, [i.instance_id for i in found])
             return JSONResponse({"instancesDeleted": deleted}) if deleted else Response(status_code=404)
         found = await self._call(self.engine.query, where, params)
-        top = int(request.query_params.get("top") or _PAGE)
-        start = int(request.headers.get("x-ms-continuation-token") or 0)
         page = found[start : start + top]
         headers = {"x-ms-continuation-token": str(start + top)} if start + top < len(found) else {}
         show_input = _flag(request, "showInput", True)

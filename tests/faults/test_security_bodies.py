@@ -137,3 +137,20 @@ def test_a_declared_length_over_the_limit_is_refused_before_any_byte_is_read(sta
         conn.sendall(request)
         status_line = conn.recv(4096).split(b"\r\n", 1)[0]
     assert status_line.startswith(b"HTTP/1.1 413"), status_line
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "headers", "status"),
+    [
+        # int() refuses over 4,300 digits (sys.get_int_max_str_digits): each of these was a 500
+        ("/api/jobs", {"limit": "9" * 5000}, {}, 422),
+        ("/runtime/webhooks/durabletask/instances", {"createdTimeFrom": "garbage"}, {}, 400),
+        ("/runtime/webhooks/durabletask/instances", {"createdTimeTo": "2024-13-45"}, {}, 400),
+        ("/runtime/webhooks/durabletask/instances", {"top": "x"}, {}, 400),
+        ("/runtime/webhooks/durabletask/instances", {}, {"x-ms-continuation-token": "x"}, 400),
+    ],
+)
+def test_hostile_query_values_are_4xx(stack: LocalStack, path: str, params: dict, headers: dict, status: int) -> None:
+    key = {"code": stack.durable_key if path.startswith("/runtime/") else stack.function_key}
+    response = httpx.get(f"{stack.base_url}{path}", params={**key, **params}, headers=headers, timeout=30)
+    assert response.status_code == status, response.text[:300]
