@@ -3,8 +3,9 @@
 Model-free workers (tests/support/noop_worker.py): ``--crash-on 3`` makes a worker SIGKILL itself when it takes
 segment 3 (a native crash, the OOM killer), and the test restarts it, as Container Apps starts a new replica;
 ``--report-twice`` sends every SegmentDone twice; ``DEVHOST_BLOB_EVENT_COPIES=3`` has the host deliver every
-BlobCreated three times at once (Event Grid delivers at least once). ``--words`` makes each segment's result the word
-``w{index}``, so a transcript shows a segment counted twice or lost.
+BlobCreated three times at once (Event Grid delivers at least once), and a restart without its receipts redelivers
+it after the end. ``--words`` makes each segment's result the word ``w{index}``, so a transcript shows a segment
+counted twice or lost.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from shared.models import JobStatus
 from tests.faults.support import (
     NOOP,
     assert_queues_drain,
+    blobs,
     durable_status,
     instances,
     many_segments_env,
     marker_text,
     record,
+    restart_host,
     start_job,
     transcripts,
     wait_for,
@@ -107,9 +110,38 @@ def test_duplicate_deliveries_start_one_orchestration_and_count_each_segment_onc
     assert files["txt"].decode().split() == marker_text(seconds).split()
     job = record(stack, job_id)
     assert job.status == JobStatus.COMPLETED and job.result is not None and job.result["words"] == seconds
-    log = stack.devhost.log_path.read_text(errors="replace")  # type: ignore[union-attr]
+    log = _log(stack)
     assert len(re.findall(rf"transcription started job_id={job_id}", log)) == 1
     ingests = re.findall(rf"(?:another delivery|orchestration already exists|ignoring a commit)[^\n]*{job_id}", log)
     assert ingests, "the duplicate deliveries never reached the function"
     assert [i["instanceId"] for i in instances(stack) if i["instanceId"] == job_id] == [job_id]
     assert_queues_drain(stack)
+    _redelivered_after_the_end(stack, job_id, files)
+
+
+def _redelivered_after_the_end(stack: LocalStack, job_id: str, files: dict[str, bytes]) -> None:
+    """Event Grid redelivers to an endpoint that was away: the host loses its receipts for the upload and restarts,
+    so the commit's BlobCreated arrives (three times) after the job completed. Nothing starts again."""
+    finished = record(stack, job_id).finished_at
+    names = _receipts(stack, job_id)
+    assert names, "no receipt for the upload"
+    for name in names:
+        blobs(stack).get_container_client("azure-webjobs-hosts").delete_blob(name)
+    restart_host(stack)
+    wait_for("the late deliveries settled (receipts written again)", lambda: _receipts(stack, job_id), timeout_s=30)
+    time.sleep(1.0)  # anything a delivery started has had time to show in the log
+    assert len(re.findall(rf"transcription started job_id={job_id}", _log(stack))) == 1
+    assert _log(stack).count(f"ignoring a commit for a job that is completed job_id={job_id}") == 3
+    assert durable_status(stack, job_id)["runtimeStatus"] == "Completed"  # type: ignore[index]
+    assert transcripts(stack, job_id) == files
+    assert record(stack, job_id).finished_at == finished
+
+
+def _receipts(stack: LocalStack, job_id: str) -> list[str]:
+    """The host's blob receipts for the job's upload (devhost/triggers/blob_receipts.py)."""
+    receipts = blobs(stack).get_container_client("azure-webjobs-hosts")
+    return [b.name for b in receipts.list_blobs(name_starts_with="blobreceipts/") if f"/uploads/{job_id}/" in b.name]
+
+
+def _log(stack: LocalStack) -> str:
+    return stack.devhost.log_path.read_text(errors="replace")  # type: ignore[union-attr]
