@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from bench.load.run import LoadOptions, run_load
@@ -27,6 +28,7 @@ def parse(argv: list[str] | None) -> LoadOptions:
     parser.add_argument("--workers", type=int, help="worker processes (default: laid out for the machine)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="give the whole load up after this long")
     parser.add_argument("--max-poll", type=float, help="poll a job at least this often (default: its Retry-After)")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the stack's logs and storage in DIR")
     args = parser.parse_args(argv)
     return LoadOptions(
         uploads=args.uploads,
@@ -36,6 +38,7 @@ def parse(argv: list[str] | None) -> LoadOptions:
         workers=args.workers,
         timeout_s=args.timeout,
         max_poll_s=args.max_poll,
+        keep=args.keep,
     )
 
 
@@ -47,25 +50,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def summary(report: dict[str, Any]) -> str:
-    api = report["api"]
-    lines = [f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores; {report['layout']}"]
-    if "uploads" in report["phases"]:
-        u = report["phases"]["uploads"]
+    m = report["machine"]
+    lines = [
+        f"machine: {m['cpu']}, {m['cores']} cores, load average {m['load_average_1m_before']} before, "
+        f"{m.get('load_average_1m_after', '?')} after; {report['layout']}"
+    ]
+    phases = report.get("phases", {})
+    if "uploads" in phases:
+        u = phases["uploads"]
         lines.append(
             f"uploads: {u['uploads_committed']}/{u['sessions']} committed in {u['upload_wall_s']} s, "
             f"{u['jobs_completed']} jobs completed, phase {u['wall_s']} s"
         )
-    if "jobs" in report["phases"]:
-        j = report["phases"]["jobs"]
+    if "jobs" in phases:
+        j = phases["jobs"]
         lines.append(
-            f"jobs: {j['completed']}/{j['jobs']} completed in {j['wall_s']} s "
-            f"(turnaround p50 {j['turnaround_p50_s']} s, max {j['turnaround_max_s']} s)"
+            f"jobs: {j['completed']}/{j['jobs']} completed in {j['wall_s']} s, {j['distinct_transcripts']} distinct "
+            f"transcripts (turnaround p50 {j['turnaround_p50_s']} s, max {j['turnaround_max_s']} s)"
         )
-    for op, figures in api["operations"].items():
-        lines.append(
-            f"  {op:14} n={figures['count']:5}  p50 {figures['p50_ms']:8.1f} ms  p99 {figures['p99_ms']:8.1f} ms"
-        )
-    lines.append(f"errors: {api['errors']} of {api['requests']} requests (rate {api['error_rate']})")
+    requests = report["requests"]
+    for phase, table in requests["by_phase"].items():
+        for op, f in table.items():
+            lines.append(f"  {phase:8} {op:14} n={f['count']:5}  p50 {f['p50_ms']:8.1f} ms  p99 {f['p99_ms']:8.1f} ms")
+    lines.append(f"errors: {requests['errors']} of {requests['requests']} requests (rate {requests['error_rate']})")
     lines += [f"FAILED: {problem}" for problem in report["problems"][:20]]
     lines.append("OK" if report["ok"] else f"NOT OK: {len(report['problems'])} problem(s)")
     return "\n".join(lines)

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import platform
+import shutil
+import tempfile
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
@@ -162,11 +166,12 @@ class LoadOptions:
     workers: int | None = None  # None: laid out for the machine, as scripts/transcribe does
     timeout_s: float = 1200.0
     max_poll_s: float | None = None
+    keep: Path | None = None  # keep the stack's folder (logs, storage) here; None: a temporary one, deleted
 
 
-def stack_for(options: LoadOptions, workdir: Path | None = None) -> tuple[LocalStack, str]:
+def stack_for(options: LoadOptions) -> tuple[LocalStack, str]:
     """The stack scripts/transcribe would start on this machine (its worker layout and windows), or the no-op
-    workers: the same service, the model left out."""
+    workers: the same service, the model left out. ``keep``: the stack's folder (logs, storage) stays there."""
     from devhost.stack import job_settings, worker_layout
     from worker.layout import window_for
 
@@ -175,7 +180,8 @@ def stack_for(options: LoadOptions, workdir: Path | None = None) -> tuple[LocalS
     )
     env = {"TRANSCRIBE_EXPECTED_WORKERS": str(layout.processes), **job_settings("tiny.en", window_for(layout))}
     if options.noop:
-        stack = LocalStack(env=env, workers=layout.processes, worker_module="tests.support.noop_worker")
+        module = "tests.support.noop_worker"
+        stack = LocalStack(env=env, workers=layout.processes, worker_module=module, workdir=options.keep)
         return stack, f"{layout.processes} no-op worker(s)"
     stack = LocalStack(
         env=env,
@@ -183,59 +189,56 @@ def stack_for(options: LoadOptions, workdir: Path | None = None) -> tuple[LocalS
         worker_threads=layout.threads,
         worker_batch_size=layout.batch_size,
         worker_gpus=layout.gpus,
-        workdir=workdir,
+        workdir=options.keep,
     )
     return stack, line
 
 
-def run_load(options: LoadOptions) -> dict[str, Any]:
-    """Start a fresh stack, run the phases, audit, stop it; the report (``ok`` says whether it all held)."""
-    import os
-    import platform
-    import shutil
-    import tempfile
-
+def machine() -> dict[str, Any]:
+    """What ran the load, and how busy the machine already was (other work on it skews every figure)."""
     from bench.scale import cpu_model
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    stack, layout = stack_for(options)
-    started = time.perf_counter()
-    with stack, Usage(stack) as usage:
-        ready = time.perf_counter()
-        recorder = Recorder()
-        before = usage.cpu_s()
-        try:
-            outcomes, created = asyncio.run(_phases(stack, recorder, options, folder))
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        after = usage.cpu_s()
-        listed = asyncio.run(_listing(stack, recorder))
-        problems = [p for outcome in outcomes.values() for p in outcome.failures]
-        problems += audit.problems(stack, created, listed)
-        processes = usage.report(before, after)
-    api = recorder.summary()
-    problems += [f"{e['op']}: {e['status']} {e['detail']}" for e in recorder.errors]
     return {
-        "ok": not problems,
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "python": platform.python_version(),
-        },
-        "layout": layout,
-        "stack_start_s": round(ready - started, 1),
-        "phases": {name: outcome.figures for name, outcome in outcomes.items()},
-        "api": api,
-        "processes": processes,
-        "problems": problems,
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "load_average_1m_before": round(os.getloadavg()[0], 2),
     }
 
 
+def run_load(options: LoadOptions) -> dict[str, Any]:
+    """Start a fresh stack, run the phases, audit, stop it; the report (``ok`` says whether it all held)."""
+    report: dict[str, Any] = {"machine": machine()}
+    folder = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    stack, report["layout"] = stack_for(options)
+    started = time.perf_counter()
+    recorder = Recorder()
+    with stack, Usage(stack) as usage:
+        report["stack_start_s"] = round(time.perf_counter() - started, 1)
+        before = usage.cpu_s()
+        try:
+            outcomes, created = asyncio.run(_phases(stack, recorder, options, folder, usage))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        report["processes"] = usage.report(before, usage.cpu_s())
+        report["machine"]["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+        recorder.phase = "audit"
+        listed = asyncio.run(_listing(stack, recorder))
+        problems = [p for outcome in outcomes.values() for p in outcome.failures]
+        problems += audit.problems(stack, created, listed)
+    problems += [f"{e['phase']} {e['op']}: {e['status']} {e['detail']}" for e in recorder.errors]
+    report["phases"] = {name: outcome.figures for name, outcome in outcomes.items()}
+    report["requests"] = recorder.summary()
+    report["problems"] = problems
+    report["ok"] = not problems
+    return report
+
+
 async def _phases(
-    stack: LocalStack, recorder: Recorder, options: LoadOptions, folder: Path
+    stack: LocalStack, recorder: Recorder, options: LoadOptions, folder: Path, usage: Usage
 ) -> tuple[dict[str, Outcome], list[str]]:
-    """The phases' outcomes, and every job id the service handed out in them."""
+    """The phases' outcomes (with each part's CPU seconds in each), and every job id the service handed out."""
     concurrency = max(options.uploads * 2, options.jobs)
     c = clients(stack, recorder, concurrency, time.monotonic() + options.timeout_s, options.max_poll_s)
     stop = asyncio.Event()
@@ -243,9 +246,13 @@ async def _phases(
     outcomes: dict[str, Outcome] = {}
     try:
         if options.uploads:
+            recorder.phase, before = "uploads", usage.cpu_s()
             outcomes["uploads"] = await uploads_phase(c, folder, options.uploads, options.upload_seconds)
+            outcomes["uploads"].figures["cpu_s"] = usage.spent(before)
         if options.jobs:
+            recorder.phase, before = "jobs", usage.cpu_s()
             outcomes["jobs"] = await jobs_phase(c, folder, options.jobs, options.noop)
+            outcomes["jobs"].figures["cpu_s"] = usage.spent(before)
     finally:
         stop.set()
         await lister

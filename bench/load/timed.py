@@ -7,6 +7,7 @@ first bytes so that the report says what went wrong, and any error fails the run
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,42 +28,67 @@ API_OPERATIONS = ("create_upload", "get_upload", "get_job", "list_jobs", "transc
 
 @dataclass
 class Recorder:
-    """Latencies (seconds) per operation, the statuses seen, and the unexpected answers."""
+    """Latencies (seconds) and statuses per phase and operation, and the unexpected answers.
 
-    latencies: dict[str, list[float]] = field(default_factory=dict)
-    statuses: dict[str, dict[int, int]] = field(default_factory=dict)
+    ``phase`` names what the load is doing now (``uploads``, ``jobs``, ``audit``): each request is counted under
+    the phase it was sent in, so the figures of 100 concurrent sessions and of 200 concurrent jobs stay apart.
+    """
+
+    phase: str = "start"
+    latencies: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    statuses: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, op: str, seconds: float, status: int, detail: str = "") -> None:
-        self.latencies.setdefault(op, []).append(seconds)
-        counts = self.statuses.setdefault(op, {})
+        key = (self.phase, op)
+        self.latencies.setdefault(key, []).append(seconds)
+        counts = self.statuses.setdefault(key, {})
         counts[status] = counts.get(status, 0) + 1
         if status not in EXPECTED[op]:
-            self.errors.append({"op": op, "status": status, "detail": detail[:300]})
+            self.errors.append({"phase": self.phase, "op": op, "status": status, "detail": detail[:300]})
 
     def requests(self) -> int:
         return sum(len(values) for values in self.latencies.values())
 
     def summary(self) -> dict[str, Any]:
-        """p50 / p99 / max in milliseconds and the count, per operation, and the error rate over all requests."""
-        ops = {op: _percentiles(values) for op, values in sorted(self.latencies.items())}
-        for op, counts in self.statuses.items():
-            ops[op]["statuses"] = {str(code): n for code, n in sorted(counts.items())}
+        """Per operation (all phases together, then each phase): count, p50 / p99 / max in milliseconds and the
+        statuses; the API's operations apart from storage's (blocks and commits go to Azurite through the SAS).
+        Then the error rate over every request."""
         total = self.requests()
         return {
-            "operations": ops,
+            "api": self._table(API_OPERATIONS),
+            "storage": self._table(("put_block", "commit")),
+            "by_phase": {
+                phase: self._table(tuple(op for p, op in self.latencies if p == phase), phase)
+                for phase in dict.fromkeys(p for p, _ in self.latencies)
+            },
             "requests": total,
             "errors": len(self.errors),
             "error_rate": round(len(self.errors) / total, 6) if total else 0.0,
             "first_errors": self.errors[:10],
         }
 
+    def _table(self, ops: tuple[str, ...], phase: str | None = None) -> dict[str, Any]:
+        table = {}
+        for op in ops:
+            keys = [k for k in self.latencies if k[1] == op and phase in (None, k[0])]
+            if not keys:
+                continue
+            statuses: dict[int, int] = {}
+            for key in keys:
+                for code, n in self.statuses[key].items():
+                    statuses[code] = statuses.get(code, 0) + n
+            figures = _percentiles([x for key in keys for x in self.latencies[key]])
+            table[op] = {**figures, "statuses": {str(code): n for code, n in sorted(statuses.items())}}
+        return table
+
 
 def _percentiles(values: list[float]) -> dict[str, Any]:
+    """Nearest-rank percentiles: p99 of 100 values is the 99th smallest, not the largest."""
     ordered = sorted(values)
 
     def at(p: float) -> float:
-        return round(1000 * ordered[min(len(ordered) - 1, int(p * len(ordered)))], 1)
+        return round(1000 * ordered[max(0, math.ceil(p * len(ordered)) - 1)], 1)
 
     return {"count": len(ordered), "p50_ms": at(0.50), "p99_ms": at(0.99), "max_ms": round(1000 * ordered[-1], 1)}
 

@@ -33,6 +33,10 @@ class Usage:
     def cpu_s(self) -> dict[str, float]:
         return {name: sum(_cpu(p) for p in group) for name, group in self.groups.items()}
 
+    def spent(self, before: dict[str, float]) -> dict[str, float]:
+        """CPU seconds of each group since ``before`` (a :meth:`cpu_s`)."""
+        return {name: round(seconds - before[name], 1) for name, seconds in self.cpu_s().items()}
+
     def _sample(self) -> None:
         while not self._stop.wait(0.5):
             for name, group in self.groups.items():

@@ -31,10 +31,10 @@ def test_concurrent_uploads_and_jobs_complete_once_with_no_errors() -> None:
     uploads, jobs = report["phases"]["uploads"], report["phases"]["jobs"]
     assert uploads["uploads_committed"] == uploads["jobs_completed"] == 20
     assert jobs["completed"] == jobs["distinct_transcripts"] == 10
-    api = report["api"]
-    assert api["errors"] == 0
+    requests = report["requests"]
+    assert requests["errors"] == 0
     # Every operation was exercised: two creates sent at once for 2 of the 20 sessions, 3 blocks per session.
-    counts = {op: figures["count"] for op, figures in api["operations"].items()}
+    counts = {op: figures["count"] for op, figures in {**requests["api"], **requests["storage"]}.items()}
     assert counts["create_upload"] == 20 + 2 + 10
     assert counts["put_block"] == 20 * 3 + 10
     assert counts["transcript"] == 2 * 10
