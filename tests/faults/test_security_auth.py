@@ -71,7 +71,7 @@ def test_every_app_route_needs_a_function_key(stack: LocalStack, function: str, 
     assert answered.status_code != 401, (method, path)  # the key is what made the difference
 
 
-@pytest.mark.parametrize(("method", "path"), durable_calls())
+@pytest.mark.parametrize(("method", "path"), durable_calls(), ids=[f"{m} {p}" for m, p in durable_calls()])
 def test_every_durable_webhook_needs_the_system_key(stack: LocalStack, method: str, path: str) -> None:
     """The Durable extension's HTTP API takes its system key (or the master key), never a function key."""
     url = f"{stack.base_url}{path}"
