@@ -96,6 +96,25 @@ def instances(stack: LocalStack) -> list[dict[str, Any]]:
         return list(http.get(HOOK).json())
 
 
+def batch_outcomes(stack: LocalStack, job_id: str) -> list[dict[str, Any]]:
+    """What each batch sub-orchestration returned to the job's orchestration, from its history: ``done`` is the
+    reports the batch counted, ``segments`` its size."""
+    params = {**stack.durable_params, "showHistory": "true", "showHistoryOutput": "true"}
+    with httpx.Client(base_url=stack.base_url, params=params, timeout=30) as http:
+        history = http.get(f"{HOOK}/{job_id}").json()["historyEvents"]
+    return [
+        e["Result"]
+        for e in history
+        if e["EventType"] == "SubOrchestrationInstanceCompleted" and e.get("FunctionName") == "transcribe_batch"
+    ]
+
+
+def assert_each_segment_counted_once(stack: LocalStack, job_id: str, count: int) -> None:
+    outcomes = batch_outcomes(stack, job_id)
+    assert outcomes and all(o["done"] == o["segments"] for o in outcomes), outcomes
+    assert sum(o["done"] for o in outcomes) == count
+
+
 def queue_counts(stack: LocalStack) -> dict[str, int]:
     """Messages on every queue of the account, invisible ones included (a message taken and never deleted)."""
     service = QueueServiceClient.from_connection_string(stack.connection_string)

@@ -30,6 +30,7 @@ from tests.faults.support import (
     DATA,
     NOOP,
     HoldingReceiver,
+    assert_each_segment_counted_once,
     assert_queues_drain,
     instances,
     many_segments_env,
@@ -87,7 +88,8 @@ def assert_completed_once(stack: LocalStack, job_id: str, status: dict[str, obje
     job = record(stack, job_id)
     assert job.status == JobStatus.COMPLETED and job.error is None
     assert job.result is not None and job.result["words"] == count
-    final = status["customStatus"]  # the progress the job ended with: each segment counted once
+    assert_each_segment_counted_once(stack, job_id, count)
+    final = status["customStatus"]  # the progress the job ended with
     assert (final["segments_done"], final["segments_total"], final["percent"]) == (count, count, 100.0)  # type: ignore[index]
     assert sorted(segment_results(stack, job_id)) == sorted(f"{job_id}/{i}.json" for i in range(count))
     # One orchestration for the job; its batches ended and were purged by the clean-up.
