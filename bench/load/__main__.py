@@ -65,8 +65,9 @@ def summary(report: dict[str, Any]) -> str:
     if "jobs" in phases:
         j = phases["jobs"]
         lines.append(
-            f"jobs: {j['completed']}/{j['jobs']} completed in {j['wall_s']} s, {j['distinct_transcripts']} distinct "
-            f"transcripts (turnaround p50 {j['turnaround_p50_s']} s, max {j['turnaround_max_s']} s)"
+            f"jobs: {j['completed']}/{j['jobs']} completed in {j['wall_s']} s, {j['own_transcripts']} transcripts "
+            f"checked, {j['distinct_transcripts']} distinct (turnaround p50 {j['turnaround_p50_s']} s, "
+            f"max {j['turnaround_max_s']} s)"
         )
     requests = report["requests"]
     for phase, table in requests["by_phase"].items():

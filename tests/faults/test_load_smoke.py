@@ -30,7 +30,7 @@ def test_concurrent_uploads_and_jobs_complete_once_with_no_errors() -> None:
     assert report["ok"]
     uploads, jobs = report["phases"]["uploads"], report["phases"]["jobs"]
     assert uploads["uploads_committed"] == uploads["jobs_completed"] == 20
-    assert jobs["completed"] == jobs["distinct_transcripts"] == 10
+    assert jobs["completed"] == jobs["own_transcripts"] == 10
     requests = report["requests"]
     assert requests["errors"] == 0
     # Every operation was exercised: two creates sent at once for 2 of the 20 sessions, 3 blocks per session.
