@@ -16,6 +16,14 @@ what is done about each:
   window stopped mid-way (a canceled job) would shift the next window's word times, so it is reset before each.
 - Its segments are whole VAD chunks (up to 30 s; #1427: the timestamp options are ignored): they are cut into
   sentences by their words' times (:mod:`worker.resegment`); cues and seams were always cut by word times.
+
+Same input, same output: both paths decode at temperature 0 only (beam search). faster-whisper's default falls back to
+sampling at 0.2-1.0 when a chunk's text looks wrong (compression ratio over 2.4, mean log-probability under -1), and
+CTranslate2 samples from a per-thread generator seeded from ``std::random_device`` that cannot be reseeded once used
+(``src/random.cc``), so a chunk that fell back came back with other words in each process (measured, sequential,
+faster-whisper's defaults: the passage at double speed gave a "1,000,000,000,..." loop, "Mhmm..." and "hmm" in three
+processes; the batched pipeline never falls back). The loops that the fallback was for are cut by
+:mod:`worker.repetition` instead, the same way on every run.
 """
 
 from __future__ import annotations
@@ -29,11 +37,14 @@ from typing import Any
 from shared.audio.decode import SAMPLE_RATE
 from shared.contracts import Segment, Window, Word
 from worker.edges import quiet_edges
+from worker.repetition import remove_loops
 from worker.resegment import sentences
 
 logger = logging.getLogger(__name__)
 
 BUNDLED_MODELS = {"tiny.en", "bundled"}
+TEMPERATURE = 0.0
+"""The only decoding temperature: no sampling, so a rerun gives the same text (see the module docstring)."""
 
 
 def resolve_model(name_or_path: str) -> str:
@@ -103,7 +114,8 @@ class Transcriber:
 
         faster-whisper yields segments as it decodes them (a 30 s chunk at a time); ``keep_going`` is asked after
         each, and a ``False`` stops the work with :class:`Stopped` (a job canceled while its segment runs);
-        ``on_progress`` is told the absolute time the decoding has reached.
+        ``on_progress`` is told the absolute time the decoding has reached. Repetition loops are cut from the
+        window's segments (:func:`worker.repetition.remove_loops`).
         """
         first, stop = 0, len(samples)
         if start_in_pause:
@@ -119,7 +131,7 @@ class Transcriber:
                 on_progress(piece.end + offset)
             if keep_going is not None and not keep_going():
                 raise Stopped(f"stopped after {piece.end + offset:.1f} s of the window ending at {window.end_s:.1f} s")
-        return segments, info.language, info.language_probability
+        return remove_loops(segments), info.language, info.language_probability
 
     def _decode(self, audio: Any, language: str | None, beam_size: int, vad_filter: bool) -> tuple[Any, Any]:
         """faster-whisper's lazy segment generator and info, sequential or batched (same decoding options)."""
@@ -129,6 +141,7 @@ class Transcriber:
             "vad_filter": vad_filter,
             "word_timestamps": True,
             "condition_on_previous_text": False,
+            "temperature": TEMPERATURE,  # no sampling fallback: it is not reproducible (module docstring)
         }
         if self._batched is None:
             return self._model.transcribe(audio, **options)

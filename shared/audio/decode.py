@@ -240,6 +240,10 @@ def _av_window(
             if clock <= grid.start:
                 continue
             if at >= grid.end:
+                fed = _fill_to_end(resampler, pieces, fed, at, grid)
+                if resampler is None:  # the whole window lies in a hole: silence from its start
+                    resampler, first = MonoResampler(grid.rate), grid.start
+                    fed = _fill_to_end(resampler, pieces, first, at, grid)
                 break
             mono = frame_to_mono(frame)
             tolerance = round(_GAP_S * grid.rate)
@@ -266,6 +270,18 @@ def _av_window(
     offset = round(first * SAMPLE_RATE / grid.rate) - n0  # exact on the grid; > 0 when audio starts after n0
     samples = np.concatenate([np.zeros(offset, np.float32), samples]) if offset > 0 else samples[-offset:]
     return np.ascontiguousarray(samples[: n1 - n0])
+
+
+def _fill_to_end(resampler: MonoResampler | None, pieces: list[Samples], fed: int, at: int, grid: _Grid) -> int:
+    """A hole that runs past the window's end (damaged packets, the next frame at ``at``) is silence up to the end,
+    as a hole inside the window is: otherwise the window would come back short, and shorter the closer its end
+    falls to the hole's start. Returns the new ``fed``."""
+    import numpy as np
+
+    if resampler is None or at - fed <= round(_GAP_S * grid.rate) or fed >= grid.end:
+        return fed
+    pieces.append(resampler.feed(np.zeros(grid.end - fed, np.float32)))
+    return grid.end
 
 
 class _Grid:

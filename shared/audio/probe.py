@@ -4,10 +4,18 @@ The probe runs on the source blob through :class:`~shared.audio.blob_reader.Blob
 read the whole file: it parses headers, checks that the first audio frame decodes, and (for the exact,
 seekable formats) that the last one does too. That is a few range reads whatever the file's size.
 
-libsndfile is tried first (WAV/RF64/W64, FLAC, Ogg Vorbis/Opus, AIFF, CAF): its frame counts are exact and its
-seeks are sample-accurate, so windows cut from these files line up to the sample. Everything else (MP3,
-MP4/M4A/AAC, WebM/Matroska, WAV holding a compressed codec, ...) goes to FFmpeg through PyAV, whose durations come
+libsndfile is tried first (WAV/RF64/W64, FLAC, AIFF, CAF): its frame counts are exact and its seeks are
+sample-accurate, so windows cut from these files line up to the sample. Everything else (MP3, MP4/M4A/AAC,
+Ogg Opus/Vorbis, WebM/Matroska, WAV holding a compressed codec, ...) goes to FFmpeg through PyAV, whose durations come
 from container or stream metadata (for an MP3 without a Xing/VBRI header FFmpeg estimates from the bitrate).
+
+Ogg goes to FFmpeg because libsndfile (1.2.2) mistimes a damaged Ogg stream: the pages that fail their CRC are
+dropped and the audio after them is returned that much early, until a later read call puts it back in place, so
+seconds of audio come twice, and which seconds depends on where the window starts and on the read size (4 KB
+overwritten in the middle of ``speech.opus``: 3 s early from 10 s to 16.4 s, then 16.4-19.4 s again; 16 KB at a
+third: the read ended 7 s early and the whole file failed as ``corrupt_audio``). FFmpeg times each packet by its
+page's granule position, and :func:`~shared.audio.decode.read_window` fills the hole with silence, the same for
+every window (``tests/faults/test_reproducible.py``).
 
 How bad input is classified, consistently for every format:
 
@@ -40,15 +48,14 @@ from shared.errors import ErrorCode, PermanentError
 logger = logging.getLogger(__name__)
 
 # libsndfile major formats we decode with libsndfile, and the container name we report for each. Anything else it
-# recognises (notably MP3, which libsndfile 1.1+ reads) goes to FFmpeg, which handles encoder delay and seeking
-# in compressed streams the same way for every codec.
+# recognises (notably MP3, which libsndfile 1.1+ reads, and Ogg, which it mistimes when damaged: module docstring)
+# goes to FFmpeg, which handles encoder delay and seeking in compressed streams the same way for every codec.
 SOUNDFILE_FORMATS = {
     "WAV": "wav",
     "WAVEX": "wav",
     "RF64": "rf64",
     "W64": "w64",
     "FLAC": "flac",
-    "OGG": "ogg",
     "AIFF": "aiff",
     "CAF": "caf",
 }
@@ -102,7 +109,7 @@ def probe(fileobj: AudioSource, filename: str) -> AudioInfo:
     size = fileobj.seek(0, io.SEEK_END)
     if size == 0:
         raise PermanentError(ErrorCode.EMPTY_AUDIO, f"'{filename}' is empty (0 bytes)")
-    info = _probe_soundfile(fileobj, filename)
+    info = None if _is_ogg(fileobj) else _probe_soundfile(fileobj, filename)
     if info is None:
         info = _probe_av(fileobj, filename)
     _check_plausible(info, filename)
@@ -136,6 +143,12 @@ def soundfile_errors(fileobj: AudioSource) -> Iterator[GuardedFile]:
             raise guarded.failure from exc
         raise
     guarded.raise_failure()
+
+
+def _is_ogg(fileobj: AudioSource) -> bool:
+    """Ogg's capture pattern: such files go to FFmpeg (module docstring) without libsndfile reading their end first."""
+    fileobj.seek(0)
+    return bytes(fileobj.read(4)) == b"OggS"
 
 
 def _probe_soundfile(fileobj: AudioSource, filename: str) -> AudioInfo | None:
