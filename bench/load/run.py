@@ -41,9 +41,8 @@ MAX_WER = 0.5
 
 @dataclass
 class Outcome:
-    """What one phase did: its jobs, their wall time, and what went wrong in it."""
+    """What one phase did (its figures) and what went wrong in it."""
 
-    jobs: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
 
@@ -95,7 +94,7 @@ async def uploads_phase(c: Clients, folder: Path, count: int, seconds: int) -> O
         "upload_wall_s": round(uploaded, 1),
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    return Outcome(jobs, failures, figures)
+    return Outcome(failures, figures)
 
 
 @dataclass(frozen=True)
@@ -162,7 +161,7 @@ async def jobs_phase(c: Clients, folder: Path, count: int, noop: bool) -> Outcom
         "wer_median": round(word_errors[len(word_errors) // 2], 3) if word_errors and not noop else None,
         "wer_max": round(word_errors[-1], 3) if word_errors and not noop else None,
     }
-    return Outcome([d.job_id for d in done], failures, figures)
+    return Outcome(failures, figures)
 
 
 @dataclass(frozen=True)
