@@ -28,7 +28,7 @@ import azure.functions as func
 
 from functions.http_support import api_errors, base_url, json_response, problem_response, who
 from functions.job_spans import job_canceled
-from shared import storage
+from shared import job_metrics, storage
 from shared.config import get_settings
 from shared.contracts import BATCH_CLEANUP_QUEUE
 from shared.errors import ErrorCode, PermanentError, ServiceError, TransientError
@@ -57,7 +57,33 @@ def read_signer() -> BlobSigner:
 
 def _record(req: func.HttpRequest) -> JobRecord:
     """The caller's own job; another caller's job is reported as not found, in every endpoint."""
-    return _jobs().get_owned(req.route_params["job_id"], who(req))
+    return _expire_if_abandoned(_jobs().get_owned(req.route_params["job_id"], who(req)))
+
+
+def _expire_if_abandoned(record: JobRecord) -> JobRecord:
+    """A session whose time ran out with nothing committed is over: the job fails for good with ``upload_expired``
+    (written back, so listings agree), instead of answering 202 to its pollers forever. Its SAS expired with it
+    (shared/upload_sessions.py never signs past the session), so no commit can follow; a commit that made it in
+    time but has not reached the blob trigger yet is left to start its job."""
+    if record.status != JobStatus.AWAITING_UPLOAD or datetime.now(UTC) < record.session_expires_at:
+        return record
+    if _upload_committed(record):
+        return record
+    expired_now = False
+
+    def expire(current: JobRecord) -> JobRecord:
+        nonlocal expired_now
+        expired_now = current.status == JobStatus.AWAITING_UPLOAD  # not when a commit or a cancel got there first
+        if not expired_now:
+            return current
+        error = JobError(code=ErrorCode.UPLOAD_EXPIRED.slug, message="the upload session expired before a commit")
+        return current.model_copy(update={"status": JobStatus.FAILED, "error": error, "updated_at": datetime.now(UTC)})
+
+    expired = _jobs().update(record.job_id, expire)
+    if expired_now:  # counted once, by the request that settled it
+        logger.info("upload session expired job_id=%s", record.job_id)
+        job_metrics.job_finished(record.filename, "failed", ErrorCode.UPLOAD_EXPIRED.slug, 0.0, 0.0, active=False)
+    return expired
 
 
 async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrchestrationClient) -> JobView:
@@ -256,7 +282,7 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
     origin = base_url(req)
     ids, marker = store.list_owned(who(req), limit, _marker(req.params.get("continuation")))
     token = _token(marker)
-    records = [store.get(job_id) for job_id in ids]
+    records = [_expire_if_abandoned(store.get(job_id)) for job_id in ids]
     views = [
         job_view(r, None, origin, read_signer(), settings.results_container)
         for r in records

@@ -41,6 +41,7 @@ class ErrorCode(Enum):
     SEGMENT_TIMEOUT = (504, "A segment was not transcribed in time")
     SEGMENT_FAILED = (500, "A segment failed on every attempt")
     SIZE_MISMATCH = (422, "The uploaded file's size differs from the announced size")
+    UPLOAD_EXPIRED = (422, "The upload session expired before the file was committed")
     SOURCE_CHANGED = (409, "The uploaded file was replaced while it was being transcribed")
     TRANSCRIPTION_FAILED = (500, "Transcription failed")
     ORCHESTRATION_LOST = (500, "The job's orchestration stopped without finishing it")

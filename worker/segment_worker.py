@@ -27,12 +27,13 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from shared import job_metrics, tracing
-from shared.contracts import SegmentDone, SegmentJob, SegmentResult
+from shared.contracts import Segment, SegmentDone, SegmentJob, SegmentResult
 from shared.errors import PermanentError
 from shared.inflight import InflightProgress
 from shared.jobs import JobStore
 from shared.models import JobStatus
 from shared.telemetry_names import Attr, Span
+from worker.quiet import is_quiet
 from worker.transcriber import Stopped, Transcriber
 
 logger = logging.getLogger(__name__)
@@ -249,15 +250,20 @@ class SegmentWorker:
             self.blobs.get_container_client(job.result_container), job, self.options.progress_every_s
         )
         with tracing.child(Span.SEGMENT_INFERENCE) as inference_span:
-            segments, language, probability = self.transcriber.transcribe(
-                samples,
-                job.window,
-                job.language,
-                job.beam_size,
-                job.vad_filter,
-                keep_going=self._still_wanted(job),
-                on_progress=progress.reached,
-            )
+            segments: list[Segment] = []
+            language, probability = None, None  # a quiet window does not vote for the job's language
+            if is_quiet(samples):  # nothing the model could hear (worker/quiet.py): skip its ~1 s of VAD
+                logger.info("quiet window skipped job_id=%s index=%d", job.job_id, job.index)
+            else:
+                segments, language, probability = self.transcriber.transcribe(
+                    samples,
+                    job.window,
+                    job.language,
+                    job.beam_size,
+                    job.vad_filter,
+                    keep_going=self._still_wanted(job),
+                    on_progress=progress.reached,
+                )
             audio_s = job.window.end_s - job.window.start_s
             inference_s = time.perf_counter() - decoded
             inference_span.set_attribute(Attr.RTFX, round(audio_s / inference_s, 2) if inference_s > 0 else 0.0)
