@@ -48,9 +48,11 @@ async def create_session(
     created += sorted({s["job_id"] for s in sessions})
     if len(sessions) != len(answers):
         raise LoadFailure(f"create upload for {path.name}")
-    if len({s["job_id"] for s in sessions}) != 1:
-        recorder.errors.append({"op": "create_upload", "status": 201, "detail": "one Idempotency-Key, two jobs"})
-        raise LoadFailure(f"idempotent create for {path.name} made {len(sessions)} jobs")
+    replayed = sum(a is not None and a.headers.get("Idempotent-Replayed") == "true" for a in answers)
+    if len({s["job_id"] for s in sessions}) != 1 or replayed != len(answers) - 1:
+        detail = f"one Idempotency-Key: {len({s['job_id'] for s in sessions})} job(s), {replayed} replayed"
+        recorder.errors.append({"phase": recorder.phase, "op": "create_upload", "status": 201, "detail": detail})
+        raise LoadFailure(f"idempotent create for {path.name}: {detail}")
     return sessions[0]
 
 
