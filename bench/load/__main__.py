@@ -69,6 +69,8 @@ def summary(report: dict[str, Any]) -> str:
             f"checked, {j['distinct_transcripts']} distinct (turnaround p50 {j['turnaround_p50_s']} s, "
             f"max {j['turnaround_max_s']} s)"
         )
+    parts = ", ".join(f"{name} {p['cpu_s']} s / {p['peak_rss_mib']} MiB" for name, p in report["processes"].items())
+    lines.append(f"CPU / peak RSS: {parts}")
     requests = report["requests"]
     for phase, table in requests["by_phase"].items():
         for op, f in table.items():
