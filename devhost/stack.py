@@ -87,6 +87,9 @@ class LocalStack:
         self.workers: list[ManagedProcess] = []
         self.wait_for_workers = wait_for_workers  # False: start() returns before the models are loaded
         self._loading: list[ManagedProcess] = []  # workers started and not yet seen ready
+        # What the devhost and the workers use to reach storage, when not Azurite directly: the fault tests put a
+        # proxy in between (tests/faults/storage_proxy.py). Set before start().
+        self.storage_connection_string: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -103,10 +106,11 @@ class LocalStack:
 
     def host_env(self) -> dict[str, str]:
         env = dict(os.environ)
+        storage = self.storage_connection_string or self.connection_string
         env.update(
             {
-                "Storage": self.connection_string,
-                "AzureWebJobsStorage": self.connection_string,
+                "Storage": storage,
+                "AzureWebJobsStorage": storage,
                 "DEVHOST_FUNCTION_KEY": self.function_key,
                 "DEVHOST_MASTER_KEY": self.master_key,
                 "DEVHOST_DURABLE_KEY": self.durable_key,

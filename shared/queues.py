@@ -7,20 +7,23 @@ from functools import lru_cache
 from azure.storage.queue import (
     BinaryBase64DecodePolicy,
     BinaryBase64EncodePolicy,
+    ExponentialRetry,
     QueueClient,
     QueueServiceClient,
 )
 
 from shared.config import Settings, get_settings
-from shared.storage import azure_credential, expand_connection_string
+from shared.storage import azure_credential, client_options, expand_connection_string
 
 
 def build_queue_service(settings: Settings) -> QueueServiceClient:
     if settings.storage_connection_string:
-        return QueueServiceClient.from_connection_string(expand_connection_string(settings.storage_connection_string))
+        conn = expand_connection_string(settings.storage_connection_string)
+        return QueueServiceClient.from_connection_string(conn, **client_options(ExponentialRetry))
     if not settings.storage_queue_service_uri:
         raise RuntimeError("set 'Storage__queueServiceUri' for identity-based queue access")
-    return QueueServiceClient(settings.storage_queue_service_uri, credential=azure_credential())
+    options = client_options(ExponentialRetry)
+    return QueueServiceClient(settings.storage_queue_service_uri, credential=azure_credential(), **options)
 
 
 @lru_cache(maxsize=8)

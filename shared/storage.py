@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.core.pipeline.transport import RequestsTransport
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRetry
 
 from shared.config import Settings, get_settings
 from shared.errors import TransientError
@@ -25,6 +25,31 @@ from shared.sas import BlobSigner
 logger = logging.getLogger(__name__)
 
 POOL_SIZE = 64
+
+# Bounded waits. The SDK's own defaults would hold a call for minutes when storage stops answering: a transport we
+# pass in keeps azure-core's ConnectionConfiguration defaults, 300 s to connect and 300 s per read
+# (azure/core/configuration.py, "Defaults to 300 seconds"); a client that builds its own uses the storage SDK's 20 s
+# and 60 s (azure/storage/blob/_shared/constants.py CONNECTION_TIMEOUT, READ_TIMEOUT); and ExponentialRetry's
+# defaults (initial_backoff=15, increment_base=3, retry_total=3; _shared/policies.py) sleep 15 + 18 + 24 s between
+# four tries. Measured here (tests/faults/test_storage_faults.py): during an 8 s burst of 503s a job-status call took
+# 19.5 s, riding one 15 s back-off, where the caller should have had a 503 with Retry-After at once.
+# The read timeout is per socket read (time to first byte, then between bytes), not per transfer, so large range
+# reads are unaffected. Worst case per call now: 3 tries x 10 s + back-offs of 3 s and 5 s (1 + 2**n, +-1 s jitter)
+# = ~40 s with storage silent; ~8 s of 503s ridden before TransientError (503 storage_unavailable for API callers;
+# Durable's activity retries and the worker's queue redelivery for the pipeline).
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 10.0
+RETRY = {"initial_backoff": 1, "increment_base": 2, "retry_total": 2, "random_jitter_range": 1}
+
+
+def client_options(retry_policy: type[Any]) -> dict[str, Any]:
+    """Timeouts and retries for a storage client; ``retry_policy`` is the package's ExponentialRetry (blob or
+    queue: each storage package has its own)."""
+    return {
+        "retry_policy": retry_policy(**RETRY),
+        "connection_timeout": CONNECT_TIMEOUT_S,
+        "read_timeout": READ_TIMEOUT_S,
+    }
 
 
 # Azurite's published development account (not a secret: it is in Microsoft's docs and Azurite's README).
@@ -58,7 +83,9 @@ def _transport() -> RequestsTransport:
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=False)
+    return RequestsTransport(
+        session=session, session_owner=False, connection_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S
+    )
 
 
 @lru_cache(maxsize=1)
@@ -72,9 +99,16 @@ def azure_credential() -> Any:
 def build_blob_service(settings: Settings) -> BlobServiceClient:
     if settings.storage_connection_string:
         conn = expand_connection_string(settings.storage_connection_string)
-        return BlobServiceClient.from_connection_string(conn, transport=_transport())
+        return BlobServiceClient.from_connection_string(
+            conn, transport=_transport(), **client_options(ExponentialRetry)
+        )
     assert settings.storage_blob_service_uri  # guaranteed by Settings validation
-    return BlobServiceClient(settings.storage_blob_service_uri, credential=azure_credential(), transport=_transport())
+    return BlobServiceClient(
+        settings.storage_blob_service_uri,
+        credential=azure_credential(),
+        transport=_transport(),
+        **client_options(ExponentialRetry),
+    )
 
 
 @lru_cache(maxsize=1)
