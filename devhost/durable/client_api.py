@@ -24,6 +24,7 @@ from starlette.routing import Route
 from devhost.durable.engine import ClientError, DurableEngine
 from devhost.durable.events import fmt_time
 from devhost.durable.status import status_json
+from devhost.durable.store import disk_full
 from devhost.http_server import BodyTooLarge, read_body
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
 TASK_HUB = "DevHostHub"
 _PAGE = 100
+FULL_WAIT_S = 30.0  # how long a client call waits for a full disk to have room again before answering 503
 _MANAGEMENT = {
     "statusQueryGetUri": "{base}/instances/{id}?{q}",
     "sendEventPostUri": "{base}/instances/{id}/raiseEvent/{{eventName}}?{q}",
@@ -134,7 +136,24 @@ class DurableHttpApi:
         ]
 
     async def _call(self, fn: Any, *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(fn, *args)
+        """Run an engine operation; while the store's disk is full, wait up to ``FULL_WAIT_S`` for space (the
+        operation's transaction rolled back, so running it again is safe), then answer 503.
+
+        Without the wait a few seconds of full disk failed every raiseEvent and start at once, the app's queue and
+        blob triggers spent their five attempts within a second, and segment results and new jobs went to poison
+        queues: the jobs hung after space returned.
+        """
+        waited = 0.0
+        while True:
+            try:
+                return await anyio.to_thread.run_sync(fn, *args)
+            except sqlite3.Error as exc:
+                if not disk_full(exc) or waited >= FULL_WAIT_S:
+                    raise
+                if not waited:
+                    logger.error("durable store: disk full (%s); waiting up to %.0f s for space", exc, FULL_WAIT_S)
+            await anyio.sleep(1.0)
+            waited += 1.0
 
     async def start(self, request: Request) -> Response:
         try:

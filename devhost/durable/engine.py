@@ -12,6 +12,7 @@ import heapq
 import json
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 RUNNING_STATES = frozenset({"Running", "Pending", "Suspended", "ContinuedAsNew"})
 _FORBIDDEN_ID_CHARS = frozenset("/\\?#")
+STORE_RETRY_S = 1.0  # between tries to record a completion the store refused (a full disk)
 
 
 class ClientError(Exception):
@@ -233,6 +235,29 @@ class DurableEngine:
         self._complete_work(item, event)
 
     def _complete_work(self, item: db.WorkItem, event: dict[str, Any]) -> None:
+        """Record an activity's result or a timer's firing, retrying while the store cannot be written.
+
+        Called from the activity pool (whose futures nobody reads) and the timer thread: an error raised here was
+        lost with the result, or ended the timer thread for good, so a job stalled for ever after a full disk. The
+        work row stays until this commits, so a host killed meanwhile redoes the item on restart.
+        """
+        what = f"{item.kind} {item.task_id} of instance {item.instance_id}"
+        tries = 0
+        while True:
+            try:
+                self._record_completion(item, event)
+            except sqlite3.Error as exc:
+                tries += 1
+                if tries == 1:
+                    logger.error("durable store cannot record %s (%s); retrying every %.0f s", what, exc, STORE_RETRY_S)
+                if self._stopping.wait(STORE_RETRY_S):
+                    return
+                continue
+            if tries:
+                logger.warning("durable store recorded %s after %d tries", what, tries + 1)
+            return
+
+    def _record_completion(self, item: db.WorkItem, event: dict[str, Any]) -> None:
         with self.store.transaction() as tx:
             if not db.work_exists(tx, item.seq):
                 return  # the instance ended or moved on meanwhile: drop the result, as Azure does

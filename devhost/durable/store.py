@@ -121,14 +121,29 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; whatever fails in it, the COMMIT included, leaves the connection out of it.
+
+        A COMMIT that fails (SQLITE_FULL when the disk is full) may or may not have rolled the transaction back
+        already; SQLite asks for an explicit ROLLBACK either way (https://www.sqlite.org/lang_transaction.html,
+        "Response To Errors Within A Transaction"). Where it has not, this thread's connection would stay inside the
+        failed transaction, and every later BEGIN on it fail ("cannot start a transaction within a transaction")
+        long after space had returned. (The disk-full test passes without this: SQLite rolled back on its own there.)
+        """
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """SQLITE_FULL: the disk under the store has no room (Python 3.11+ gives the code as ``sqlite_errorcode``)."""
+    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 _COLUMNS = "instance_id, name, status, execution_id, input, output, custom_status, created_time, last_updated_time"
