@@ -29,6 +29,9 @@ def parse(argv: list[str] | None) -> LoadOptions:
     parser.add_argument("--timeout", type=float, default=1200.0, help="give the whole load up after this long")
     parser.add_argument("--max-poll", type=float, help="poll a job at least this often (default: its Retry-After)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the stack's logs and storage in DIR")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="an app setting for the stack (repeatable)"
+    )
     args = parser.parse_args(argv)
     return LoadOptions(
         uploads=args.uploads,
@@ -39,6 +42,7 @@ def parse(argv: list[str] | None) -> LoadOptions:
         timeout_s=args.timeout,
         max_poll_s=args.max_poll,
         keep=args.keep,
+        settings=dict(item.split("=", 1) for item in args.set),
     )
 
 

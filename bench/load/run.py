@@ -174,6 +174,7 @@ class LoadOptions:
     timeout_s: float = 1200.0
     max_poll_s: float | None = None
     keep: Path | None = None  # keep the stack's folder (logs, storage) here; None: a temporary one, deleted
+    settings: dict[str, str] = field(default_factory=dict)  # app settings over the stack's (--set NAME=VALUE)
 
 
 def stack_for(options: LoadOptions) -> tuple[LocalStack, str]:
@@ -186,6 +187,7 @@ def stack_for(options: LoadOptions) -> tuple[LocalStack, str]:
         "tiny.en", workers=options.workers, threads=None, batch_size=None, names=("--workers", "", "")
     )
     env = {"TRANSCRIBE_EXPECTED_WORKERS": str(layout.processes), **job_settings("tiny.en", window_for(layout))}
+    env.update(options.settings)
     if options.noop:
         module = "tests.support.noop_worker"
         stack = LocalStack(env=env, workers=layout.processes, worker_module=module, workdir=options.keep)
