@@ -233,7 +233,7 @@ def test_no_invented_repeated_text_on_the_damaged_file(run: str) -> None:
     assert len(grams) == len(set(grams)), [g for g in grams if grams.count(g) > 1]
     if clip == "speech.opus":  # the speech after the damage keeps its time (an MP3 loses the damaged frames' time)
         clean = transcript("speech.opus batch 2 production", clip)
-        assert _last_sentence(segments) == pytest.approx(_last_sentence(clean), abs=0.3)  # measured: equal
+        assert _last_sentence(segments) == pytest.approx(_last_sentence(clean), abs=0.3)  # measured: within 0.06 s
 
 
 @pytest.mark.parametrize("batch", [2, 1])
