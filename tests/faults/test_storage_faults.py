@@ -1,8 +1,8 @@
 """Storage faults through the real one-machine stack: Azurite restarted, busy (503), silent (timeouts), and a full
 disk under the host's durable state.
 
-The devhost, the app and the workers reach Azurite through a fault-injecting proxy (tests/faults/storage_proxy.py);
-the tests themselves look behind it, at Azurite directly. Workers are the model-free stand-in
+The devhost, the app, the workers and the upload client (whose SAS URLs the app builds from the proxy's address)
+reach Azurite through a fault-injecting proxy (tests/faults/storage_proxy.py). Workers are the model-free stand-in
 (tests/support/noop_worker.py) with ``--words``: each segment's result is the one word ``w{index}``, so a
 transcript that reads ``w0 w1 … wN-1`` shows every segment merged exactly once, in order (a lost or doubled segment
 changes the text). Each job is a silent WAV cut into 1 s windows.
@@ -206,7 +206,7 @@ def test_busy_storage_for_seconds_mid_job(faulty: Faulty, tmp_path: Path) -> Non
 
     def upload_into_the_outage() -> None:
         def begin(_: dict[str, Any]) -> None:  # the session is open: its blocks go straight into the outage
-            uploaded["restore"] = faulty.proxy.fault_for("busy", BUSY_S)  # type: ignore[assignment]
+            faulty.proxy.fault_for("busy", BUSY_S)
             outage.set()
 
         api = faulty.api()
