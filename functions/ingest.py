@@ -145,6 +145,7 @@ def orchestration_input(record: JobRecord, committed_at: str, settings: Settings
         "min_window_s": settings.segment_min_window_s,
         "workers": settings.expected_workers,
         "segment_timeout_s": settings.segment_timeout_s,
+        "segment_queue_timeout_s": settings.segment_queue_timeout_s,
         "max_attempts": settings.segment_max_attempts,
         "batch_size": settings.segment_batch_size,
         "committed_at": committed_at,

@@ -21,6 +21,7 @@ from shared import job_metrics, storage, tracing
 from shared.config import get_settings
 from shared.contracts import BATCH_CLEANUP_QUEUE, AudioInfo, SegmentJob, SegmentResult, Window
 from shared.errors import ErrorCode, PermanentError, TransientError
+from shared.inflight import sightings
 from shared.jobs import JobStore
 from shared.models import JobError, JobRecord, JobStatus, WebhookState
 from shared.queues import queue
@@ -133,6 +134,25 @@ def dispatch_segments(payload: dict[str, Any]) -> int:
     logger.info("dispatched job_id=%s segments=%d", job["job_id"], len(payload["windows"]))
     job_metrics.backlog(jobs_queue.get_queue_properties().approximate_message_count or 0)
     return len(payload["windows"])
+
+
+@bp.activity_trigger(input_name="payload")
+@traced_activity
+def segment_sightings(payload: dict[str, Any]) -> dict[str, list[int]]:
+    """At a batch's deadline: which pending segments a worker is on, which went silent, which no worker has taken
+    (shared/inflight.py). Read-only, so a retry or a replay's re-run is harmless."""
+    job_id = payload["job_id"]
+    attempts = {int(i): int(a) for i, a in payload["attempts"].items()}
+    container = storage.container(get_settings().segments_container)
+    seen = sightings(container, job_id, attempts, float(payload["silent_after_s"]))
+    logger.info(
+        "segment sightings job_id=%s working=%d silent=%d untaken=%d",
+        job_id,
+        len(seen.working),
+        len(seen.silent),
+        len(seen.untaken),
+    )
+    return {"working": seen.working, "silent": seen.silent, "untaken": seen.untaken}
 
 
 @bp.activity_trigger(input_name="payload")

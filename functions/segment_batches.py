@@ -6,10 +6,14 @@ Microsoft's guidance of about 1,000 activities per orchestration. A batch of a f
 orchestration (``functions/transcription.py``) runs a few batches at a time, so its own history has one entry per
 batch. Each batch computes its windows from their indices (``shared.segmenting.window_at``), never the whole plan.
 
-Timeouts are "no progress" deadlines, as before: the timer restarts whenever a segment of the batch completes.
-Until the first one does, the batch may be queued behind the other batches in flight, so its first deadline is
-that many times longer. If nothing completes in time, every pending segment is dispatched again, up to
-``max_attempts``; then the batch reports ``segment_timeout``. A worker's failure report ends the batch at once.
+Timeouts are "no progress" deadlines: the timer restarts whenever a segment of the batch completes. Until the
+first one does, the batch may be queued behind the other batches in flight, so its first deadline is that many
+times longer. When a deadline passes, the batch asks what the workers last wrote (``segment_sightings``,
+shared/inflight.py): a segment a worker took and then went silent on is dispatched again, up to ``max_attempts``,
+then the batch reports ``segment_timeout``; a segment no worker has taken yet is still in the shared queue,
+perhaps behind other jobs' work, and is left there (sent again it would be worked twice and lengthen the queue
+for everyone: bench/load found both) until ``segment_queue_timeout_s`` after its dispatch, when the batch reports
+``segment_timeout`` saying no worker took it. A worker's failure report ends the batch at once.
 The batch returns its outcome rather than raising, so the job's orchestration reads a code, not an exception text.
 """
 
@@ -27,6 +31,7 @@ from shared.segmenting import window_at
 
 bp = df.Blueprint()
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of_attempts=4)
+DEFAULT_QUEUE_TIMEOUT_S = 14400.0  # shared/config.py segment_queue_timeout_s
 
 
 def batch_instance_id(job_id: str, batch: int) -> str:
@@ -41,9 +46,7 @@ def batch_ranges(count: int, size: int) -> list[tuple[int, int]]:
 @bp.orchestration_trigger(context_name="context")
 def transcribe_batch(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     batch: dict[str, Any] = context.get_input()
-    job, audio = batch["job"], batch["audio"]
-    count, overlap = batch["count"], job["overlap_s"]
-    windows = [window_at(i, audio["duration_s"], count, overlap) for i in range(batch["first"], batch["stop"])]
+    job, windows = batch["job"], _windows(batch)
     attempts = {w.index: 1 for w in windows}
     pending = set(attempts)
     waits = {i: context.wait_for_external_event(f"segment-{i}") for i in sorted(pending)}
@@ -52,21 +55,15 @@ def transcribe_batch(context: df.DurableOrchestrationContext) -> Generator[Any, 
     outcome: dict[str, Any] = {"ok": True, "segments": len(windows), "audio_s": 0.0, "transcribe_s": 0.0, "done": 0}
     context.set_custom_status(_status(outcome, windows, pending))
     timeout = timedelta(seconds=job["segment_timeout_s"])
+    dispatched = dict.fromkeys(attempts, context.current_utc_datetime)
     deadline = context.current_utc_datetime + timeout * max(1, int(batch.get("ahead", 1)))
     while pending:
         timer = context.create_timer(deadline)
         winner = yield context.task_any([*(waits[i] for i in sorted(pending)), timer])
         if winner is timer:
-            exhausted = [i for i in sorted(pending) if attempts[i] >= job["max_attempts"]]
-            if exhausted:
-                return _failed(
-                    "segment_timeout",
-                    f"segments {exhausted[:20]} made no progress after "
-                    f"{job['max_attempts']} attempts of {job['segment_timeout_s']:.0f} s",
-                )
-            for i in pending:
-                attempts[i] += 1
-            yield from _dispatch(context, batch, [by_index[i] for i in sorted(pending)], attempts)
+            failure = yield from _after_deadline(context, batch, pending, attempts, dispatched)
+            if failure is not None:
+                return failure
             deadline = context.current_utc_datetime + timeout
             continue
         timer.cancel()
@@ -82,6 +79,52 @@ def transcribe_batch(context: df.DurableOrchestrationContext) -> Generator[Any, 
         deadline = context.current_utc_datetime + timeout
         context.set_custom_status(_status(outcome, windows, pending))
     return outcome
+
+
+def _after_deadline(
+    context: df.DurableOrchestrationContext,
+    batch: dict[str, Any],
+    pending: set[int],
+    attempts: dict[int, int],
+    dispatched: dict[Any, Any],
+) -> Generator[Any, Any, dict[str, Any] | None]:
+    """Nothing reported in time: re-send what a worker went silent on, leave what is still queued; a failure
+    outcome once a segment has used its attempts or waited in the queue past the limit."""
+    job = batch["job"]
+    seen = yield context.call_activity_with_retry(
+        "segment_sightings",
+        RETRY,
+        {
+            "job_id": job["job_id"],
+            "attempts": {str(i): attempts[i] for i in sorted(pending)},
+            "silent_after_s": job["segment_timeout_s"],
+        },
+    )
+    now = context.current_utc_datetime
+    queue_limit_s = float(job.get("segment_queue_timeout_s", DEFAULT_QUEUE_TIMEOUT_S))  # older inputs lack it
+    waited = [i for i in seen["untaken"] if (now - dispatched[i]).total_seconds() >= queue_limit_s]
+    if waited:
+        message = f"segments {waited[:20]} were taken by no worker within {queue_limit_s:.0f} s: are workers running?"
+        return _failed("segment_timeout", message)
+    silent = [i for i in seen["silent"] if i in pending]
+    exhausted = [i for i in silent if attempts[i] >= job["max_attempts"]]
+    if exhausted:
+        return _failed(
+            "segment_timeout",
+            f"segments {exhausted[:20]} made no progress after "
+            f"{job['max_attempts']} attempts of {job['segment_timeout_s']:.0f} s",
+        )
+    for i in silent:
+        attempts[i], dispatched[i] = attempts[i] + 1, now
+    if silent:
+        by_index = {w.index: w for w in _windows(batch) if w.index in silent}
+        yield from _dispatch(context, batch, [by_index[i] for i in silent], attempts)
+    return None
+
+
+def _windows(batch: dict[str, Any]) -> list[Window]:
+    count, overlap, duration = batch["count"], batch["job"]["overlap_s"], batch["audio"]["duration_s"]
+    return [window_at(i, duration, count, overlap) for i in range(batch["first"], batch["stop"])]
 
 
 def _status(outcome: dict[str, Any], windows: list[Window], pending: set[int]) -> dict[str, Any]:

@@ -65,7 +65,12 @@ class Settings(BaseSettings):
     segment_overlap_s: float = Field(default=2.0, ge=0)
     segment_min_window_s: float = Field(default=30.0, gt=0)
     expected_workers: int = Field(default=1, ge=1, description="how many workers can run at once (plan hint)")
-    segment_timeout_s: float = Field(default=1800.0, gt=0, description="re-dispatch a segment after this long")
+    segment_timeout_s: float = Field(
+        default=1800.0, gt=0, description="re-dispatch a segment taken by a worker that has said nothing this long"
+    )
+    segment_queue_timeout_s: float = Field(
+        default=14400.0, gt=0, description="fail a job whose segment no worker has taken this long after dispatch"
+    )
     segment_max_attempts: int = Field(default=3, ge=1)
     # Segments are handled in batches, one sub-orchestration each, so that no orchestration's history grows past a
     # few hundred events (Microsoft's guidance: about 1,000 activities at most per orchestration).

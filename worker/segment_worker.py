@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from shared import job_metrics, tracing
 from shared.contracts import Segment, SegmentDone, SegmentJob, SegmentResult
 from shared.errors import PermanentError
-from shared.inflight import InflightProgress
+from shared.inflight import InflightProgress, mark_taken
 from shared.jobs import JobStore
 from shared.models import JobStatus
 from shared.telemetry_names import Attr, Span
@@ -180,9 +180,11 @@ class SegmentWorker:
             self._give_up(job, message, dequeued - 1)
             return
         if self._canceled(job.job_id):
-            logger.info("skipping a segment of a canceled job job_id=%s index=%d", job.job_id, job.index)
+            logger.info("skipping a segment of a finished job job_id=%s index=%d", job.job_id, job.index)
             self.jobs_queue.delete_message(message.id, message.pop_receipt)
             return
+        # Before any work: the batch's deadline tells a taken segment gone silent from one still queued
+        mark_taken(self.blobs.get_container_client(job.result_container), job)
         with VisibilityRenewer(self.jobs_queue, message, self.options.visibility_timeout_s) as renewer:
             finished = self._work(job, message)
         if finished:
@@ -339,8 +341,9 @@ class SegmentWorker:
 
     def _canceled(self, job_id: str) -> bool:
         with contextlib.suppress(PermanentError, ResourceNotFoundError):
-            # A failed job is as finished as a canceled one: its other batches' segments are not wanted either.
-            return self.jobs.get(job_id).status in (JobStatus.CANCELED, JobStatus.FAILED)
+            # A failed job is as finished as a canceled one: its other batches' segments are not wanted either; nor is
+            # a copy of a segment (sent again after a deadline) whose job completed without it.
+            return self.jobs.get(job_id).status in (JobStatus.CANCELED, JobStatus.FAILED, JobStatus.COMPLETED)
         return False
 
 

@@ -340,13 +340,17 @@ def test_a_cancel_stops_a_segment_that_is_already_running(tmp_path: Path) -> Non
         assert not list(blobs.get_container_client("segments").list_blobs(name_starts_with=f"{job_id}/"))
 
 
-def test_segments_nobody_transcribes_are_redispatched_then_fail_the_job() -> None:
-    """No worker at all: after each stall timeout the pending segments are queued again; then segment_timeout."""
-    env = {**PIPELINE_ENV, "TRANSCRIBE_SEGMENT_TIMEOUT_S": "2", "TRANSCRIBE_SEGMENT_MAX_ATTEMPTS": "2"}
+def test_segments_no_worker_takes_fail_the_job_once_the_queue_limit_passes() -> None:
+    """No worker at all: a deadline finds the segments untaken (still queued), so they are not sent again; once
+    they have waited the queue limit the job fails with segment_timeout saying no worker took them."""
+    env = {**PIPELINE_ENV, "TRANSCRIBE_SEGMENT_TIMEOUT_S": "1", "TRANSCRIBE_SEGMENT_QUEUE_TIMEOUT_S": "4"}
     with LocalStack(env=env, workers=0) as stack:
+        started = time.monotonic()
         status, _ = transcribe(stack, DATA / "speech_16k_mono.wav", timeout_s=60)
         queued = QueueClient.from_connection_string(stack.connection_string, "segment-jobs").get_queue_properties()
     assert status["runtimeStatus"] == "Failed"
-    assert status["customStatus"]["error"]["code"] == "segment_timeout"
+    error = status["customStatus"]["error"]
+    assert error["code"] == "segment_timeout" and "taken by no worker" in error["message"], error
+    assert time.monotonic() - started < 40  # 4 s of queue limit, checked at 1 s deadlines; the rest is start-up
     segments = 2  # a 22 s clip in ~11 s windows
-    assert queued.approximate_message_count == segments * 2  # dispatched, then dispatched again once
+    assert queued.approximate_message_count == segments  # dispatched once: four deadlines re-sent nothing

@@ -39,6 +39,7 @@ EXPECTED_FUNCTIONS = {
     "set_job_status": ["activityTrigger in"],
     "probe_audio": ["activityTrigger in"],
     "dispatch_segments": ["activityTrigger in"],
+    "segment_sightings": ["activityTrigger in"],
     "merge_transcript": ["activityTrigger in"],
     "deliver_webhook": ["activityTrigger in"],
     "clean_up_batches": ["activityTrigger in"],

@@ -40,6 +40,7 @@ def test_function_app_registers_the_pipeline_and_imports_nothing_heavy() -> None
         "set_job_status": "activityTrigger",
         "probe_audio": "activityTrigger",
         "dispatch_segments": "activityTrigger",
+        "segment_sightings": "activityTrigger",
         "merge_transcript": "activityTrigger",
         "deliver_webhook": "activityTrigger",
         "clean_up_batches": "activityTrigger",
