@@ -48,4 +48,5 @@ def test_audio_done_moves_before_the_segment_finishes() -> None:
         assert max(within) < 73.3
         blobs = BlobServiceClient.from_connection_string(stack.connection_string).get_container_client("segments")
         records = list(blobs.list_blobs(name_starts_with=inflight_prefix(job_id), include=["metadata"]))
-        assert [r.metadata for r in records] == [{"audio_done": "73.24"}]  # the whole window, once finished
+        # the whole window, once finished, by the attempt that took it
+        assert [r.metadata for r in records] == [{"audio_done": "73.24", "attempt": "1"}]

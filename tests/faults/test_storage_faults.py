@@ -44,7 +44,14 @@ ENV = {
     "TRANSCRIBE_SEGMENT_BATCH_SIZE": "4",
     "TRANSCRIBE_SEGMENT_TIMEOUT_S": "10",  # a segment whose report a fault lost is redispatched after this
 }
-WORKER = {"workers": 1, "worker_module": "tests.support.noop_worker", "worker_args": ["--words"]}
+# A segment whose worker met the fault mid-way (its taken mark may be lost too) comes back when its message's
+# visibility timeout ends, as on Azure: 10 s here, scaled down like the no-progress deadline (the worker's default
+# is 300 s, longer than a test waits; a batch re-sends only segments a worker took and went silent on).
+WORKER = {
+    "workers": 1,
+    "worker_module": "tests.support.noop_worker",
+    "worker_args": ["--words", "--visibility-timeout", "10"],
+}
 EXPECTED_WORDS = [f"w{i}" for i in range(SEGMENTS)]
 # Longer than the ~8 s of 503s one storage call rides out (shared/storage.py RETRY), so the API must answer 503.
 BUSY_S = 12
