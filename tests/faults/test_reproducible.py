@@ -39,6 +39,7 @@ from shared.audio.probe import probe
 from shared.contracts import AudioInfo, Segment, SegmentResult, Window
 from shared.segmenting import plan_windows
 from shared.stitching import stitch
+from tests.support.recording import transcribed
 from worker.repetition import find_loops
 
 pytestmark = pytest.mark.slow
@@ -160,21 +161,7 @@ def source_bytes(source: str) -> bytes:
 
 def _window(model: Any, data: bytes, info: AudioInfo, window: Window) -> dict[str, Any]:
     samples = read_window(reader(data), info, window.start_s, window.end_s)
-    segments, language, probability = model.transcribe(samples, window, None)  # a job's default: no language
-    result = SegmentResult(
-        job_id="reproducible",
-        index=window.index,
-        window=window,
-        language=language,
-        language_probability=probability,
-        segments=segments,
-        model=model.model_name,
-        device=model.device,
-        compute_type=model.compute_type,
-        decode_s=0.0,
-        transcribe_s=0.0,
-        worker_id="test",
-    )
+    result = transcribed(model, samples, window, "reproducible", "test")
     return {"samples": hashlib.sha256(samples.tobytes()).hexdigest(), "n": len(samples), "result": result.model_dump()}
 
 

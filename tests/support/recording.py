@@ -60,28 +60,34 @@ def window_results(
     model: Transcriber, path: Path, info: AudioInfo, windows: list[Window], *, start_in_pause: bool = True
 ) -> list[SegmentResult]:
     """Each window transcribed as a worker would, in window order."""
-    results = []
     with path.open("rb") as source:
-        for window in windows:
-            samples = read_window(source, info, window.start_s, window.end_s)
-            segments, language, probability = model.transcribe(samples, window, None, start_in_pause=start_in_pause)
-            results.append(
-                SegmentResult(
-                    job_id="recorded",
-                    index=window.index,
-                    window=window,
-                    language=language,
-                    language_probability=probability,
-                    segments=segments,
-                    model=model.model_name,
-                    device=model.device,
-                    compute_type=model.compute_type,
-                    decode_s=0.0,
-                    transcribe_s=0.0,
-                    worker_id="recording",
-                )
+        return [
+            transcribed(
+                model, read_window(source, info, w.start_s, w.end_s), w, "recorded", "recording", start_in_pause
             )
-    return results
+            for w in windows
+        ]
+
+
+def transcribed(
+    model: Transcriber, samples: Any, window: Window, job_id: str, worker_id: str, start_in_pause: bool = True
+) -> SegmentResult:
+    """One window's samples through the model, as the worker's result (no language given: a job's default)."""
+    segments, language, probability = model.transcribe(samples, window, None, start_in_pause=start_in_pause)
+    return SegmentResult(
+        job_id=job_id,
+        index=window.index,
+        window=window,
+        language=language,
+        language_probability=probability,
+        segments=segments,
+        model=model.model_name,
+        device=model.device,
+        compute_type=model.compute_type,
+        decode_s=0.0,
+        transcribe_s=0.0,
+        worker_id=worker_id,
+    )
 
 
 def single_pass(model: Transcriber, path: Path, shift_s: float = 0.0) -> list[Word]:
