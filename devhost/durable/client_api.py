@@ -90,17 +90,17 @@ def _error(exc: ClientError) -> Response:
     return JSONResponse(body, status_code=exc.status)
 
 
-async def _json_text(request: Request) -> str | None:
-    """The body as JSON text (None when empty), within the host's size limit (:class:`BodyTooLarge`); anything not
-    UTF-8 JSON, nested too deeply included, is a ValueError, so that the endpoints answer 400 and never 500."""
+async def _json_body(request: Request) -> tuple[str, Any] | None:
+    """The body as JSON text and its parsed value (None when empty), within the host's size limit
+    (:class:`BodyTooLarge`); anything not UTF-8 JSON, nested too deeply included, is a ValueError, so that the
+    endpoints answer 400 and never 500."""
     text = (await read_body(request)).decode("utf-8")  # UnicodeDecodeError is a ValueError
     if not text:
         return None
     try:
-        json.loads(text)
+        return text, json.loads(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    return text
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -157,11 +157,12 @@ class DurableHttpApi:
 
     async def start(self, request: Request) -> Response:
         try:
-            body = await _json_text(request)
+            parsed = await _json_body(request)
         except BodyTooLarge:
             return Response(status_code=413)
         except ValueError:
             return JSONResponse("Invalid JSON content", status_code=400)
+        body = parsed[0] if parsed else None
         try:
             instance_id = await self._call(
                 self.engine.start_new, request.path_params["name"], request.path_params.get("instance_id"), body
@@ -210,12 +211,12 @@ class DurableHttpApi:
 
     async def raise_event(self, request: Request) -> Response:
         try:
-            body = await _json_text(request)
+            parsed = await _json_body(request)
         except BodyTooLarge:
             return Response(status_code=413)
         except ValueError:
             return JSONResponse({"Message": "Invalid JSON content"}, status_code=400)
-        input_text = json.dumps(json.loads(body)) if body else None
+        input_text = json.dumps(parsed[1]) if parsed else None  # re-serialised compactly, as before
         try:
             await self._call(
                 self.engine.raise_event, request.path_params["instance_id"], request.path_params["event"], input_text
