@@ -25,6 +25,7 @@ from shared.inflight import sightings
 from shared.jobs import JobStore
 from shared.models import JobError, JobRecord, JobStatus, WebhookState
 from shared.queues import queue
+from shared.untranscribed import Untranscribed
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
@@ -166,11 +167,15 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
 
     settings, job = get_settings(), payload["job"]
     audio = AudioInfo.model_validate(payload["audio"])
-    heard = _Heard()
+    heard, unheard = _Heard(), Untranscribed(audio.duration_s)
     writer = TranscriptWriter(storage.container(settings.results_container), job["job_id"])
     results = _results_in_order(storage.container(settings.segments_container), job["job_id"], payload["segments"])
-    for segment in stitch_stream(heard.track(results), audio.duration_s):
+    for segment in stitch_stream(heard.track(results, unheard), audio.duration_s):
         writer.add(segment)
+        for span in unheard.passed(segment):
+            writer.add_untranscribed(span)
+    for span in unheard.rest():
+        writer.add_untranscribed(span)
     language, model = heard.language() or job.get("language"), heard.model(job["model"])
     head = {
         "job_id": job["job_id"],
@@ -180,13 +185,22 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
         "model": model,
     }
     paths = writer.finish(head, payload.get("timings", {}))
-    logger.info("merged job_id=%s segments=%d words=%d", job["job_id"], writer.segments, writer.words)
+    logger.info(
+        "merged job_id=%s segments=%d words=%d untranscribed=%d (%.1f s)",
+        job["job_id"],
+        writer.segments,
+        writer.words,
+        unheard.count,
+        unheard.seconds,
+    )
     summary = {
         "duration_s": audio.duration_s,
         "language": language,
         "model": model,
         "segments": writer.segments,
         "words": writer.words,
+        "untranscribed": unheard.count,
+        "untranscribed_s": round(unheard.seconds, 3),
         "transcripts": paths,
     }
     # The transcript is written: the job is complete now, for the customer polling its status, rather than one
@@ -208,8 +222,9 @@ class _Heard:
         self.languages: Counter[str] = Counter()
         self.models: set[str] = set()
 
-    def track(self, results: Iterable[SegmentResult]) -> Iterator[SegmentResult]:
+    def track(self, results: Iterable[SegmentResult], unheard: Untranscribed) -> Iterator[SegmentResult]:
         for result in results:
+            unheard.offer(result)
             if result.language:
                 self.languages[result.language] += 1
             if result.model:

@@ -83,6 +83,13 @@ class Segment(_Contract):
     no_speech_prob: float | None = None
 
 
+class Span(_Contract):
+    """A stretch of the recording, in seconds from the start of the file."""
+
+    start: float
+    end: float
+
+
 class SegmentResult(_Contract):
     """Written by a worker to ``segments/{job_id}/{index}.json``; times already absolute."""
 
@@ -92,6 +99,10 @@ class SegmentResult(_Contract):
     language: str | None
     language_probability: float | None = None
     segments: list[Segment]
+    untranscribed: list[Span] = Field(
+        default_factory=list,
+        description="speech the VAD found in the window that gave no words after every attempt (worker/coverage.py)",
+    )
     model: str
     device: str
     compute_type: str
@@ -126,4 +137,8 @@ class Transcript(_Contract):
     model: str
     text: str
     segments: list[Segment]
+    untranscribed: list[Span] = Field(
+        default_factory=list,
+        description="stretches where the VAD heard speech but no attempt gave words: nothing is dropped silently",
+    )
     timings: dict[str, float] = Field(default_factory=dict)

@@ -31,6 +31,11 @@ class JobResult(BaseModel):
     language: str | None
     words: int
     segments: int
+    untranscribed: int = Field(
+        default=0,
+        description="stretches where speech was heard but no words came back (listed in transcript.json); 0 is good",
+    )
+    untranscribed_s: float = Field(default=0.0, description="their length in seconds, together")
     model: str
     turnaround_s: float | None = Field(description="seconds from the committed upload to the finished transcript")
     rtfx: float | None = Field(description="audio seconds per second of turnaround")
@@ -109,6 +114,8 @@ def _result(record: JobRecord, signer: BlobSigner, results_container: str) -> Jo
         language=summary.get("language"),
         words=int(summary.get("words", 0)),
         segments=int(summary.get("segments", 0)),
+        untranscribed=int(summary.get("untranscribed", 0)),
+        untranscribed_s=float(summary.get("untranscribed_s", 0.0)),
         model=str(summary.get("model", "")),
         turnaround_s=turnaround,
         rtfx=round(duration / turnaround, 2) if turnaround else None,

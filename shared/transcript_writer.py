@@ -17,7 +17,7 @@ from typing import Any
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 from pydantic import TypeAdapter
 
-from shared.contracts import Segment
+from shared.contracts import Segment, Span
 from shared.formats import VTT_HEADER, CueBuilder, srt_block, txt_line, vtt_block
 
 BLOCK_BYTES = 4 << 20
@@ -68,13 +68,15 @@ class TranscriptWriter:
     def __init__(self, results: ContainerClient, job_id: str) -> None:
         blob = results.get_blob_client
         self.paths = {ext: f"{job_id}/transcript.{ext}" for ext in CONTENT_TYPES}
-        self.json = StagedBlob(blob(self.paths["json"]), ["head", "text", "middle", "segments", "tail"])
+        self.json = StagedBlob(
+            blob(self.paths["json"]), ["head", "text", "middle", "segments", "between", "untranscribed", "tail"]
+        )
         self.txt = StagedBlob(blob(self.paths["txt"]), ["body"])
         self.srt = StagedBlob(blob(self.paths["srt"]), ["body"])
         self.vtt = StagedBlob(blob(self.paths["vtt"]), ["body"])
         self.vtt.write("body", VTT_HEADER.encode())
         self._cues, self._cue_number = CueBuilder(), 0
-        self.segments = self.words = 0
+        self.segments = self.words = self.untranscribed = 0
 
     def add(self, seg: Segment) -> None:
         text_piece = _json_string_body(seg.text if self.segments == 0 else f" {seg.text}")
@@ -85,6 +87,11 @@ class TranscriptWriter:
         self._write_cues(self._cues.add(seg))
         self.segments += 1
         self.words += len(seg.words)
+
+    def add_untranscribed(self, span: Span) -> None:
+        """A stretch of speech that gave no words (``Transcript.untranscribed``), in time order."""
+        self.json.write("untranscribed", (b"," if self.untranscribed else b"") + span.model_dump_json().encode())
+        self.untranscribed += 1
 
     def _write_cues(self, cues: list[Any]) -> None:
         for cue in cues:
@@ -97,6 +104,7 @@ class TranscriptWriter:
         self._write_cues(self._cues.finish())
         self.json.write("head", _JSON.dump_json(head)[:-1] + b',"text":"')
         self.json.write("middle", b'","segments":[')
+        self.json.write("between", b'],"untranscribed":[')
         self.json.write("tail", b'],"timings":' + _JSON.dump_json(dict(sorted(timings.items()))) + b"}")
         for ext, staged in (("json", self.json), ("txt", self.txt), ("srt", self.srt), ("vtt", self.vtt)):
             staged.commit(CONTENT_TYPES[ext])

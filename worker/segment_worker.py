@@ -27,14 +27,14 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from shared import job_metrics, tracing
-from shared.contracts import Segment, SegmentDone, SegmentJob, SegmentResult
+from shared.contracts import SegmentDone, SegmentJob, SegmentResult
 from shared.errors import PermanentError
 from shared.inflight import InflightProgress, mark_taken
 from shared.jobs import JobStore
 from shared.models import JobStatus
 from shared.telemetry_names import Attr, Span
 from worker.quiet import is_quiet
-from worker.transcriber import Stopped, Transcriber
+from worker.transcriber import Heard, Stopped, Transcriber
 
 logger = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
@@ -252,12 +252,11 @@ class SegmentWorker:
             self.blobs.get_container_client(job.result_container), job, self.options.progress_every_s
         )
         with tracing.child(Span.SEGMENT_INFERENCE) as inference_span:
-            segments: list[Segment] = []
-            language, probability = None, None  # a quiet window does not vote for the job's language
+            heard = Heard(segments=[], language=None, language_probability=None)  # a quiet window: no language vote
             if is_quiet(samples):  # nothing the model could hear (worker/quiet.py): skip its ~1 s of VAD
                 logger.info("quiet window skipped job_id=%s index=%d", job.job_id, job.index)
             else:
-                segments, language, probability = self.transcriber.transcribe(
+                heard = self.transcriber.transcribe(
                     samples,
                     job.window,
                     job.language,
@@ -273,9 +272,10 @@ class SegmentWorker:
             job_id=job.job_id,
             index=job.index,
             window=job.window,
-            language=language,
-            language_probability=probability,
-            segments=segments,
+            language=heard.language,
+            language_probability=heard.language_probability,
+            segments=heard.segments,
+            untranscribed=heard.untranscribed,
             model=self.transcriber.model_name,
             device=self.transcriber.device,
             compute_type=self.transcriber.compute_type,
