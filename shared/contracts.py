@@ -82,6 +82,13 @@ class Segment(_Contract):
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
 
+    def with_words(self, words: list[Word]) -> Segment:
+        """This segment cut down to ``words`` (some of its own, in order): times and text follow the words."""
+        if len(words) == len(self.words):
+            return self
+        text = "".join(w.word for w in words).strip()
+        return self.model_copy(update={"start": words[0].start, "end": words[-1].end, "text": text, "words": words})
+
 
 class Span(_Contract):
     """A stretch of the recording, in seconds from the start of the file."""

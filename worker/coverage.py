@@ -90,22 +90,9 @@ def fill(segments: Sequence[Segment], redone: Iterable[Segment], gaps: Sequence[
             continue
         kept = [w for w in segment.words if _inside((w.start + w.end) / 2, gaps)]
         if kept:
-            added.append(_trimmed(segment, kept))
+            added.append(segment.with_words(kept))
     return sorted([*segments, *added], key=lambda s: (s.start, s.end))
 
 
 def _inside(t: float, gaps: Sequence[Span]) -> bool:
     return any(gap.start <= t < gap.end for gap in gaps)
-
-
-def _trimmed(segment: Segment, words: list[Word]) -> Segment:
-    if len(words) == len(segment.words):
-        return segment
-    return segment.model_copy(
-        update={
-            "start": words[0].start,
-            "end": words[-1].end,
-            "text": "".join(w.word for w in words).strip(),
-            "words": words,
-        }
-    )

@@ -115,19 +115,8 @@ def remove_loops(segments: list[Segment]) -> list[Segment]:
 
 def _without(segment: Segment, drop: set[int]) -> Segment | None:
     """The segment less the words at ``drop``; itself when nothing is dropped, ``None`` when nothing is left."""
-    if not drop:
-        return segment
     words = [w for k, w in enumerate(segment.words) if k not in drop]
-    if not words:
-        return None
-    return segment.model_copy(
-        update={
-            "start": words[0].start,
-            "end": words[-1].end,
-            "text": "".join(w.word for w in words).strip(),
-            "words": words,
-        }
-    )
+    return segment.with_words(words) if words else None
 
 
 def _too_repetitive(segment: Segment) -> bool:

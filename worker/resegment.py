@@ -28,7 +28,7 @@ def sentences(segment: Segment) -> list[Segment]:
         if before.word.rstrip().endswith(SENTENCE_ENDS) or word.start - before.end >= PAUSE_S:
             pieces.append([])
         pieces[-1].append(word)
-    return [_segment(segment, words) for piece in pieces for words in _short(piece)]
+    return [segment.with_words(words) for piece in pieces for words in _short(piece)]
 
 
 def _short(words: list[Word]) -> list[list[Word]]:
@@ -37,14 +37,3 @@ def _short(words: list[Word]) -> list[list[Word]]:
     gaps = [round(b.start - a.end, 3) for a, b in pairwise(words)]  # ms: ties go to the middle
     cut = 1 + max(range(len(gaps)), key=lambda k: (gaps[k], -abs(k - len(gaps) / 2)))
     return _short(words[:cut]) + _short(words[cut:])
-
-
-def _segment(parent: Segment, words: list[Word]) -> Segment:
-    return Segment(
-        start=words[0].start,
-        end=words[-1].end,
-        text="".join(w.word for w in words).strip(),
-        words=words,
-        avg_logprob=parent.avg_logprob,  # the chunk's: the batched decoder scores a chunk, not its sentences
-        no_speech_prob=parent.no_speech_prob,
-    )

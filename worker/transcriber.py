@@ -43,6 +43,7 @@ from typing import Any
 from shared.audio.decode import SAMPLE_RATE
 from shared.contracts import Segment, Span, Window, Word
 from worker.coverage import fill, redo_clip, uncovered
+from worker.doubles import drop_doubled_words
 from worker.edges import quiet_edges
 from worker.repetition import remove_loops
 from worker.resegment import sentences
@@ -156,7 +157,7 @@ class Transcriber:
                 break
             redo = [redo_clip(gap, duration) for gap in gaps]
             redone, _ = self._pass(audio, redo, info.language, beam_size, progress.quiet())
-            segments = remove_loops(fill(segments, redone, gaps))
+            segments = remove_loops(drop_doubled_words(fill(segments, redone, gaps)))
             gaps = uncovered(speech, segments)
         if gaps:
             logger.info("speech without words in the window ending at %.1f s: %s", window.end_s, _spans(gaps, offset))
@@ -193,7 +194,7 @@ class Transcriber:
         for piece in pieces:
             segments.extend(sentences(_segment(piece)))
             progress.reached(piece.end)
-        return sorted(segments, key=lambda s: (s.start, s.end)), info
+        return drop_doubled_words(sorted(segments, key=lambda s: (s.start, s.end))), info
 
 
 class _Progress:

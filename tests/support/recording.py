@@ -73,14 +73,15 @@ def transcribed(
     model: Transcriber, samples: Any, window: Window, job_id: str, worker_id: str, start_in_pause: bool = True
 ) -> SegmentResult:
     """One window's samples through the model, as the worker's result (no language given: a job's default)."""
-    segments, language, probability = model.transcribe(samples, window, None, start_in_pause=start_in_pause)
+    heard = model.transcribe(samples, window, None, start_in_pause=start_in_pause)
     return SegmentResult(
         job_id=job_id,
         index=window.index,
         window=window,
-        language=language,
-        language_probability=probability,
-        segments=segments,
+        language=heard.language,
+        language_probability=heard.language_probability,
+        segments=heard.segments,
+        untranscribed=heard.untranscribed,
         model=model.model_name,
         device=model.device,
         compute_type=model.compute_type,

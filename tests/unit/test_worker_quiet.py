@@ -32,9 +32,8 @@ def model() -> Transcriber:
 def heard(samples: np.ndarray) -> int:
     """Words the worker's pipeline (VAD + tiny.en, batch 2) finds in the samples."""
     end = len(samples) / 16000
-    segments, _, _ = model().transcribe(
-        samples, Window(index=0, start_s=0, end_s=end, keep_start_s=0, keep_end_s=end), "en"
-    )
+    window = Window(index=0, start_s=0, end_s=end, keep_start_s=0, keep_end_s=end)
+    segments = model().transcribe(samples, window, "en").segments
     return sum(len(s.words) for s in segments)
 
 
