@@ -27,6 +27,9 @@ MIN_SPAN_S = 0.2
 CONTEXT_S = 0.3
 """A stretch decoded again is given this much audio on each side, so its first and last words are not cut."""
 
+JOIN_S = 1.0
+"""Stretches to decode again that lie this close together go in one clip (see :func:`redo_clips`)."""
+
 NO_SPEECH_PROB = 0.6
 LOGPROB_FLOOR = -1.0
 """Whisper's own rule for "nothing was said" (OpenAI's and faster-whisper's sequential defaults): a segment whose
@@ -66,9 +69,22 @@ def _wordless(span: Span, words: Sequence[Word]) -> list[Span]:
     return gaps
 
 
-def redo_clip(gap: Span, duration_s: float) -> Span:
-    """The audio to decode again for ``gap``: the gap with :data:`CONTEXT_S` on each side, within the audio."""
-    return Span(start=max(0.0, gap.start - CONTEXT_S), end=min(duration_s, gap.end + CONTEXT_S))
+def redo_clips(gaps: Sequence[Span], duration_s: float, clip_s: float = 30.0) -> list[Span]:
+    """The audio to decode again for ``gaps``: each gap with :data:`CONTEXT_S` on both sides, within the audio,
+    and gaps that then touch or lie within :data:`JOIN_S` of each other in one clip (up to ``clip_s``).
+
+    Every clip costs a whole encoder pass (30 s of input, however short the clip), and the stretches one early end
+    leaves come in runs of neighbouring spans: joined, they cost one pass instead of several (measured on the test
+    recording: 6 clips in 4.4 s, joined 3).
+    """
+    clips: list[Span] = []
+    for gap in gaps:
+        clip = Span(start=max(0.0, gap.start - CONTEXT_S), end=min(duration_s, gap.end + CONTEXT_S))
+        if clips and clip.start - clips[-1].end <= JOIN_S and clip.end - clips[-1].start <= clip_s:
+            clips[-1] = Span(start=clips[-1].start, end=max(clips[-1].end, clip.end))
+        else:
+            clips.append(clip)
+    return clips
 
 
 def heard(segment: Segment) -> bool:

@@ -42,7 +42,7 @@ from typing import Any
 
 from shared.audio.decode import SAMPLE_RATE
 from shared.contracts import Segment, Span, Window, Word
-from worker.coverage import fill, redo_clip, uncovered
+from worker.coverage import fill, redo_clips, uncovered
 from worker.doubles import drop_doubled_words
 from worker.edges import quiet_edges
 from worker.repetition import remove_loops
@@ -155,8 +155,7 @@ class Transcriber:
         for _ in range(self.redo_passes):
             if not gaps:
                 break
-            redo = [redo_clip(gap, duration) for gap in gaps]
-            redone, _ = self._pass(audio, redo, info.language, beam_size, progress.quiet())
+            redone, _ = self._pass(audio, redo_clips(gaps, duration), info.language, beam_size, progress.quiet())
             segments = remove_loops(drop_doubled_words(fill(segments, redone, gaps)))
             gaps = uncovered(speech, segments)
         if gaps:
