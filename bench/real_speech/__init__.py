@@ -1,0 +1,1 @@
+"""Real speech benchmark corpus (docstring pending)."""

@@ -1,0 +1,99 @@
+"""Per-utterance recall on the long file: which clips the transcript lost, not only how many words overall.
+
+Whole-file WER hides where errors sit; a dropped prompt or a window edge that swallows a clip shows here as one
+utterance with low recall. A hypothesis word belongs to an utterance when its midpoint falls within the utterance's
+span widened by ``SLACK_S`` (word times drift a little); its normalised words are matched against the reference's
+with difflib. Numbers are spelled out first (``spell_numbers``), because Whisper writes "80" where a reference
+says "eighty".
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tests.support.wer import words as normalised
+
+SLACK_S = 0.3
+
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen"
+).split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_NUMBER = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
+
+
+class TimedWord(Protocol):
+    """A hypothesis word with times (``shared.contracts.Word`` or faster-whisper's ``Word``)."""
+
+    @property
+    def word(self) -> str: ...
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Recall:
+    id: str
+    found: int
+    total: int
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.total if self.total else 1.0
+
+
+def spell_numbers(text: str) -> str:
+    """Whole numbers up to 999,999 as words ("1,000" -> "one thousand"); larger ones are left as digits."""
+    return _NUMBER.sub(_spell, text)
+
+
+def _spell(match: re.Match[str]) -> str:
+    n = int(match.group().replace(",", ""))
+    return _say(n) if n < 1_000_000 else match.group()
+
+
+def _say(n: int) -> str:
+    if n >= 1000:
+        return _join(f"{_say(n // 1000)} thousand", n % 1000)
+    if n >= 100:
+        return _join(f"{_ONES[n // 100]} hundred", n % 100)
+    if n >= 20:
+        return _TENS[n // 10] + (f" {_ONES[n % 10]}" if n % 10 else "")
+    return _ONES[n]
+
+
+def _join(head: str, rest: int) -> str:
+    return f"{head} {_say(rest)}" if rest else head
+
+
+def words(text: str) -> list[str]:
+    """``tests.support.wer.words`` after spelling out numbers."""
+    return normalised(spell_numbers(text))
+
+
+def utterance_recall(utterances: Sequence[Mapping[str, Any]], hypothesis: Sequence[TimedWord]) -> list[Recall]:
+    """For each utterance (``id``, ``start``, ``end``, ``reference``), its reference words found near it.
+
+    Words are sorted by midpoint once and each utterance bisects, so a ten-hour file scores in seconds.
+    """
+    ordered = sorted(((w.start + w.end) / 2, w.word) for w in hypothesis)
+    midpoints = [m for m, _ in ordered]
+    return [_recall(u, ordered, midpoints) for u in utterances]
+
+
+def _recall(utterance: Mapping[str, Any], ordered: list[tuple[float, str]], midpoints: list[float]) -> Recall:
+    first = bisect.bisect_left(midpoints, utterance["start"] - SLACK_S)
+    last = bisect.bisect_right(midpoints, utterance["end"] + SLACK_S)
+    near = " ".join(word for _, word in ordered[first:last])
+    reference = words(utterance["reference"])
+    matcher = difflib.SequenceMatcher(a=reference, b=words(near), autojunk=False)
+    found = sum(block.size for block in matcher.get_matching_blocks())
+    return Recall(id=utterance["id"], found=found, total=len(reference))
