@@ -1,6 +1,6 @@
 """Command line: fetch the corpus (cached) and write the long file with its reference.
 
-    .venv/bin/python -m bench.real_speech --out DIR [--minutes M] [--cache DIR] [--seed N]
+Usage: ``.venv/bin/python -m bench.real_speech --out DIR [--minutes M] [--cache DIR] [--seed N]``
 """
 
 from __future__ import annotations

@@ -3,29 +3,21 @@
 Whole-file WER hides where errors sit; a dropped prompt or a window edge that swallows a clip shows here as one
 utterance with low recall. A hypothesis word belongs to an utterance when its midpoint falls within the utterance's
 span widened by ``SLACK_S`` (word times drift a little); its normalised words are matched against the reference's
-with difflib. Numbers are spelled out first (``spell_numbers``), because Whisper writes "80" where a reference
-says "eighty".
+with difflib. ``tests.support.wer.words`` normalises both sides and spells numbers out, because Whisper writes "80"
+where a reference says "eighty".
 """
 
 from __future__ import annotations
 
 import bisect
 import difflib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tests.support.wer import words as normalised
+from tests.support.wer import words
 
 SLACK_S = 0.3
-
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_NUMBER = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b")
 
 
 class TimedWord(Protocol):
@@ -48,35 +40,6 @@ class Recall:
     @property
     def recall(self) -> float:
         return self.found / self.total if self.total else 1.0
-
-
-def spell_numbers(text: str) -> str:
-    """Whole numbers up to 999,999 as words ("1,000" -> "one thousand"); larger ones are left as digits."""
-    return _NUMBER.sub(_spell, text)
-
-
-def _spell(match: re.Match[str]) -> str:
-    n = int(match.group().replace(",", ""))
-    return _say(n) if n < 1_000_000 else match.group()
-
-
-def _say(n: int) -> str:
-    if n >= 1000:
-        return _join(f"{_say(n // 1000)} thousand", n % 1000)
-    if n >= 100:
-        return _join(f"{_ONES[n // 100]} hundred", n % 100)
-    if n >= 20:
-        return _TENS[n // 10] + (f" {_ONES[n % 10]}" if n % 10 else "")
-    return _ONES[n]
-
-
-def _join(head: str, rest: int) -> str:
-    return f"{head} {_say(rest)}" if rest else head
-
-
-def words(text: str) -> list[str]:
-    """``tests.support.wer.words`` after spelling out numbers."""
-    return normalised(spell_numbers(text))
 
 
 def utterance_recall(utterances: Sequence[Mapping[str, Any]], hypothesis: Sequence[TimedWord]) -> list[Recall]:
