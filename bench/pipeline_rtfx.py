@@ -45,6 +45,7 @@ from client.api import TranscriptionApi
 from client.follow import follow_job
 from client.uploads import upload_file
 from devhost.stack import LocalStack, job_settings
+from shared.contracts import Transcript
 from tests.support.wer import wer
 from worker.layout import choose, overridden, window_for
 
@@ -66,8 +67,12 @@ if batch > 1:
     pieces, info = BatchedInferencePipeline(model=model).transcribe(part, batch_size=batch, {OPTIONS})
 else:
     pieces, info = model.transcribe(part, {OPTIONS})
+pieces = list(pieces)
+seconds = time.perf_counter() - started
 text = " ".join(p.text for p in pieces)
-print(json.dumps({{"seconds": time.perf_counter() - started, "duration": len(part) / 16000, "text": text}}))
+offset = len(audio) * share // shares / 16000
+words = [[w.start + offset, w.end + offset, w.word] for p in pieces for w in p.words or []]
+print(json.dumps({{"seconds": seconds, "duration": len(part) / 16000, "text": text, "words": words}}))
 """
 
 
@@ -96,6 +101,7 @@ def direct(path: Path, threads: int, batch: int, shares: int = 1) -> dict[str, A
         "seconds": time.perf_counter() - started,
         "duration": sum(o["duration"] for o in outputs),
         "text": " ".join(o["text"] for o in outputs),
+        "words": [w for o in outputs for w in o["words"]],
     }
 
 
@@ -113,7 +119,7 @@ def pipeline(path: Path, batch_size: int) -> dict[str, Any]:
         # a customer's pace: the project's own client, honouring Retry-After (2-5 s here); polling every second
         # cost the host ~60 ms of CPU a read, taken from the workers on this 2-core machine
         job = follow_job(api, job_id, timeout_s=3600, show=False)
-        text = api.transcript(job_id, "txt").decode()
+        transcript = Transcript.model_validate_json(api.transcript(job_id, "json"))
         api.close()
     result = job["result"]
     # The service's own turnaround runs from the blob's Last-Modified, which has whole seconds (HTTP date): it
@@ -124,7 +130,9 @@ def pipeline(path: Path, batch_size: int) -> dict[str, Any]:
         "seconds": (ended - committed).total_seconds(),
         "service_turnaround_s": result["turnaround_s"],
         "duration": result["duration_s"],
-        "text": text,
+        "text": transcript.text,
+        "words": [[w.start, w.end, w.word] for seg in transcript.segments for w in seg.words],
+        "untranscribed": [[s.start, s.end] for s in transcript.untranscribed],
         "layout": f"{layout.describe()}, windows up to {window:g} s",
     }
 
