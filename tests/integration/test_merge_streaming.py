@@ -23,7 +23,7 @@ from azure.storage.blob import BlobServiceClient
 
 from devhost.stack import LocalStack
 from shared.config import get_settings
-from shared.contracts import Segment, SegmentResult, Transcript, Window, Word
+from shared.contracts import Segment, SegmentResult, Span, Transcript, Window, Word
 from shared.formats import to_srt, to_txt, to_vtt, transcript_json
 from shared.models import JobStatus
 from shared.stitching import stitch
@@ -100,6 +100,38 @@ def test_the_streamed_transcripts_are_the_whole_document_bytes(app_storage: Blob
     assert summary["language"] == "en" and summary["model"] == "tiny.en"
     properties = results_container.get_blob_client(f"{job_id}/transcript.srt").get_blob_properties()
     assert properties.content_settings.content_type == "application/x-subrip; charset=utf-8"
+
+
+def test_speech_without_words_is_listed_once_in_order_and_counted(app_storage: BlobServiceClient) -> None:
+    """Stretches the workers report: kept by the window owning their midpoint (windows overlap), dropped where the
+    stitched transcript has words (the other window heard them), listed in time order after the segments, and counted
+    in the job's result. long-short's windows keep 0-20, 20-40, 40-60 and 60-73.2 s; long.flac pauses at 12.95-14.45,
+    29.85-31.35, 44.27-45.77 and 61.53-63.03 s."""
+    data = json.loads((RECORDED / "long-short.json").read_text())
+    job_id = str(uuid.uuid4())
+    results = [SegmentResult.model_validate({**r, "job_id": job_id}) for r in data["windows"]]
+    in_pause, late_pause, at_seam = Span(start=13.2, end=14.2), Span(start=61.8, end=62.8), Span(start=19.7, end=20.1)
+    spoken = next(w for w in results[2].segments[1].words)  # words were heard here: a report of it is wrong
+    over_words = Span(start=spoken.start, end=spoken.end)
+    reported = {
+        0: [in_pause, at_seam],  # at_seam's midpoint (19.9 s) is window 0's; window 1 reports it too
+        1: [at_seam],
+        2: [over_words, late_pause],  # late_pause lies in window 3's keep range: window 3 reports it, not 2
+        3: [late_pause],
+    }
+    results = [r.model_copy(update={"untranscribed": reported[r.index]}) for r in results]
+    _store(app_storage, results)
+    summary = _merge(_payload(job_id, data["audio"]["duration_s"], len(results)))
+    document = Transcript.model_validate_json(
+        app_storage.get_container_client("results").download_blob(f"{job_id}/transcript.json").readall()
+    )
+    heard = [(w.start + w.end) / 2 for s in document.segments for w in s.words]
+    owned = [in_pause, at_seam, late_pause]
+    expected = [s for s in owned if not any(s.start <= m < s.end for m in heard)]
+    assert in_pause in expected and late_pause in expected  # pauses: nothing was heard there
+    assert document.untranscribed == expected
+    assert summary["untranscribed"] == len(expected)
+    assert summary["untranscribed_s"] == pytest.approx(sum(s.end - s.start for s in expected), abs=1e-3)
 
 
 def _synthetic(job_id: str, count: int, window_s: float = 30.0) -> Iterator[SegmentResult]:
