@@ -13,22 +13,12 @@ import bisect
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from tests.support.fidelity import TimedWord
 from tests.support.wer import words
 
 SLACK_S = 0.3
-
-
-class TimedWord(Protocol):
-    """A hypothesis word with times (``shared.contracts.Word`` or faster-whisper's ``Word``)."""
-
-    @property
-    def word(self) -> str: ...
-    @property
-    def start(self) -> float: ...
-    @property
-    def end(self) -> float: ...
 
 
 @dataclass(frozen=True)
