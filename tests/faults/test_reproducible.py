@@ -220,7 +220,11 @@ def test_no_invented_repeated_text_on_the_damaged_file(run: str) -> None:
     assert len(grams) == len(set(grams)), [g for g in grams if grams.count(g) > 1]
     if clip == "speech.opus":  # the speech after the damage keeps its time (an MP3 loses the damaged frames' time)
         clean = transcript("speech.opus batch 2 production", clip)
-        assert _last_sentence(segments) == pytest.approx(_last_sentence(clean), abs=0.3)  # measured: within 0.06 s
+        # Measured: within 0.06 s, but for the first word after the pause, which Whisper places up to ~0.5 s apart
+        # in two decodes (bench/fidelity_spread.py; 0.505 s here since windows decode with timestamps, issue 20).
+        # Misplaced audio moves every word by seconds (libsndfile: 3 s early, see the module docstring).
+        ours, theirs = _last_sentence(segments), _last_sentence(clean)
+        assert ours[1:] == pytest.approx(theirs[1:], abs=0.3) and ours[0] == pytest.approx(theirs[0], abs=0.7)
 
 
 @pytest.mark.parametrize("batch", [2, 1])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[a-z0-9']+")
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"\b\d+\b")  # a number on its own: "w0" (a test label) is a word
 _GROUPED = re.compile(r"(?<=\d),(?=\d{3})")  # "1,000" is one number
 _ONES = [
     "zero",
