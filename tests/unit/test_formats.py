@@ -190,7 +190,9 @@ def test_transcript_json_is_utf8_with_stable_key_order() -> None:
     data = transcript_json(transcript)
     assert "été".encode() in data and b"\\u" not in data
     document = json.loads(data)
-    assert list(document) == ["job_id", "filename", "language", "duration_s", "model", "text", "segments", "timings"]
+    assert list(document) == [
+        *("job_id", "filename", "language", "duration_s", "model", "text", "segments", "untranscribed", "timings")
+    ]
     assert list(document["timings"]) == ["decode_s", "merge_s", "transcribe_s"]
     assert list(document["segments"][0]) == ["start", "end", "text", "words", "avg_logprob", "no_speech_prob"]
     assert Transcript.model_validate_json(data) == transcript.model_copy(
