@@ -10,13 +10,12 @@ where a reference says "eighty".
 from __future__ import annotations
 
 import bisect
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tests.support.fidelity import TimedWord
-from tests.support.wer import words
+from tests.support.wer import found
 
 SLACK_S = 0.3
 
@@ -46,7 +45,5 @@ def _recall(utterance: Mapping[str, Any], ordered: list[tuple[float, str]], midp
     first = bisect.bisect_left(midpoints, utterance["start"] - SLACK_S)
     last = bisect.bisect_right(midpoints, utterance["end"] + SLACK_S)
     near = " ".join(word for _, word in ordered[first:last])
-    reference = words(utterance["reference"])
-    matcher = difflib.SequenceMatcher(a=reference, b=words(near), autojunk=False)
-    found = sum(block.size for block in matcher.get_matching_blocks())
-    return Recall(id=utterance["id"], found=found, total=len(reference))
+    matched, total = found(utterance["reference"], near)
+    return Recall(id=utterance["id"], found=matched, total=total)

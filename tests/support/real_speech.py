@@ -9,7 +9,6 @@ early and whole utterances vanish; one long read passage would not show it.
 
 from __future__ import annotations
 
-import difflib
 import json
 import random
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.contracts import Word
-from tests.support.wer import words
+from tests.support.wer import found
 
 REAL = Path(__file__).resolve().parent.parent / "data" / "real"
 RATE = 16_000
@@ -78,6 +77,5 @@ def recall(utterance: Utterance, heard: Sequence[Word], margin_s: float = 0.3) -
     """Share of the utterance's reference words found, in order, among the words heard within its time (plus
     ``margin_s``: Whisper's word times are rough at the edges)."""
     near = [w.word for w in heard if utterance.start - margin_s <= (w.start + w.end) / 2 <= utterance.end + margin_s]
-    spoken, got = words(utterance.reference), words(" ".join(near))
-    matcher = difflib.SequenceMatcher(a=spoken, b=got, autojunk=False)
-    return sum(block.size for block in matcher.get_matching_blocks()) / max(len(spoken), 1)
+    matched, total = found(utterance.reference, " ".join(near))
+    return matched / max(total, 1)

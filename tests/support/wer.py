@@ -7,6 +7,7 @@ measure the spelling, not the hearing.
 
 from __future__ import annotations
 
+import difflib
 import re
 
 _WORD = re.compile(r"[a-z0-9']+")
@@ -53,6 +54,13 @@ def spelled(n: int) -> str:
 def words(text: str) -> list[str]:
     spelt = _DIGITS.sub(lambda m: f" {spelled(int(m.group()))} ", _GROUPED.sub("", text))
     return _WORD.findall(spelt.lower().replace("-", " "))
+
+
+def found(reference: str, heard: str) -> tuple[int, int]:
+    """(reference words found in ``heard`` in order, reference words): how much of an utterance came back."""
+    spoken = words(reference)
+    matcher = difflib.SequenceMatcher(a=spoken, b=words(heard), autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks()), len(spoken)
 
 
 def wer(reference: str, hypothesis: str) -> float:
