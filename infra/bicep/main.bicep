@@ -45,16 +45,16 @@ param workerBatchSize int = 0
 @maxValue(7200)
 param segmentWindowSeconds int = 0
 
-@description('Most worker job executions at once, i.e. GPUs in use at the same time (each needs quota).')
+@description('Most worker job executions at once, i.e. GPUs in use at the same time. Each needs serverless GPU quota: 1 fits what a new subscription can get; raise it with your quota (docs/deploy.md#before-you-start).')
 @minValue(1)
 @maxValue(100)
-param maxWorkers int = 4
+param maxWorkers int = 1
 
-@description('Longest a worker execution may run, in seconds: well above the longest segment (docs/deploy.md).')
+@description('Longest a worker execution may run, in seconds: well above the longest segment. Workers take no segment they cannot finish by this age less a margin (TRANSCRIBE_DEADLINE_S; docs/deploy.md).')
 @minValue(600)
 param workerReplicaTimeoutSeconds int = 3600
 
-@description('Worker image; the default is a placeholder until the first build pushes the real one (azd hook).')
+@description('Worker image. Empty: a placeholder until the first build pushes the real one (scripts/azure/build-worker); every later provision must pass the image the job runs (azd: TRANSCRIBE_WORKER_IMAGE, which build-worker sets; the workflow: scripts/azure/provision reads the job\'s).')
 param workerImage string = ''
 
 @description('Run Durable Functions on the Durable Task Scheduler instead of the Azure Storage provider.')
@@ -76,7 +76,7 @@ param resultsRetentionDays int = 30
 @minValue(1)
 param jobsRetentionDays int = 90
 
-@description('Origins allowed to upload from a browser (CORS on the blob service); empty: no CORS.')
+@description('Origins a browser page may upload from: CORS on the API and on the blob service. Empty: none.')
 param corsAllowedOrigins array = []
 
 @description('Client id of an Entra ID app registration: turns on App Service authentication, so each caller sees only their jobs. Empty: function keys only.')
@@ -134,6 +134,8 @@ output AZURE_LOCATION string = location
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
 output AZURE_FUNCTION_APP_URL string = resources.outputs.functionAppUrl
+// scripts/azure/wait-for-roles waits until this identity's new role assignments have taken effect.
+output AZURE_APP_PRINCIPAL_ID string = resources.outputs.appPrincipalId
 output AZURE_STORAGE_ACCOUNT_NAME string = resources.outputs.dataStorageAccountName
 output AZURE_EVENT_GRID_TOPIC_NAME string = resources.outputs.eventGridTopicName
 output AZURE_CONTAINER_REGISTRY_NAME string = resources.outputs.containerRegistryName

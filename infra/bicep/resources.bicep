@@ -152,6 +152,7 @@ module functionApp 'modules/functionapp.bicep' = {
     containers: containers
     queues: queues
     expectedWorkers: maxWorkers
+    corsAllowedOrigins: corsAllowedOrigins
     segmentWindowSeconds: windowSeconds
     modelName: modelName
     publicBaseUrl: publicBaseUrl
@@ -204,6 +205,7 @@ resource eventGridTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
 }
 
 output functionAppName string = functionApp.outputs.name
+output appPrincipalId string = identities.outputs.appPrincipalId
 output functionAppUrl string = functionApp.outputs.url
 output dataStorageAccountName string = dataStorage.outputs.name
 output eventGridTopicName string = eventGridTopic.name

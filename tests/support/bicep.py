@@ -2,7 +2,7 @@
 
 There is no Bicep compiler here, so this parses with pycep (checkov's parser) and evaluates the small part of the
 language this repository's templates use: parameters, variables, object and array literals, string interpolation,
-property access, ``?:``, ``!``, ``&&``, ``||``, ``==``, ``>``, and the functions ``union``, ``concat``, ``empty``,
+property access, ``?:``, ``!``, ``&&``, ``||``, ``==``, ``>``, ``+``, ``-``, and the functions ``union``, ``concat``, ``empty``,
 ``string``, ``json``, ``subscriptionResourceId``. What only Azure knows (a resource's id or endpoint, a module's
 output, ``guid()``) evaluates to a :class:`Ref` naming where it comes from, e.g. ``identities.outputs.appPrincipalId``.
 
@@ -92,6 +92,11 @@ class BicepFile:
         declared = self.modules.get(symbol) or self.resources[symbol]
         condition = declared["config"].get("condition")
         return True if condition is None else _truth(self.eval(condition))
+
+    def resource_type(self, symbol: str) -> str:
+        """``type@apiVersion`` as the template declares the resource."""
+        declared = self.resources[symbol]
+        return f"{declared['type']}@{declared['api_version']}"
 
     def resource_body(self, symbol: str, item: Mapping[str, Any] | None = None) -> Any:
         config = self.resources[symbol]["config"]
@@ -231,6 +236,8 @@ class BicepFile:
             "greater_than": lambda: a > b,
             "greater_than_or_equals": lambda: a >= b,
             "less_than": lambda: a < b,
+            "substract": lambda: a - b,  # pycep's spelling of the minus operator
+            "add": lambda: a + b,
         }
         if kind not in comparisons:
             raise NotImplementedError(f"operator {kind}")

@@ -63,6 +63,8 @@ BUILT_IN: dict[str, tuple[str, frozenset[str]]] = {
         "AcrPush",
         frozenset({f"{ACR}/pull/read", f"{ACR}/push/write"}),
     ),
+    # Runs ACR Tasks (az acr build: registries/scheduleRun/action, ...); no image data actions. Azure/acr#174.
+    "fb382eab-e894-4461-af04-94435c366c3f": ("Container Registry Tasks Contributor", frozenset()),
     "3913510d-42f4-4e42-8a64-420c390055eb": (
         "Monitoring Metrics Publisher",
         frozenset({"Microsoft.Insights/Metrics/Write"}),
@@ -334,6 +336,70 @@ def test_a_worker_replica_outlives_the_segment_timeout() -> None:
     assert main.params["workerReplicaTimeoutSeconds"] >= Settings.model_fields["segment_timeout_s"].default
 
 
+def test_a_worker_takes_no_segment_it_cannot_finish_before_the_replica_is_killed() -> None:
+    """The platform kills a replica at replicaTimeout; the worker's deadline (worker/__main__.py --deadline) is that
+    less a margin for its last report and telemetry, counted from the same start."""
+    for timeout in (3600, 7200):
+        resources = deployment(workerReplicaTimeoutSeconds=timeout)
+        job = resources.module("worker").resource_body("job")
+        assert job["properties"]["configuration"]["replicaTimeout"] == timeout
+        deadline = int(job_env(resources)["TRANSCRIBE_DEADLINE_S"])
+        assert 60 <= timeout - deadline <= 300, deadline
+    assert "TRANSCRIBE_DEADLINE_S" in worker_env_names()
+
+
+def test_a_provision_keeps_the_image_the_job_runs() -> None:
+    """Without workerImage the job goes back to the placeholder (and KEDA starts it for every queued segment): azd
+    passes the image build-worker recorded, the workflow the one the job runs (scripts/azure/provision)."""
+    given = json.loads((BICEP / "main.parameters.json").read_text())["parameters"]
+    assert given["workerImage"]["value"] == "${TRANSCRIBE_WORKER_IMAGE=}"
+    assert "azd env set TRANSCRIBE_WORKER_IMAGE" in (ROOT / "scripts" / "azure" / "build-worker").read_text()
+    assert 'workerImage="$image"' in (ROOT / "scripts" / "azure" / "provision").read_text()
+    image = "crabc.azurecr.io/worker:abc123"
+    (container,) = (
+        deployment(workerImage=image).module("worker").resource_body("job")["properties"]["template"]["containers"]
+    )
+    assert container["image"] == image
+    (placeholder,) = default().module("worker").resource_body("job")["properties"]["template"]["containers"]
+    assert placeholder["image"] != image and "quickstart" in placeholder["image"]
+
+
+def test_the_registry_sets_only_what_its_sku_and_api_version_accept() -> None:
+    """Held against bicep-types-az's schema for the API version the template names (excerpt, with its source, in
+    tests/data/azure-types): a property the schema lacks, or a Premium-only policy on another SKU, fails the deploy."""
+    schema = json.loads((ROOT / "tests/data/azure-types/containerregistry-registries-2023-07-01.json").read_text())
+    worker = default().module("worker")
+    registry = worker.resource_body("registry")
+    assert worker.resource_type("registry") == f"{schema['resourceType']}@{schema['apiVersion']}"
+    properties = registry["properties"]
+    writable = set(schema["registryProperties"]) - set(schema["readOnlyRegistryProperties"])
+    assert set(properties) <= writable, set(properties) - writable
+    assert set(properties.get("policies", {})) <= set(schema["policies"])
+    if registry["sku"]["name"] != "Premium":
+        premium_only = {k.removeprefix("policies.") for k in schema["premiumOnly"]}
+        assert not premium_only & set(properties.get("policies", {}))
+        assert "zoneRedundancy" not in properties or properties["zoneRedundancy"] == "Disabled"
+
+
+def test_default_scale_fits_a_new_subscriptions_gpu_quota() -> None:
+    main = BicepFile(BICEP / "main.bicep", {"environmentName": "test", "location": "westus3"})
+    assert main.params["maxWorkers"] == 1
+    given = json.loads((BICEP / "main.parameters.json").read_text())["parameters"]
+    assert given["maxWorkers"]["value"] == "${TRANSCRIBE_MAX_WORKERS=1}"
+    assert "vars.TRANSCRIBE_MAX_WORKERS || '1'" in (ROOT / ".github/workflows/deploy.yml").read_text()
+
+
+def test_a_browser_page_may_call_the_api_from_the_origins_the_blob_service_allows() -> None:
+    origins = ["https://upload.example.com"]
+    site = deployment(corsAllowedOrigins=origins).module("functionApp").resource_body("app")
+    assert site["properties"]["siteConfig"]["cors"] == {"allowedOrigins": origins, "supportCredentials": False}
+    blob = deployment(corsAllowedOrigins=origins).module("dataStorage").resource_body("blobService")
+    assert blob["properties"]["cors"]["corsRules"][0]["allowedOrigins"] == origins
+    assert (
+        default().module("functionApp").resource_body("app")["properties"]["siteConfig"]["cors"]["allowedOrigins"] == []
+    )
+
+
 def test_durable_task_scheduler_is_a_parameter_that_rewires_the_host() -> None:
     plain, scheduled = app_settings(default()), app_settings(deployment(useDurableTaskScheduler=True))
     assert not any("durableTask" in k or k.startswith("DURABLE_TASK") for k in plain)
@@ -405,10 +471,11 @@ def test_the_worker_touches_only_its_containers_and_queues_and_nothing_else() ->
         assert all(a.principal != WORKER for a in resources.module(module).role_assignments()), module
 
 
-def test_only_the_deployer_can_push_images_and_the_worker_can_only_pull() -> None:
+def test_only_the_deployer_can_build_and_push_images_and_the_worker_can_only_pull() -> None:
     for resources, deployer in ((default(), None), (deployment(principalId=DEPLOYER), DEPLOYER)):
         registry = {(a.principal, BUILT_IN[a.role][0]) for a in resources.module("worker").role_assignments()}
-        expected = {(WORKER, "AcrPull")} | ({(deployer, "AcrPush")} if deployer else set())
+        builds = {(deployer, "AcrPush"), (deployer, "Container Registry Tasks Contributor")}
+        expected = {(WORKER, "AcrPull")} | (builds if deployer else set())
         assert registry == expected
         assert all(a.principal != APP for a in resources.module("worker").role_assignments())
 

@@ -39,6 +39,9 @@ param maximumInstanceCount int = 100
 @description('Always-ready instances for the Durable group: Microsoft recommends at least one on Flex with the Azure Storage provider, so orchestrations do not wait for a cold start.')
 param alwaysReadyDurableInstances int = 1
 
+@description('Origins a browser page may call the API from (CORS on the app; the blob service gets the same list). Empty: none.')
+param corsAllowedOrigins array = []
+
 var useScheduler = !empty(durableTaskSchedulerEndpoint)
 
 var hostConnection = {
@@ -125,6 +128,13 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
+      // A browser upload page on another origin calls POST /api/uploads and polls /api/jobs here, then PUTs the
+      // blocks straight to storage (whose CORS rules take the same origins: storage-data.bicep). No credentials:
+      // callers send a function key or a bearer token in a header, never a cookie.
+      cors: {
+        allowedOrigins: corsAllowedOrigins
+        supportCredentials: false
+      }
       appSettings: [
         for setting in items(settings): {
           name: setting.key

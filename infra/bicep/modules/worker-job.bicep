@@ -14,6 +14,8 @@ param batchSize int = 0
 @description('The model baked into the image at /opt/models/<modelName> (worker/Dockerfile MODEL_NAME).')
 param modelName string
 param replicaTimeoutSeconds int
+@description('Seconds before the replica timeout by which a worker has finished its last segment: room to report it, flush telemetry and exit.')
+param deadlineMarginSeconds int = 120
 param image string
 param workerIdentityId string
 param workerClientId string
@@ -62,21 +64,20 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
   sku: {
     name: 'Standard'
   }
+  // Only what Standard and this API version take (tests/unit/test_infra.py holds it against bicep-types-az):
+  // the retention policy for untagged manifests is Premium-only, and anonymous pull (off by default) is not in the
+  // 2023-07-01 schema. Images are tagged by commit (scripts/azure/build-worker), so none goes untagged.
   properties: {
     adminUserEnabled: false
-    anonymousPullEnabled: false
     publicNetworkAccess: 'Enabled'
-    policies: {
-      retentionPolicy: {
-        status: 'enabled'
-        days: 30
-      }
-    }
   }
 }
 
 var acrPull = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '7f951dda-4ed3-4680-a7ca-43fe172d538d') // AcrPull
 var acrPush = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '8311e382-0749-4cb8-b61a-304f252e45ec') // AcrPush
+// `az acr build` schedules a run (registries/scheduleRun/action), which AcrPush does not grant (Azure/acr#174); this
+// role grants ACR Tasks and nothing on images (learn: role-based-access-control/built-in-roles/containers).
+var acrTasks = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'fb382eab-e894-4461-af04-94435c366c3f') // Container Registry Tasks Contributor
 
 resource workerPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(registry.id, workerPrincipalId, acrPull)
@@ -95,6 +96,17 @@ resource pusher 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empt
   properties: {
     principalId: pusherPrincipalId
     roleDefinitionId: acrPush
+    principalType: pusherPrincipalType
+  }
+}
+
+// ... and builds them in the registry (scripts/azure/build-worker), which needs the Tasks role beside AcrPush.
+resource builder 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(pusherPrincipalId)) {
+  name: guid(registry.id, pusherPrincipalId, acrTasks)
+  scope: registry
+  properties: {
+    principalId: pusherPrincipalId
+    roleDefinitionId: acrTasks
     principalType: pusherPrincipalType
   }
 }
@@ -199,6 +211,8 @@ resource job 'Microsoft.App/jobs@2025-01-01' = {
             { name: 'TRANSCRIBE_DEVICE', value: 'cuda' }
             { name: 'TRANSCRIBE_COMPUTE_TYPE', value: 'float16' }
             { name: 'TRANSCRIBE_BATCH_SIZE', value: string(workerBatchSize) }
+            // The platform kills a replica at replicaTimeout: a worker takes no segment it cannot finish before this.
+            { name: 'TRANSCRIBE_DEADLINE_S', value: string(replicaTimeoutSeconds - deadlineMarginSeconds) }
             { name: 'TRANSCRIBE_MODEL', value: '/opt/models/${modelName}' }
             { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
             // Local auth is off: shared/telemetry.py exports with the identity this names (the Functions convention).
