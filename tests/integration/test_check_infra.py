@@ -31,7 +31,7 @@ def run(root: Path, only: str = "") -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
     shipped = ("function_app.py", "functions", "shared", "worker", "client", "devhost", "requirements.txt")
-    for part in ("infra/bicep", ".github/workflows", *shipped):
+    for part in ("infra/bicep", ".github/workflows", "scripts/azure", *shipped):
         source, target = ROOT / part, tmp_path / part
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
@@ -76,6 +76,27 @@ def break_workflow_security(root: Path) -> None:
     )
 
 
+def break_workflow_python(root: Path) -> None:
+    """The deploy workflow's output step as it once was: backslashes inside single quotes reach Python, and the
+    f-string is a SyntaxError on every version, found only on the day of a deploy."""
+    snippet = """python3 -c 'import json; [print(f"{k}={v[\\"value\\"]}") for k, v in json.load(open("o")).items()]'"""
+    edit(
+        root / ".github/workflows/deploy.yml",
+        "        run: scripts/azure/provision\n",
+        f'        run: |\n          scripts/azure/provision\n          {snippet} >> "$GITHUB_ENV"\n',
+    )
+
+
+def break_workflow_shell(root: Path) -> None:
+    edit(root / ".github/workflows/deploy.yml", "        run: scripts/azure/deploy-app\n", "        run: cd app; ls\n")
+
+
+def break_hook_script(root: Path) -> None:
+    """A hook that would run on in the wrong folder if cd failed (shellcheck SC2164)."""
+    edit(root / "scripts/azure/wait-for-roles", 'cd "$(dirname', 'cd "$HOME"; cd "$(dirname')
+    edit(root / "scripts/azure/wait-for-roles", "set -euo pipefail\n", "")
+
+
 def break_python_security(root: Path) -> None:
     (root / "shared/run_command.py").write_text(
         "import subprocess\n\n\ndef run(command: str) -> None:\n    subprocess.run(command, shell=True, check=True)\n"
@@ -99,6 +120,9 @@ BREAKERS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "root user": ("checkov-dockerfile", break_dockerfile_security),
     "workflow schema": ("workflow-schema", break_workflow_schema),
     "template injection": ("zizmor", break_workflow_security),
+    "python snippet": ("workflow-scripts", break_workflow_python),
+    "run step shell": ("workflow-scripts", break_workflow_shell),
+    "hook script": ("bash-lint", break_hook_script),
     "shell=True": ("bandit", break_python_security),
     "vulnerable pin": ("pip-audit", break_dependency_audit),
 }

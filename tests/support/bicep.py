@@ -2,9 +2,10 @@
 
 There is no Bicep compiler here, so this parses with pycep (checkov's parser) and evaluates the small part of the
 language this repository's templates use: parameters, variables, object and array literals, string interpolation,
-property access, ``?:``, ``!``, ``&&``, ``||``, ``==``, ``>``, ``+``, ``-``, and the functions ``union``, ``concat``, ``empty``,
-``string``, ``json``, ``subscriptionResourceId``. What only Azure knows (a resource's id or endpoint, a module's
-output, ``guid()``) evaluates to a :class:`Ref` naming where it comes from, e.g. ``identities.outputs.appPrincipalId``.
+property access, ``?:``, ``!``, ``&&``, ``||``, ``==``, ``>``, ``+``, ``-``, and the functions ``union``,
+``concat``, ``empty``, ``string``, ``json``, ``subscriptionResourceId``. What only Azure knows (a resource's id or
+endpoint, a module's output, ``guid()``) evaluates to a :class:`Ref` naming where it comes from, e.g.
+``identities.outputs.appPrincipalId``.
 
 pycep gives identifiers and string literals alike as plain strings; a string naming a parameter, variable, resource,
 module or loop item is read as that symbol, any other as a literal. Unsupported expressions raise, so a template
