@@ -57,7 +57,7 @@ param workerReplicaTimeoutSeconds int = 3600
 @description('Worker image. Empty: a placeholder until the first build pushes the real one (scripts/azure/build-worker); every later provision must pass the image the job runs (azd: TRANSCRIBE_WORKER_IMAGE, which build-worker sets; the workflow: scripts/azure/provision reads the job\'s).')
 param workerImage string = ''
 
-@description('Run Durable Functions on the Durable Task Scheduler instead of the Azure Storage provider.')
+@description('Run Durable Functions on the Durable Task Scheduler instead of the Azure Storage provider. Needs extension bundle 4.30.0 or later (host.json asks for 4.32.0 or later, as the scheduler quickstart does).')
 param useDurableTaskScheduler bool = false
 
 @description('Days an upload (and its snapshot) is kept before the lifecycle policy deletes it.')

@@ -411,6 +411,18 @@ def test_durable_task_scheduler_is_a_parameter_that_rewires_the_host() -> None:
     assert not default().deploys("scheduler") and deployment(useDurableTaskScheduler=True).deploys("scheduler")
 
 
+def test_the_extension_bundle_knows_the_durable_task_scheduler() -> None:
+    """``azureManaged`` is the extension Microsoft.Azure.WebJobs.Extensions.DurableTask.AzureManaged, first in the
+    default bundle at 4.30.0 (Azure/azure-functions-extension-bundles, tag 4.30.0: "Add DurableTask.AzureManaged
+    Extension (#621)"); learn: durable-task-scheduler quickstart asks for [4.32.0, 5.0.0). A range whose floor is
+    older lets the host pick a bundle without it, and the scheduler option then fails at start-up."""
+    bundle = json.loads((ROOT / "host.json").read_text())["extensionBundle"]
+    assert bundle["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
+    floor = re.fullmatch(r"\[(\d+)\.(\d+)\.(\d+), 5\.0\.0\)", bundle["version"])
+    assert floor, bundle["version"]
+    assert tuple(map(int, floor.groups())) >= (4, 30, 0)
+
+
 def test_the_function_app_is_flex_consumption_python_311_with_its_own_identity() -> None:
     app = default().module("functionApp")
     plan, site = app.resource_body("plan"), app.resource_body("app")
