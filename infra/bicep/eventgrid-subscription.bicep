@@ -1,7 +1,9 @@
 // Second stage, after the app's code is deployed: deliver BlobCreated events of the uploads container to the blob
-// trigger. Its endpoint needs the blobs_extension system key, which the Functions host creates only once it has
-// indexed a blob trigger (learn: functions-event-grid-blob-trigger; the Azure-Samples Flex quickstart does this in
-// its post-up script). Run by scripts/azure/post-deploy (the azd postdeploy hook and the deploy workflow).
+// trigger. Its endpoint needs the blobs_extension system key, which the Functions host creates on demand once it has
+// started with the blobs extension (azure-functions-host: WebHooks/DefaultScriptWebHookProvider.cs,
+// GetOrCreateExtensionKey; learn: functions-event-grid-blob-trigger). listKeys fails while the key does not exist,
+// so scripts/azure/post-deploy (the azd postdeploy hook and the deploy workflow) first wakes the host and polls
+// `az functionapp keys list` until the key is there, then deploys this template.
 targetScope = 'resourceGroup'
 
 param functionAppName string
