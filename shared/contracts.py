@@ -65,6 +65,11 @@ class SegmentJob(_Contract):
     dispatched_at: datetime | None = Field(
         default=None, description="when it was sent: the queue's insertion time has whole seconds only"
     )
+    released: int = Field(
+        default=0,
+        description="times a worker put it back unworked, short of time before its deadline: not attempts, so "
+        "the poison count leaves them out (worker/segment_worker.py, SegmentWorker._release)",
+    )
 
 
 class Word(_Contract):

@@ -4,6 +4,7 @@
     python -m worker --model /models/large-v3-turbo --device cuda
     python -m worker --threads 1 --exit-when-idle 60
     python -m worker --batch-size 1            # sequential decoding (default: batched, size from the layout)
+    python -m worker --deadline 3480           # take no segment that may still run 3,480 s after the start
 
 Storage comes from the same settings as the Function App (``Storage`` or ``Storage__blobServiceUri`` /
 ``Storage__queueServiceUri`` with a managed identity).
@@ -60,6 +61,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--progress-every", type=float, default=10.0, help="seconds between reports of how far a segment has got"
     )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=float(os.environ.get("TRANSCRIBE_DEADLINE_S") or 0),
+        help="seconds after start (model load included) by which no segment may still run; then the worker takes "
+        "no more and exits (0: none). On Azure: the job's replicaTimeout less a margin",
+    )
+    # 600 s: a default 300 s window at half real time, far slower than the worker has run anywhere (docs/
+    # benchmarks.md: RTFx ~6 on one CPU thread, ~50 on a GPU). It judges only segments taken before this process
+    # has timed one (later ones: the times it measured), and is capped at half the time to the deadline.
+    parser.add_argument(
+        "--segment-budget",
+        type=float,
+        default=float(os.environ.get("TRANSCRIBE_SEGMENT_BUDGET_S") or 600),
+        help="seconds a segment may take, assumed until this process has timed one (with --deadline)",
+    )
     return parser.parse_args(argv)
 
 
@@ -109,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         exit_when_idle_s=args.exit_when_idle,
         worker_id=args.worker_id,
         progress_every_s=args.progress_every,
+        deadline_at=born + args.deadline if args.deadline > 0 else None,
+        segment_budget_s=args.segment_budget,
     )
     poison = queue(f"{settings.segment_jobs_queue}-poison")
     worker = SegmentWorker(transcriber, blobs, segment_jobs, results, jobs, options, poison_queue=poison)

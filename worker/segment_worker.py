@@ -7,12 +7,18 @@ message that keeps failing (dequeue count over the limit: a segment that crashes
 moved to ``<queue>-poison``, as the Functions queue trigger does with its own messages, and reported as
 ``segment_failed``; audio that cannot be decoded ends as a failed segment report. Never a hang, never a message
 retried forever or dropped without a trace.
+
+A worker with a deadline (``WorkerOptions.deadline_at``: on Azure the job's replica timeout less a margin) takes no
+segment it does not expect to finish by then (:class:`Deadline`): it stops before taking one, or puts a taken one
+back at once (:meth:`SegmentWorker._release`), and ``run`` returns so that the process exits cleanly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +44,9 @@ from worker.transcriber import Heard, Stopped, Transcriber
 
 logger = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
+# The key of SegmentJob.released, which the worker rewrites in a message it puts back unworked: how many of the
+# message's dequeues were such releases, so that they do not count as attempts toward the poison queue.
+RELEASED = "released"
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,50 @@ class WorkerOptions:
     cancel_check_s: float = 2.0  # how often a running segment looks whether its job was canceled
     progress_every_s: float = 10.0  # how often a running segment says how far it got (shared/inflight.py)
     worker_id: str = "worker"
+    # time.monotonic() by which no segment of this process may still be running; None: no deadline. On Azure the
+    # platform kills a replica at the job's replicaTimeout, mid-segment (worker/__main__.py --deadline).
+    deadline_at: float | None = None
+    segment_budget_s: float = 600.0  # what a segment may take before this process has timed one (--segment-budget)
+    deadline_safety: float = 1.5  # estimates are the slowest this process has seen, times this
+
+
+class Deadline:
+    """Whether a segment taken now should end before the process's deadline, judged from the segments it worked.
+
+    A segment cut off by the platform's kill comes back only after its visibility timeout, as a retry that counts
+    toward the poison queue; a segment not taken waits, visible, for the next execution to start. So estimates err
+    long: the longest segment (or the slowest seconds of work per second of audio) seen so far, times ``safety``.
+    Before any segment is timed the estimate is ``budget_s``, capped at half the time the process had when it
+    became ready: with a longer one a fresh execution would refuse every segment, and the backlog would never
+    drain. A fresh execution therefore always takes a segment, whatever the estimates of the one before it.
+    """
+
+    def __init__(
+        self, at: float | None, budget_s: float, safety: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.at, self.safety, self._clock = at, safety, clock
+        self.prior_s = budget_s if at is None else max(0.0, min(budget_s, (at - clock()) / 2))
+        self.longest_s: float | None = None  # wall time of the longest segment worked
+        self.per_audio_s: float | None = None  # the slowest wall seconds per second of audio
+
+    def left_s(self) -> float:
+        return math.inf if self.at is None else self.at - self._clock()
+
+    def observe(self, audio_s: float, wall_s: float) -> None:
+        self.longest_s = max(self.longest_s or 0.0, wall_s)
+        if audio_s > 0:
+            self.per_audio_s = max(self.per_audio_s or 0.0, wall_s / audio_s)
+
+    def any_segment_s(self) -> float:
+        """What the next segment may take, before its length is known: the longest so far, or the prior."""
+        return self.prior_s if self.longest_s is None else self.longest_s * self.safety
+
+    def segment_s(self, audio_s: float) -> float:
+        """What a segment of ``audio_s`` seconds may take at the slowest pace seen so far, or the prior."""
+        return self.prior_s if self.per_audio_s is None else audio_s * self.per_audio_s * self.safety
+
+    def allows(self, estimate_s: float) -> bool:
+        return estimate_s <= self.left_s()
 
 
 class VisibilityRenewer:
@@ -102,17 +155,24 @@ class SegmentWorker:
         self.transcriber, self.blobs, self.jobs = transcriber, blobs, jobs
         self.jobs_queue, self.results_queue, self.options = jobs_queue, results_queue, options
         self.poison_queue = poison_queue  # <segment-jobs>-poison; None: a poisoned message is only reported
+        self.deadline = Deadline(options.deadline_at, options.segment_budget_s, options.deadline_safety)
 
     def run(self, stop: threading.Event) -> int:
-        """Process messages until ``stop`` is set (or the queue stays empty for ``exit_when_idle_s``)."""
+        """Process messages until ``stop`` is set, the queue stays empty for ``exit_when_idle_s``, or the deadline
+        leaves no time for another segment."""
         handled, idle_since, delay = 0, time.monotonic(), 0.0
         while not stop.is_set():
+            if not self.deadline.allows(needed_s := self.deadline.any_segment_s()):
+                self._out_of_time(needed_s)
+                break
             try:
                 messages = self._next_batch()
             except Exception:  # a storage blip must not kill the worker: messages reappear and are retried
                 logger.exception("worker loop error; continuing")
                 stop.wait(self.options.poll_interval_s)
                 continue
+            if messages is None:  # put back: this worker has no time left for it
+                break
             if messages:
                 handled += len(messages)
                 idle_since, delay = time.monotonic(), 0.0
@@ -127,19 +187,60 @@ class SegmentWorker:
             stop.wait(delay)
         return handled
 
-    def _next_batch(self) -> list[QueueMessage]:
-        """Take one message and handle it; returns what was taken (empty when the queue was empty)."""
+    def _out_of_time(self, needed_s: float) -> None:
+        left = self.deadline.left_s()
+        logger.info(
+            "worker %s stopping: %.1f s left before its deadline, a segment may take %.1f s",
+            self.options.worker_id,
+            left,
+            needed_s,
+        )
+
+    def _next_batch(self) -> list[QueueMessage] | None:
+        """Take one message and handle it; returns what was taken (empty when the queue was empty), or ``None`` when
+        the message was put back because it might not be finished before the deadline."""
         messages = list(
             self.jobs_queue.receive_messages(max_messages=1, visibility_timeout=self.options.visibility_timeout_s)
         )
         for message in messages:
+            job = _segment_job(message)
+            if job is not None and not self.deadline.allows(self.deadline.segment_s(_audio_s(job))):
+                self._release(job, message)
+                return None
             self.handle(message)
         return messages
 
-    def handle(self, message: QueueMessage) -> None:
+    def _release(self, job: SegmentJob, message: QueueMessage) -> None:
+        """Put a taken message back unworked, visible at once, for the next execution to take.
+
+        The receive raised the message's dequeue count, which decides poisoning (:meth:`_handle`); so the message
+        is rewritten in place (Update Message: new content, visibility 0) with its count of such releases, which
+        :func:`_attempt` subtracts. Why not send a copy and delete this one, which also resets the count: that is
+        two calls, and a crash between them leaves two messages, both worked (tolerated, but twice the work); the
+        copy goes to the back of the queue; and it starts at dequeue count 0, losing the crashes this segment
+        already caused, so a segment that kills every worker could come back without end. One update is atomic:
+        if it fails the message reappears after its visibility timeout with one attempt counted, as if this
+        worker had been killed, and nothing is lost or doubled."""
+        audio_s, left_s = _audio_s(job), self.deadline.left_s()
         try:
-            job = SegmentJob.model_validate_json(_text(message.content))
-        except (ValidationError, ValueError):
+            self.jobs_queue.update_message(
+                message.id, message.pop_receipt, content=_with_release(message.content), visibility_timeout=0
+            )
+        except Exception:
+            logger.warning("could not put back job_id=%s index=%d", job.job_id, job.index, exc_info=True)
+            return
+        logger.info(
+            "put back job_id=%s index=%d audio_s=%.1f: %.1f s left before the deadline, it may take %.1f s",
+            job.job_id,
+            job.index,
+            audio_s,
+            left_s,
+            self.deadline.segment_s(audio_s),
+        )
+
+    def handle(self, message: QueueMessage) -> None:
+        job = _segment_job(message)
+        if job is None:
             logger.error("dropping a message that is not a segment job: id=%s", message.id)
             self.jobs_queue.delete_message(message.id, message.pop_receipt)
             return
@@ -153,7 +254,7 @@ class SegmentWorker:
         return {
             Attr.JOB_ID: job.job_id,
             Attr.SEGMENT_INDEX: job.index,
-            Attr.ATTEMPT: message.dequeue_count or 1,
+            Attr.ATTEMPT: _attempt(message),
             Attr.AUDIO_S: round(job.window.end_s - job.window.start_s, 3),
             Attr.MODEL: self.transcriber.model_name,
             Attr.DEVICE: self.transcriber.device,
@@ -163,7 +264,7 @@ class SegmentWorker:
 
     def _waited(self, job: SegmentJob, message: QueueMessage, taken: datetime) -> None:
         """The message's time in the queue (since it was put there, earlier attempts included), and the backlog."""
-        attempt = message.dequeue_count or 1
+        attempt = _attempt(message)
         # The dispatch's own clock when the message says it: the service's insertion time is cut to the second, so
         # the wait would seem to start up to 1 s early (before the job's own span, for a job dispatched at once).
         sent = job.dispatched_at or message.inserted_on
@@ -175,7 +276,7 @@ class SegmentWorker:
             job_metrics.backlog(self.jobs_queue.get_queue_properties().approximate_message_count or 0)
 
     def _handle(self, job: SegmentJob, message: QueueMessage) -> None:
-        dequeued = message.dequeue_count or 1  # the service always sets it on a received message
+        dequeued = _attempt(message)  # the service's dequeue count (always set on a received message), less releases
         if dequeued > self.options.max_dequeue_count:
             self._give_up(job, message, dequeued - 1)
             return
@@ -205,7 +306,8 @@ class SegmentWorker:
         self.jobs_queue.delete_message(message.id, message.pop_receipt)
 
     def _work(self, job: SegmentJob, message: QueueMessage) -> bool:
-        logger.info("segment started job_id=%s index=%d attempt=%d", job.job_id, job.index, message.dequeue_count)
+        attempt, started = _attempt(message), time.monotonic()
+        logger.info("segment started job_id=%s index=%d attempt=%d", job.job_id, job.index, attempt)
         try:
             result = self._transcribe(job)
         except Stopped as stopped:
@@ -223,13 +325,17 @@ class SegmentWorker:
                 "segment failed job_id=%s index=%d attempt=%d; it will be retried",
                 job.job_id,
                 job.index,
-                message.dequeue_count,
+                attempt,
             )
             current = trace.get_current_span()
             current.record_exception(exc)
             tracing.fail(current, "segment_retry", type(exc).__name__)
             return False
         self._report(job, ok=True, result=result)
+        # Timed only when the model heard words: a quiet or speech-free window takes a fraction of a speech one's
+        # time, and as the only sample it would make the deadline's estimates far too short.
+        if result.segments:
+            self.deadline.observe(_audio_s(job), time.monotonic() - started)
         return True
 
     def _transcribe(self, job: SegmentJob) -> SegmentResult:
@@ -349,3 +455,37 @@ class SegmentWorker:
 
 def _text(content: Any) -> str:
     return content.decode() if isinstance(content, bytes | bytearray) else str(content)
+
+
+def _audio_s(job: SegmentJob) -> float:
+    return job.window.end_s - job.window.start_s
+
+
+def _segment_job(message: QueueMessage) -> SegmentJob | None:
+    """The message's segment job; ``None`` for anything else (``handle`` drops it)."""
+    try:
+        return SegmentJob.model_validate_json(_text(message.content))
+    except (ValidationError, ValueError):
+        return None
+
+
+def _released(content: Any) -> int:
+    """How many times a worker put this message back unworked (:meth:`SegmentWorker._release`)."""
+    try:
+        data = json.loads(_text(content))
+        return int(data.get(RELEASED, 0)) if isinstance(data, dict) else 0
+    except (ValueError, TypeError):
+        return 0
+
+
+def _attempt(message: QueueMessage) -> int:
+    """Which attempt at the segment this is: its dequeues, less those where a worker put it back unworked."""
+    return max(1, (message.dequeue_count or 1) - _released(message.content))
+
+
+def _with_release(content: Any) -> bytes | str:
+    """The message's content with one more release counted, in the type it came in (the queue's encode policy)."""
+    data = json.loads(_text(content))
+    data[RELEASED] = _released(content) + 1
+    text = json.dumps(data, separators=(",", ":"))
+    return text.encode() if isinstance(content, bytes | bytearray) else text
