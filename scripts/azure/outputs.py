@@ -22,7 +22,7 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def env_lines(outputs: dict[str, Any]) -> list[str]:
     """``NAME=value`` for each output, the name upper-cased; strings as they are, anything else as JSON."""
     lines = []
-    for name, output in sorted(outputs.items()):
+    for name, output in sorted(outputs.items(), key=lambda item: item[0].upper()):
         if not NAME.match(name):
             raise ValueError(f"output {name!r} is not a valid environment variable name")
         value = output["value"] if isinstance(output, dict) and "value" in output else output
