@@ -9,27 +9,13 @@ import uuid
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 
-from shared.contracts import AudioInfo, SegmentJob, Window
+from shared.contracts import SegmentJob
 from shared.inflight import InflightProgress, mark_taken, sightings
+from tests.support.segment_jobs import segment_job
 
 
 def _job(job_id: str, index: int, attempt: int) -> SegmentJob:
-    window = Window(index=index, start_s=0.0, end_s=10.0, keep_start_s=0.0, keep_end_s=10.0)
-    audio = AudioInfo(
-        format="wav", codec="pcm_s16le", duration_s=10.0, sample_rate=16000, channels=1, decoder="soundfile"
-    )
-    return SegmentJob(
-        job_id=job_id,
-        index=index,
-        attempt=attempt,
-        source_container="uploads",
-        source_blob="x.wav",
-        audio=audio,
-        window=window,
-        model="tiny.en",
-        result_container="segments",
-        result_blob=f"{job_id}/{index}.json",
-    )
+    return segment_job(job_id, index, attempt=attempt)
 
 
 def test_marks_sort_pending_segments_into_working_silent_and_untaken(blob_service: BlobServiceClient) -> None:

@@ -27,9 +27,10 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy, QueueClient
 
 from devhost.azurite import Azurite
-from shared.contracts import AudioInfo, SegmentDone, SegmentJob, Window
+from shared.contracts import SegmentDone, SegmentJob
 from shared.jobs import JobStore
 from tests.support.noop_worker import NoopTranscriber, NoopWorker
+from tests.support.segment_jobs import segment_job
 from worker.segment_worker import WorkerOptions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,21 +121,7 @@ def _run(worker: PacedWorker, within_s: float) -> tuple[int | None, float]:
 
 
 def _send(queues: Queues, job_id: str, index: int, audio_s: float, hidden_s: int = 0) -> None:
-    window = Window(index=index, start_s=0.0, end_s=audio_s, keep_start_s=0.0, keep_end_s=audio_s)
-    audio = AudioInfo(
-        format="wav", codec="pcm_s16le", duration_s=audio_s, sample_rate=16000, channels=1, decoder="soundfile"
-    )
-    job = SegmentJob(
-        job_id=job_id,
-        index=index,
-        source_container="uploads",
-        source_blob="x.wav",
-        audio=audio,
-        window=window,
-        model="noop",
-        result_container=SEGMENTS,
-        result_blob=f"{job_id}/{index}.json",
-    )
+    job = segment_job(job_id, index, audio_s=audio_s, model="noop", results=SEGMENTS)
     queues.jobs.send_message(job.model_dump_json().encode(), visibility_timeout=hidden_s or None)
 
 
