@@ -212,7 +212,12 @@ def test_provision_never_passes_the_placeholder_on_and_stops_on_other_errors(tmp
 
 
 def test_wait_for_roles_waits_out_new_assignments_only(tmp_path: Path) -> None:
-    env = {"AZURE_SUBSCRIPTION_ID": SUB, "AZURE_RESOURCE_GROUP": RG, "AZURE_APP_PRINCIPAL_ID": "app-principal"}
+    env = {
+        "AZURE_SUBSCRIPTION_ID": SUB,
+        "AZURE_RESOURCE_GROUP": RG,
+        "AZURE_APP_PRINCIPAL_ID": "app-principal",
+        "AZURE_PRINCIPAL_ID": "deployer-principal",  # azd sets it: the deployer's registry roles are new too
+    }
     fresh = {**SIGNED_IN, "az role assignment list": [{"out": "{now-3600s}\n{now-1s}\n{now-900s}"}]}
     started = time.monotonic()
     done, log = run(tmp_path, "wait-for-roles", fresh, ROLE_SETTLE_S="4", **env)
@@ -221,7 +226,8 @@ def test_wait_for_roles_waits_out_new_assignments_only(tmp_path: Path) -> None:
     # The newest assignment is 1 s old: about 3 s of the 4 are left (the clock's whole seconds make it 2-4 s).
     assert 2.0 <= waited < 8.0, waited
     (listing,) = [c for c in log if c.command == "role assignment list"]
-    assert "app-principal" in listing.option("--query")  # type: ignore[operator]
+    query = listing.option("--query") or ""
+    assert "principalId=='app-principal'" in query and "principalId=='deployer-principal'" in query
     assert_every_az_call_names_the_subscription(log)
 
     old = {**SIGNED_IN, "az role assignment list": [{"out": "{now-900s}"}]}
