@@ -6,11 +6,13 @@ so a receiver can check origin, integrity and freshness. The payload is a CloudE
 
 SSRF: the service calls a URL a customer chose, from inside Azure. So only ``https`` (``http`` only where the
 operator allows it, e.g. on one machine), no credentials in the URL, and no private, loopback, link-local
-(169.254.169.254 is the metadata endpoint), multicast or reserved addresses — checked when the job is created
-and again, against fresh DNS answers, just before each delivery. The delivery then connects to the address that
-was checked, not to whatever a second lookup returns (DNS rebinding: a name that resolves to a public address for
-the check and to 127.0.0.1 a moment later), while the Host header, TLS SNI and certificate check still use the
-name. No proxies from the environment, no redirects; time is bounded and the receiver's body is never read.
+(169.254.169.254 is the metadata endpoint), multicast or reserved addresses, nor IPv6 forms that carry one
+(NAT64, 6to4: ``shared/public_addresses.py``); nor a URL ``urlsplit`` cannot read (a port out of range) — checked
+when the job is created and again, against fresh DNS answers, just before each delivery. The delivery then connects
+to the address that was checked, not to whatever a second lookup returns (DNS rebinding: a name that resolves to a
+public address for the check and to 127.0.0.1 a moment later), while the Host header, TLS SNI and certificate
+check still use the name. No proxies from the environment, no redirects; time is bounded and the receiver's body
+is never read.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import httpx
 
 from shared import tracing
 from shared.errors import ErrorCode, PermanentError, TransientError
+from shared.public_addresses import is_public
 from shared.telemetry_names import Attr, Span
 
 TIMEOUT_S = 10.0
@@ -63,12 +66,22 @@ def checked_address(url: str, policy: CallbackPolicy) -> str:
 
 
 def _static_checks(url: str, policy: CallbackPolicy) -> tuple[str, int]:
-    parts = urlsplit(url)
+    """What the URL alone says. ``urlsplit`` raises ``ValueError`` for a port out of range or not a number and for
+    an unclosed ``[``: that is the customer's mistake, so it is refused here rather than becoming a 500."""
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        _refuse("callback_url may not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        _refuse(f"callback_url is not a valid URL ({exc})")
     if parts.scheme not in (("https", "http") if policy.allow_http else ("https",)):
         _refuse("callback_url must use https")
-    if not parts.hostname or parts.username or parts.password:
+    if not parts.hostname or "@" in parts.netloc:  # "https://:@host" has empty credentials: still credentials
         _refuse("callback_url needs a host and no credentials")
-    return str(parts.hostname), parts.port or (443 if parts.scheme == "https" else 80)
+    if port == 0:
+        _refuse("callback_url port must be between 1 and 65535")
+    return str(parts.hostname), port or (443 if parts.scheme == "https" else 80)
 
 
 def _checked_addresses(
@@ -79,7 +92,7 @@ def _checked_addresses(
         _refuse("callback_url host does not resolve")
     if not policy.allow_private:
         for address in addresses:
-            if not address.is_global or address.is_multicast:
+            if not is_public(address):
                 _refuse(f"callback_url resolves to a non-public address ({address})")
     return addresses
 
@@ -176,7 +189,7 @@ class PinnedTransport(httpx.HTTPTransport):
 def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror:
+    except (socket.gaierror, UnicodeError, ValueError):  # IDNA refuses a label over 63 characters: UnicodeError
         _refuse("callback_url host does not resolve")
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 

@@ -25,6 +25,21 @@ STRICT = CallbackPolicy()
         "https://[fd00::1]/hook",  # unique local
         "https://224.0.0.1/hook",  # multicast
         "https:///no-host",
+        # issue 22: IPv6 forms that carry a blocked IPv4 address, and URLs that parse oddly
+        "https://[64:ff9b::a9fe:a9fe]/latest",  # NAT64 of 169.254.169.254
+        "https://[2002:a9fe:a9fe::1]/latest",  # 6to4 of 169.254.169.254
+        "https://[::127.0.0.1]/hook",  # IPv4-compatible loopback
+        "https://[::ffff:169.254.169.254]/hook",  # IPv4-mapped
+        "https://[64:ff9b:1::808:808]/hook",  # local-use NAT64 (RFC 8215)
+        "https://8.8.8.8:0/hook",  # port 0
+        "https://:@8.8.8.8/hook",  # empty credentials are still credentials
+        "https://8.8.8.8:99999/hook",
+        "https://8.8.8.8:-1/hook",
+        "https://8.8.8.8:abc/hook",
+        "https://[::1/hook",  # unclosed bracket
+        "https://8.8.8.8/ho ok",
+        "https://8.8.8.8/hook\x00",
+        "https://" + "a" * 64 + ".example.com/hook",  # IDNA refuses a label over 63 characters
     ],
 )
 def test_ssrf_targets_are_refused(url: str) -> None:
@@ -39,6 +54,20 @@ def test_a_public_https_address_is_accepted() -> None:
 
 def test_local_policy_allows_a_local_receiver() -> None:
     check_callback_url("http://127.0.0.1:8080/hook", CallbackPolicy(allow_http=True, allow_private=True))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/", "http://127.0.0.1:-1/", "http://h:abc/", "http://[::1/"])
+def test_an_unreadable_url_is_refused_under_every_policy(url: str) -> None:
+    """urlsplit raises ValueError for these: it escaped as a 500 ``internal_error`` from POST /api/uploads."""
+    for policy in (STRICT, CallbackPolicy(allow_http=True, allow_private=True)):
+        with pytest.raises(PermanentError) as caught:
+            check_callback_url(url, policy)
+        assert caught.value.code is ErrorCode.INVALID_CALLBACK_URL
+
+
+@pytest.mark.parametrize("url", ["https://[64:ff9b::808:808]/hook", "https://[2002:808:808::1]/hook"])
+def test_nat64_and_6to4_of_a_public_address_are_accepted(url: str) -> None:
+    check_callback_url(url, STRICT)
 
 
 def test_signatures_follow_standard_webhooks() -> None:
