@@ -6,17 +6,36 @@ and (later) the OpenAPI documents; keep field names stable, they are a public co
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.blocks import MAX_BLOCK_SIZE, MIB
 
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^(auto|[a-z]{2,3})$")]
 MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-MetadataValue = Annotated[str, StringConstraints(max_length=256)]
+# Controls (NUL, line breaks), lone surrogates and invisible format characters: a NUL or line break forges log lines
+# and breaks other readers of the job record, a bidi override (U+202E) makes "exe.wav" display as "vaw.exe". The
+# zero-width joiner (U+200D) alone is kept: emoji sequences need it and it reorders nothing.
+_REFUSED_IN_TEXT = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_ZERO_WIDTH_JOINER = "\u200d"
+
+
+def _printable(value: str) -> str:
+    """Refuse a metadata value that carries a control or invisible character (shown to the caller by code point)."""
+    bad = next(
+        (c for c in value if c != _ZERO_WIDTH_JOINER and unicodedata.category(c) in _REFUSED_IN_TEXT),
+        None,
+    )
+    if bad is not None:
+        raise ValueError(f"contains a control or invisible character (U+{ord(bad):04X})")
+    return value
+
+
+MetadataValue = Annotated[str, StringConstraints(max_length=256), AfterValidator(_printable)]
 
 
 UploadState = Literal["open", "committed", "expired", "closed"]
