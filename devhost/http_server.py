@@ -62,6 +62,13 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def query_params(request: Request) -> dict[str, str]:
+    """The query as the Python worker gets it from Azure's host: a repeated name's values joined by commas
+    (``StringValues.ToString()`` in azure-functions-host src/WebJobs.Script.Grpc/MessageExtensions/
+    GrpcMessageConversionExtensions.cs, ``http.Query.Add(pair.Key, value)``), not the last value alone."""
+    return {name: ",".join(request.query_params.getlist(name)) for name in request.query_params}
+
+
 def _to_func_request(
     request: Request, body: bytes, route_params: dict[str, str], easy_auth: EasyAuth
 ) -> func.HttpRequest:
@@ -73,7 +80,7 @@ def _to_func_request(
         method=request.method,
         url=str(request.url),
         headers=headers,
-        params=dict(request.query_params),
+        params=query_params(request),
         route_params=route_params,
         body=body,
     )

@@ -43,6 +43,19 @@ class HostKeys:
         return _presented_one_of(request, accepted)
 
 
+def presented_key(request: Request) -> str:
+    """The key a request presents, read as Azure's host reads it: the ``x-functions-key`` header if the request has
+    one (even empty), else the ``code`` query parameter; of several values, the *first* (azure-functions-host
+    src/WebJobs.Script.WebHost/Security/Authentication/Keys/AuthenticationLevelHandler.cs,
+    GetAuthorizationKeyInfoAsync: ``values.First()``). So ``?code=wrong&code=KEY`` is refused: Starlette's
+    ``query_params.get`` returns the last value, which let it in."""
+    headers = request.headers.getlist("x-functions-key")
+    if headers:
+        return headers[0]
+    codes = request.query_params.getlist("code")
+    return codes[0] if codes else ""
+
+
 def _presented_one_of(request: Request, accepted: list[str]) -> bool:
-    presented = request.headers.get("x-functions-key") or request.query_params.get("code") or ""
+    presented = presented_key(request)
     return bool(presented) and any(hmac.compare_digest(presented.encode(), key.encode()) for key in accepted)
