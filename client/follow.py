@@ -36,10 +36,26 @@ class Patience:
 
 
 def progress_line(job: dict[str, Any]) -> str:
+    """One line of progress; a job whose segments all wait in the shared queue says so (issue 22: it read
+    "transcribing 0.0 %" for minutes, which looks like a hang)."""
     progress = job.get("progress") or {}
     eta = progress.get("eta_s")
     done, total = progress.get("segments_done", 0), progress.get("segments_total", "?")
-    return f"{job.get('status', '?')} {done}/{total} segments" + (f", ETA {eta:.0f} s" if eta is not None else "")
+    line = f"{job.get('status', '?')} {done}/{total} segments"
+    if progress.get("waiting_for_worker"):
+        return f"{line}, queued for a worker ({_queue_note(progress)})"
+    return line + (f", ETA {eta:.0f} s" if eta is not None else "")
+
+
+def _queue_note(progress: dict[str, Any]) -> str:
+    waiting, backlog = progress.get("segments_waiting", 0), progress.get("queue_backlog")
+    note = f"{waiting} segment{'' if waiting == 1 else 's'} waiting"
+    return note + (f", about {backlog} in the queue" if isinstance(backlog, int) else "")
+
+
+def _phase(job: dict[str, Any]) -> str:
+    """What a log line must be printed for when it changes, however little the percentage moved."""
+    return "waiting" if (job.get("progress") or {}).get("waiting_for_worker") else str(job.get("status", "?"))
 
 
 def follow_job(
@@ -68,31 +84,33 @@ def follow_job(
                 continue
             patience.reset()
             if finished:
-                display.update(100.0, "completed")
+                display.update(100.0, "completed", "completed")
                 return job
-            display.update(float((job.get("progress") or {}).get("percent") or 0.0), progress_line(job))
+            percent = float((job.get("progress") or {}).get("percent") or 0.0)
+            display.update(percent, progress_line(job), _phase(job))
             sleep(min(retry_after, max_poll_s))
     raise TimeoutError(f"job {job_id} did not finish within {timeout_s:.0f} s (it goes on: follow it again later)")
 
 
 class _Display:
-    """A tqdm bar on a terminal; in a log, a line only when the percentage moved 5 points or 30 s passed."""
+    """A tqdm bar on a terminal; in a log, a line only when the percentage moved 5 points, 30 s passed or the phase
+    changed (queued for a worker, transcribing, merging)."""
 
     def __init__(self, show: bool) -> None:
         self.show = show
         self.bar = tqdm(total=100.0, unit="%", disable=not show, file=sys.stderr, bar_format="{l_bar}{bar}| {postfix}")
-        self.last_percent, self.last_line = -100.0, 0.0
+        self.last_percent, self.last_line, self.last_phase = -100.0, 0.0, ""
 
-    def update(self, percent: float, line: str) -> None:
+    def update(self, percent: float, line: str, phase: str = "") -> None:
         if self.show:
             self.bar.n = percent
             self.bar.set_postfix_str(line)
             self.bar.refresh()
             return
         now = time.monotonic()
-        if percent - self.last_percent >= 5.0 or now - self.last_line >= 30.0:
+        if percent - self.last_percent >= 5.0 or now - self.last_line >= 30.0 or phase != self.last_phase:
             print(f"{percent:5.1f}% {line}", file=sys.stderr, flush=True)
-            self.last_percent, self.last_line = percent, now
+            self.last_percent, self.last_line, self.last_phase = percent, now, phase
 
     def note(self, message: str) -> None:
         if self.show:

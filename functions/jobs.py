@@ -32,11 +32,12 @@ from shared import job_metrics, storage
 from shared.config import get_settings
 from shared.contracts import BATCH_CLEANUP_QUEUE
 from shared.errors import ErrorCode, PermanentError, ServiceError, TransientError
-from shared.inflight import inflight_audio_s
+from shared.inflight import InflightReport, inflight_report
 from shared.job_views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
 from shared.jobs import JobStore
 from shared.models import JobError, JobRecord, JobStatus
 from shared.progress import progress
+from shared.queue_wait import QueueWait, queue_backlog, queue_wait
 from shared.queues import queue
 from shared.sas import BlobSigner
 
@@ -119,10 +120,19 @@ async def _with_running_batches(
     running_audio = sum(float(p.get("audio_seconds_done", 0.0)) for p in parts)
     segments = storage.container(get_settings().segments_container)
     pending = {int(i) for p in parts for i in p.get("pending", []) if isinstance(i, int)}
-    in_flight = await asyncio.to_thread(inflight_audio_s, segments, record.job_id, pending) if pending else 0.0
+    report = await asyncio.to_thread(inflight_report, segments, record.job_id, pending) if pending else None
+    in_flight = report.audio_s if report else 0.0
     audio = min(audio_total, float(custom.get("audio_seconds_done", 0.0)) + running_audio + in_flight)
     started = record.committed_at or record.created_at
-    return progress(str(custom.get("stage")), done, total, audio, audio_total, started, datetime.now(UTC))
+    waits = await asyncio.to_thread(_queue_wait, record.job_id, report, pending) if report else QueueWait()
+    now = datetime.now(UTC)
+    return progress(str(custom.get("stage")), done, total, audio, audio_total, started, now, **waits.fields())
+
+
+def _queue_wait(job_id: str, report: InflightReport, pending: set[int]) -> QueueWait:
+    """Whether the pending segments still wait in the shared queue (shared/queue_wait.py)."""
+    segment_queue = queue(get_settings().segment_jobs_queue)
+    return queue_wait(report, pending, lambda: queue_backlog(segment_queue, job_id))
 
 
 MAX_RUNNING_BATCHES = 64  # functions/transcription.py keeps far fewer in flight; a bound on what a status GET reads

@@ -111,15 +111,31 @@ def sightings(container: Any, job_id: str, attempts: dict[int, int], silent_afte
     return seen
 
 
-def inflight_audio_s(container: Any, job_id: str, pending: set[int]) -> float:
-    """Audio seconds decoded so far by the job's segments its batches still wait for (0 when the listing fails)."""
-    total, prefix = 0.0, inflight_prefix(job_id)
+@dataclass(frozen=True)
+class InflightReport:
+    """What one listing of the in-flight marks says about a job's pending segments."""
+
+    audio_s: float = 0.0  # audio decoded so far by them
+    taken: frozenset[int] = frozenset()  # those a worker has taken (at some attempt)
+    known: bool = True  # False when the listing failed: then nothing is known about them
+
+
+def inflight_report(container: Any, job_id: str, pending: set[int]) -> InflightReport:
+    """Audio decoded so far by the job's segments its batches still wait for, and which of them a worker has taken:
+    a pending segment without a mark still waits in the shared queue (``shared/queue_wait.py``)."""
+    total, taken, prefix = 0.0, set(), inflight_prefix(job_id)
     try:
         for blob in container.list_blobs(name_starts_with=prefix, include=["metadata"]):
             index = blob.name[len(prefix) :]
             if index.isdigit() and int(index) in pending:
                 total += float((blob.metadata or {}).get("audio_done") or 0.0)
+                taken.add(int(index))
     except Exception:
         logger.warning("in-flight progress unavailable job_id=%s", job_id, exc_info=True)
-        return 0.0
-    return total
+        return InflightReport(known=False)
+    return InflightReport(total, frozenset(taken))
+
+
+def inflight_audio_s(container: Any, job_id: str, pending: set[int]) -> float:
+    """Audio seconds decoded so far by the job's segments its batches still wait for (0 when the listing fails)."""
+    return inflight_report(container, job_id, pending).audio_s

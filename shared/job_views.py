@@ -24,6 +24,17 @@ class Progress(BaseModel):
     audio_seconds_total: float = 0.0
     percent: float = 0.0
     eta_s: float | None = None
+    waiting_for_worker: bool = Field(
+        default=False,
+        description="true while every segment the job has sent out still waits in the shared queue, behind other "
+        "work, for a worker to take it: percent and eta_s cannot move until one does",
+    )
+    segments_waiting: int = Field(default=0, description="segments sent out that no worker has taken yet")
+    queue_backlog: int | None = Field(
+        default=None,
+        description="about how many segments, of all jobs, wait in the shared queue (this job's among them); "
+        "null when none of this job's waits or the queue could not be read",
+    )
 
 
 class JobResult(BaseModel):

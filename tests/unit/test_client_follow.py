@@ -61,3 +61,37 @@ def test_a_deadline_says_the_job_goes_on() -> None:
 def test_progress_line_reads_like_the_transcribe_script() -> None:
     assert progress_line(RUNNING) == "transcribing 3/10 segments, ETA 7 s"
     assert progress_line({"status": "queued"}) == "queued 0/? segments"
+
+
+QUEUED = {
+    "status": "transcribing",
+    "progress": {
+        "segments_done": 0,
+        "segments_total": 12,
+        "percent": 0.0,
+        "eta_s": None,
+        "waiting_for_worker": True,
+        "segments_waiting": 12,
+        "queue_backlog": 40,
+    },
+}
+
+
+def test_a_job_waiting_in_the_queue_says_so() -> None:
+    """Issue 22: a job behind others read "transcribing 0/12 segments" with no ETA for minutes, like a hang."""
+    assert (
+        progress_line(QUEUED)
+        == "transcribing 0/12 segments, queued for a worker (12 segments waiting, about 40 in the queue)"
+    )
+    unknown = {**QUEUED, "progress": {**QUEUED["progress"], "segments_waiting": 1, "queue_backlog": None}}
+    assert progress_line(unknown) == "transcribing 0/12 segments, queued for a worker (1 segment waiting)"
+
+
+def test_the_log_gets_a_line_when_a_worker_takes_the_job(capsys: pytest.CaptureFixture[str]) -> None:
+    """Leaving the queue prints at once, although the percentage has not moved 5 points yet."""
+    started = {"status": "transcribing", "progress": {"segments_done": 0, "segments_total": 12, "percent": 1.0}}
+    api = Api([(False, QUEUED, 0.0), (False, started, 0.0), (True, DONE, 0)])
+    follow_job(api, "j", 600, show=False, sleep=lambda s: None)  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert "  0.0% transcribing 0/12 segments, queued for a worker" in err
+    assert "  1.0% transcribing 0/12 segments\n" in err
