@@ -16,6 +16,7 @@ from functions import (
     segment_batches,
     segments,
     transcription,
+    unlisted_methods,
     uploads,
 )
 
@@ -31,6 +32,7 @@ BLUEPRINTS = (
     pipeline_activities,
     segments,
     batch_cleanup,
+    unlisted_methods,
 )
 for module in BLUEPRINTS:
     app.register_functions(module.bp)

@@ -32,6 +32,7 @@ class ErrorCode(Enum):
     INVALID_IDEMPOTENCY_KEY = (400, "The Idempotency-Key header is not acceptable")
     IDEMPOTENCY_KEY_REUSED = (422, "The Idempotency-Key was already used with a different request")
     JOB_NOT_FOUND = (404, "No job with this id")
+    METHOD_NOT_ALLOWED = (405, "The method is not allowed on this resource")
     JOB_FAILED = (422, "The job failed")
     JOB_CANCELED = (409, "The job was canceled")
     JOB_FINISHED = (409, "The job has already finished")

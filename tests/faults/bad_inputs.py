@@ -343,3 +343,28 @@ NAME_CASES: list[tuple[str, str, str]] = [  # (test id, file name, invalid_filen
     ("emoji", "\U0001f399\ufe0f standup.wav", ACCEPTED),
     ("windows_device_name", "CON.wav", ACCEPTED),
 ]
+
+
+# --- request fields ---------------------------------------------------------------------------------------------------
+
+# callback_url values POST /api/uploads must refuse with 422 invalid_callback_url under every policy, the devhost's
+# (http and local addresses allowed) included. (test id, URL)
+CALLBACK_URL_CASES: list[tuple[str, str]] = [
+    ("port_too_large", "http://127.0.0.1:99999/hook"),  # urlsplit raised ValueError: was a 500 internal_error
+    ("port_negative", "http://127.0.0.1:-1/hook"),
+    ("port_not_a_number", "http://127.0.0.1:abc/hook"),
+    ("unclosed_ipv6_bracket", "https://[::1/hook"),
+    ("port_zero", "http://127.0.0.1:0/hook"),
+    ("empty_credentials", "http://:@127.0.0.1/hook"),
+    ("control_character", "http://127.0.0.1/ho\x00ok"),
+    ("not_http", "ftp://127.0.0.1/hook"),
+]
+
+# metadata POST /api/uploads must refuse with 422 validation_error. (test id, metadata)
+METADATA_CASES: list[tuple[str, dict[str, str]]] = [
+    ("nul", {"note": "a\x00b"}),
+    ("rtl_override", {"invoice": "invoice\u202evaw.exe"}),  # shows as "invoiceexe.wav"
+    ("newline_log_injection", {"note": "x\nINFO job done job_id=other"}),
+    ("zero_width_space", {"tag": "ad\u200bmin"}),
+    ("lone_surrogate", {"tag": "\ud800"}),
+]

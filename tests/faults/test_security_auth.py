@@ -1,4 +1,5 @@
-"""Nothing answers without a key but health and the OpenAPI document: every route the app and the host register.
+"""Nothing answers without a key but health, the OpenAPI document and the refusal of HEAD/OPTIONS (which tells
+what the document tells): every route the app and the host register.
 
 The routes come from the app itself (``app.get_functions()``), the host's Durable HTTP API and its admin API, not
 from a list kept here, so a route added without authentication fails this test. The expected answer is Azure's: an
@@ -14,9 +15,13 @@ import pytest
 
 from devhost.durable.client_api import DurableHttpApi
 from devhost.stack import LocalStack
-from tests.support.app_functions import http_routes
+from tests.support.app_functions import METHOD_REFUSAL, api_operations, http_routes
 
-ANONYMOUS = {"health": ("health", ["GET"]), "openapi_document": ("openapi.json", ["GET"])}
+ANONYMOUS = {
+    "health": ("health", ["GET"]),
+    "openapi_document": ("openapi.json", ["GET"]),
+    METHOD_REFUSAL: ("{*path}", ["HEAD", "OPTIONS"]),  # functions/unlisted_methods.py: 405 + Allow, reads nothing
+}
 
 
 NOWHERE = "0e5b8f3a-6d1c-4f7e-9a2b-3c4d5e6f7a8b"  # fixed, so that test ids stay the same from run to run
@@ -42,7 +47,7 @@ def durable_calls() -> list[tuple[str, str]]:
     return [(method, _filled(r.path)) for r in routes for method in sorted(r.methods or []) if method != "HEAD"]
 
 
-def test_only_health_and_the_openapi_document_are_anonymous() -> None:
+def test_only_health_the_openapi_document_and_the_method_refusal_are_anonymous() -> None:
     """Which functions are anonymous is decided here, once: a new anonymous route must be added on purpose."""
     from function_app import app as _  # noqa: F401 (the app must import for http_routes)
 
@@ -60,6 +65,9 @@ def test_every_app_route_needs_a_function_key(stack: LocalStack, function: str, 
         {"params": {"code": "wrong"}},
         {"params": {"code": stack.durable_key}},  # a system key is not a function key (Azure: function level)
         {"headers": {"x-functions-key": ""}},
+        # Azure reads the first code (AuthenticationLevelHandler: values.First()); the devhost read the last
+        {"params": [("code", "wrong"), ("code", stack.function_key)]},
+        {"headers": {"x-functions-key": ""}, "params": {"code": stack.function_key}},  # a header, even empty, rules
     ]
     for how in refused:
         response = httpx.request(method, url, json={} if method == "POST" else None, timeout=30, **how)  # type: ignore[arg-type]
@@ -101,7 +109,6 @@ def test_the_openapi_document_declares_the_key_on_every_other_operation(stack: L
         for method, operation in item.items()
         if method in {"get", "post", "put", "patch", "delete"}
     }
-    served = {(m, "/" + route) for route, methods in http_routes().values() for m in methods}
-    assert set(documented) == served - {("GET", "/openapi.json")}  # the document does not list itself
+    assert set(documented) == api_operations() - {("GET", "/openapi.json")}  # the document does not list itself
     assert {path for (_, path), security in documented.items() if security is not None} == {"/health"}
     assert documented[("GET", "/health")] == []

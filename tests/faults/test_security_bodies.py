@@ -1,5 +1,5 @@
-"""Hostile JSON bodies on every JSON endpoint: huge, deeply nested, not UTF-8. Each gets a 4xx with a stable code,
-never a 5xx, and the host stays up.
+"""Hostile JSON bodies on every JSON endpoint: huge, deeply nested, not UTF-8, or hostile field values (callback
+URLs, metadata). Each gets a 4xx with a stable code, never a 5xx, and the host stays up.
 
 The endpoints come from the OpenAPI document (every operation with a JSON request body) plus the host's Durable
 HTTP API calls that take a JSON body, so a new JSON endpoint is tried too. Two limits: the app's own (64 KiB,
@@ -20,6 +20,7 @@ import pytest
 from devhost.http_server import DEFAULT_MAX_REQUEST_BYTES
 from devhost.stack import LocalStack
 from functions.http_support import MAX_JSON_BODY
+from tests.faults.bad_inputs import CALLBACK_URL_CASES, METADATA_CASES
 
 VALID = {"filename": "a.wav", "size_bytes": 1000}
 
@@ -154,3 +155,30 @@ def test_hostile_query_values_are_4xx(stack: LocalStack, path: str, params: dict
     key = {"code": stack.durable_key if path.startswith("/runtime/") else stack.function_key}
     response = httpx.get(f"{stack.base_url}{path}", params={**key, **params}, headers=headers, timeout=30)
     assert response.status_code == status, response.text[:300]
+
+
+def _job_count(stack: LocalStack) -> int:
+    response = httpx.get(
+        f"{stack.base_url}/api/jobs", params={"limit": "100"}, headers={"x-functions-key": stack.function_key}
+    )
+    return len(response.json()["jobs"])
+
+
+@pytest.mark.parametrize("url", [pytest.param(u, id=i) for i, u in CALLBACK_URL_CASES])
+def test_a_callback_url_that_cannot_be_called_is_422_and_creates_nothing(stack: LocalStack, url: str) -> None:
+    """Issue 22: a port out of range or an unclosed bracket made urlsplit raise, and POST /api/uploads a 500."""
+    before = _job_count(stack)
+    response = post(stack, "/api/uploads", json.dumps({**VALID, "callback_url": url}).encode())
+    assert_problem(response, 422, "invalid_callback_url")
+    assert _job_count(stack) == before
+
+
+@pytest.mark.parametrize("metadata", [pytest.param(m, id=i) for i, m in METADATA_CASES])
+def test_metadata_with_control_or_invisible_characters_is_422(stack: LocalStack, metadata: dict[str, str]) -> None:
+    """Issue 22: a NUL or a right-to-left override (U+202E) in a metadata value was stored and shown back."""
+    before = _job_count(stack)
+    body = json.dumps({**VALID, "metadata": metadata}).encode()  # ensure_ascii: a lone surrogate travels as \ud800
+    response = post(stack, "/api/uploads", body)
+    assert_problem(response, 422, "validation_error")
+    assert [e["field"] for e in response.json()["errors"]] == [f"metadata.{next(iter(metadata))}"]
+    assert _job_count(stack) == before

@@ -33,6 +33,7 @@ EXPECTED_FUNCTIONS = {
     "list_jobs": ["httpTrigger in GET jobs FUNCTION", "http out"],
     "health": ["durableClient in", "httpTrigger in GET health ANONYMOUS", "http out"],
     "openapi_document": ["httpTrigger in GET openapi.json ANONYMOUS", "http out"],
+    "method_not_allowed": ["httpTrigger in HEAD OPTIONS {*path} ANONYMOUS", "http out"],
     "ingest": ["durableClient in", "blobTrigger in %TRANSCRIBE_UPLOADS_CONTAINER%/{job_id}/{name} EventGrid Storage"],
     "transcription": ["orchestrationTrigger in"],
     "transcribe_batch": ["orchestrationTrigger in"],

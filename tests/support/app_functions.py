@@ -15,3 +15,13 @@ def http_routes() -> dict[str, tuple[str, list[str]]]:
         if trigger["type"] == "httpTrigger":
             routes[f.get_function_name()] = (trigger["route"], sorted(str(m.value) for m in trigger["methods"]))
     return routes
+
+
+METHOD_REFUSAL = "method_not_allowed"  # functions/unlisted_methods.py: HEAD/OPTIONS on any path, no operation
+
+
+def api_operations() -> set[tuple[str, str]]:
+    """(METHOD, "/route") of every API operation the app serves: its HTTP functions but the method refusal."""
+    return {
+        (m, "/" + route) for name, (route, methods) in http_routes().items() if name != METHOD_REFUSAL for m in methods
+    }

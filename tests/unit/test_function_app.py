@@ -34,6 +34,7 @@ def test_function_app_registers_the_pipeline_and_imports_nothing_heavy() -> None
         "list_jobs": "httpTrigger",
         "health": "httpTrigger",
         "openapi_document": "httpTrigger",
+        "method_not_allowed": "httpTrigger",
         "ingest": "blobTrigger",
         "transcription": "orchestrationTrigger",
         "transcribe_batch": "orchestrationTrigger",

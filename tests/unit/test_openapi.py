@@ -6,7 +6,7 @@ from pathlib import Path
 
 from shared.openapi import openapi31
 from shared.openapi2 import api_properties, swagger2
-from tests.support.app_functions import http_routes
+from tests.support.app_functions import api_operations
 
 CONNECTOR = Path(__file__).resolve().parent.parent.parent / "docs" / "connector" / "openapi2.json"
 
@@ -40,7 +40,7 @@ def test_the_connector_file_is_plain_swagger_2() -> None:
 
 
 def test_operations_match_the_function_app_routes() -> None:
-    routes = {(method.lower(), "/" + route) for route, methods in http_routes().values() for method in methods}
+    routes = {(method.lower(), route) for method, route in api_operations()}
     documented = {(verb, path) for path, item in openapi31()["paths"].items() for verb in item}
     assert documented == routes - {("get", "/openapi.json")}
 
