@@ -27,7 +27,7 @@ import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpcore
@@ -194,5 +194,5 @@ def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.I
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
-def _refuse(detail: str) -> Any:
+def _refuse(detail: str) -> NoReturn:
     raise PermanentError(ErrorCode.INVALID_CALLBACK_URL, detail)

@@ -41,3 +41,14 @@ def test_no_match(path: str, method: str) -> None:
 def test_unsupported_templates_are_reported() -> None:
     with pytest.raises(ValueError, match="constraint"):
         compile_template("x/{id:regex}")
+
+
+def test_a_catch_all_for_head_and_options_comes_after_every_route() -> None:
+    """functions/unlisted_methods.py relies on it, as on Azure (WebJobsRouteBuilder.RouteComparison sorts a literal
+    segment before a parameter): a method a route lists goes to that route, HEAD/OPTIONS to the catch-all."""
+    router = _router()
+    router.add("{*path}", frozenset({"HEAD", "OPTIONS"}), "refuse")
+    assert router.match("uploads", "POST") == ("create", {})
+    assert router.match("uploads", "HEAD") == ("refuse", {"path": "uploads"})
+    assert router.match("uploads/abc", "OPTIONS") == ("refuse", {"path": "uploads/abc"})
+    assert router.match("uploads", "PUT") is None  # other unlisted methods: the host's 404
