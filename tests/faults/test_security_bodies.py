@@ -182,3 +182,11 @@ def test_metadata_with_control_or_invisible_characters_is_422(stack: LocalStack,
     assert_problem(response, 422, "validation_error")
     assert [e["field"] for e in response.json()["errors"]] == [f"metadata.{next(iter(metadata))}"]
     assert _job_count(stack) == before
+
+
+def test_a_repeated_query_parameter_reaches_the_app_joined_by_commas(stack: LocalStack) -> None:
+    """Azure's host hands the worker ``StringValues.ToString()``: "500,5", which ``limit`` refuses; the devhost passed
+    the last value alone ("5"), so a request Azure refuses was a 200 here."""
+    params = [("code", stack.function_key), ("limit", "500"), ("limit", "5")]
+    response = httpx.get(f"{stack.base_url}/api/jobs", params=params, timeout=30)
+    assert_problem(response, 422, "validation_error")
