@@ -60,11 +60,15 @@ def test_segments_waiting_behind_a_backlog_are_worked_once_and_the_job_completes
 
 
 def _progress_for(stack: LocalStack, job_id: str, seconds: float) -> list[dict[str, Any]]:
-    """The job's ``progress`` as the status API shows it, polled for ``seconds`` (the polls with one)."""
+    """The job's ``progress`` as the status API shows it, polled for ``seconds`` and then on until it shows the job
+    waiting for a worker (at most a minute more: no worker runs, so once dispatched it waits for good; a slow CPU
+    may take a while to dispatch)."""
     seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
     with httpx.Client(base_url=stack.base_url, headers={"x-functions-key": stack.function_key}, timeout=30) as http:
-        while time.monotonic() < deadline:
+        while time.monotonic() - started < seconds or not (seen and seen[-1].get("waiting_for_worker")):
+            if time.monotonic() - started > seconds + 60:
+                break
             progress = http.get(f"/api/jobs/{job_id}").json().get("progress")
             if progress:
                 seen.append(progress)
