@@ -49,8 +49,11 @@ class TranscriptionApi:
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         return self._request("POST", "/api/uploads", json=body, headers=headers)
 
-    def get_upload(self, job_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/api/uploads/{job_id}")
+    def get_upload(self, job_id: str, file_fingerprint: str | None = None) -> dict[str, Any]:
+        """GET /api/uploads/{job_id}; with the fingerprint of the file about to be resumed, another file is
+        refused by the service (``ApiError`` with code ``file_changed``)."""
+        params = {"file_fingerprint": file_fingerprint} if file_fingerprint else None
+        return self._request("GET", f"/api/uploads/{job_id}", params=params)
 
     def get_job(self, job_id: str) -> tuple[bool, dict[str, Any], float]:
         """(finished, job, seconds to wait before asking again). A failed or canceled job raises ApiError."""

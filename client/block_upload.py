@@ -4,6 +4,10 @@ Each block is streamed from the file in 1 MiB slices (``os.pread`` on one shared
 ``concurrency x 1 MiB`` whatever the block or file size. Block ids come from :mod:`shared.blocks`, which lets a
 later run ask the API which blocks already arrived and send only the others. The SAS URL is short-lived: it is
 refreshed from the API before it expires and whenever storage says it no longer authorises us.
+
+Storage refusing a block's Content-MD5 (``Md5Mismatch``) means the bytes read while sending differ from those
+hashed a moment before: the file is being rewritten. That is :class:`FileChangedError`, not a resumable failure,
+since resuming would splice the two versions.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import httpx
 from client.throttle import RateLimiter
 from shared.blocks import BlockPlan, block_id
 
+CHANGED_WHILE_SENDING = "the file changed while it was being uploaded"
+
 SLICE = 1024 * 1024
 HASH_SLICE = 4 * SLICE
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -36,6 +42,10 @@ DEFAULT_API_VERSION = "2025-01-05"
 
 class UploadError(Exception):
     """A block or the commit failed for good; the upload can be resumed with the job id."""
+
+
+class FileChangedError(UploadError):
+    """The local file is not (or no longer) the one the session is for: resuming cannot help, only a new upload."""
 
 
 @dataclass
@@ -127,7 +137,7 @@ class BlockUploader:
             os.close(fd)
 
     def commit(self, content_type: str) -> None:
-        body = "".join(f"<Latest>{escape(block_id(i))}</Latest>" for i in range(self._plan.block_count))
+        body = "".join(f"<Latest>{escape(wire_id)}</Latest>" for wire_id in self._plan.ids())
         xml = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{body}</BlockList>'.encode()
 
         def send(target: SasTarget) -> httpx.Response:
@@ -150,7 +160,7 @@ class BlockUploader:
             headers = {"x-ms-version": target.api_version, "Content-Length": str(length)}
             if md5:
                 headers["Content-MD5"] = md5
-            url = f"{target.url}&comp=block&blockid={quote(block_id(index), safe='')}"
+            url = f"{target.url}&comp=block&blockid={quote(block_id(index, self._plan.tag), safe='')}"
             return self._http.put(url, content=self._stream(fd, offset, length), headers=headers)
 
         self._with_retries(f"block {index}", send)
@@ -161,7 +171,7 @@ class BlockUploader:
         while offset < end:
             chunk = os.pread(fd, min(SLICE, end - offset), offset)
             if not chunk:
-                raise UploadError("the file got shorter while it was being uploaded")
+                raise FileChangedError(f"{CHANGED_WHILE_SENDING} (it got shorter)")
             self._limiter.consume(len(chunk))
             offset += len(chunk)
             yield chunk
@@ -178,6 +188,8 @@ class BlockUploader:
                 if response.is_success:
                     return
                 problem = f"HTTP {response.status_code} {_storage_code(response)}"
+                if _storage_code(response) == "Md5Mismatch":
+                    raise FileChangedError(f"{CHANGED_WHILE_SENDING} ({what}: its bytes no longer match its checksum)")
                 if response.status_code == 403 and not renewed:
                     target, renewed = self._sas.renew(target), True
                     continue
@@ -204,7 +216,7 @@ def _md5_of(fd: int, offset: int, length: int) -> str:
     while offset < end:
         n = os.preadv(fd, [view[: min(HASH_SLICE, end - offset)]], offset)
         if n == 0:
-            raise UploadError("the file got shorter while it was being uploaded")
+            raise FileChangedError(f"{CHANGED_WHILE_SENDING} (it got shorter)")
         digest.update(view[:n])
         offset += n
     return base64.b64encode(digest.digest()).decode("ascii")

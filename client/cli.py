@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from client.api import ApiError, TranscriptionApi
-from client.block_upload import UploadError, UploadOptions
+from client.block_upload import FileChangedError, UploadError, UploadOptions
 from client.follow import follow_job
+from client.local_names import readable
 from client.uploads import UploadResult, upload_file
 
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -106,8 +107,9 @@ def _print_result(result: UploadResult, as_json: bool) -> None:
 
 
 def _upload(api: TranscriptionApi, args: argparse.Namespace) -> int:
+    shown = readable(str(args.file))  # a name that is not UTF-8 is still printable
     if not args.file.is_file():
-        print(f"error: {args.file} is not a file", file=sys.stderr)
+        print(f"error: {shown} is not a file", file=sys.stderr)
         return 2
     job: dict[str, str] = {}
 
@@ -132,10 +134,13 @@ def _upload(api: TranscriptionApi, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if "id" in job:
             print(
-                f"\nInterrupted. Resume with: python -m client upload {args.file} --resume {job['id']}",
+                f"\nInterrupted. Resume with: python -m client upload {shown} --resume {job['id']}",
                 file=sys.stderr,
             )
         return 130
+    except FileChangedError as exc:  # resuming would splice two versions: no --resume hint
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except UploadError as exc:
         hint = f"; resume with --resume {job['id']}" if "id" in job else ""
         print(f"error: {exc}{hint}", file=sys.stderr)

@@ -1,4 +1,9 @@
-"""Upload one local file through the API: new session or resume, parallel blocks, commit, verify."""
+"""Upload one local file through the API: new session or resume, parallel blocks, commit, verify.
+
+The session is told which file it is for (:mod:`client.fingerprint`): a resume with another file, or with this
+one rewritten since, is refused by the service before a block is sent, and the file is fingerprinted again just
+before the commit, so a rewrite during the upload is reported instead of committed as a mix of two versions.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,22 @@ from typing import Any
 
 import httpx
 
-from client.api import TranscriptionApi
-from client.block_upload import BlockUploader, SasSource, SasTarget, UploadError, UploadOptions
+from client.api import ApiError, TranscriptionApi
+from client.block_upload import (
+    CHANGED_WHILE_SENDING,
+    BlockUploader,
+    FileChangedError,
+    SasSource,
+    SasTarget,
+    UploadError,
+    UploadOptions,
+)
+from client.fingerprint import file_fingerprint
+from client.local_names import api_filename, readable
 from client.progress import ByteProgress
-from shared.blocks import BlockPlan, from_ranges
+from shared.blocks import BlockPlan, block_tag, from_ranges
+
+FILE_CHANGED = "file_changed"
 
 
 @dataclass(frozen=True)
@@ -28,27 +45,64 @@ class UploadResult:
 
 
 def open_session(
-    api: TranscriptionApi, path: Path, resume_job_id: str | None, language: str | None, block_size: int | None
+    api: TranscriptionApi,
+    path: Path,
+    resume_job_id: str | None,
+    language: str | None,
+    block_size: int | None,
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
+    """A new session for ``path`` (recording its fingerprint), or the one being resumed, checked to be its own."""
     size = path.stat().st_size
     if resume_job_id is None:
-        body: dict[str, Any] = {"filename": path.name, "size_bytes": size}
-        guessed, _ = mimetypes.guess_type(path.name)
+        body: dict[str, Any] = {"filename": api_filename(path), "size_bytes": size}
+        guessed, _ = mimetypes.guess_type(body["filename"])
         if guessed:
             body["content_type"] = guessed
         if language:
             body["language"] = language
         if block_size:
             body["block_size_bytes"] = block_size
+        if fingerprint:
+            body["file_fingerprint"] = fingerprint
         return api.create_upload(body)
-    session = api.get_upload(resume_job_id)
+    session = _resumed_session(api, path, resume_job_id, fingerprint)
     if session["size_bytes"] != size:
-        raise UploadError(
-            f"{path} is {size} bytes but job {resume_job_id} expects {session['size_bytes']}: not the same file"
+        raise FileChangedError(
+            f"{readable(str(path))} is {size} bytes but job {resume_job_id} expects {session['size_bytes']}: "
+            "not the same file"
         )
     if session["upload_state"] == "expired":
         raise UploadError(f"the upload session of job {resume_job_id} has expired; start a new upload")
     return session
+
+
+def _resumed_session(api: TranscriptionApi, path: Path, job_id: str, fingerprint: str | None) -> dict[str, Any]:
+    try:
+        return api.get_upload(job_id, fingerprint)
+    except ApiError as exc:
+        if exc.code != FILE_CHANGED:
+            raise
+        raise FileChangedError(
+            f"the file changed: {readable(str(path))} is not the file job {job_id} was started with (another "
+            "file, or this one rewritten since); nothing was sent. Start a new upload, without --resume"
+        ) from exc
+
+
+def session_plan(session: dict[str, Any], fingerprint: str) -> BlockPlan:
+    """The plan this client sends by: ids tagged from its own file's fingerprint when the session has one (the
+    service checked it is the same), so a block of any other file can never be taken for one of this file's."""
+    tag = block_tag(fingerprint) if session.get("file_fingerprint") else None
+    return BlockPlan(session["size_bytes"], session["upload"]["block_size"], tag)
+
+
+def ensure_unchanged(path: Path, fingerprint: str) -> None:
+    """Before the commit: every block was read from the version fingerprinted at the start, or nothing commits."""
+    if file_fingerprint(path) != fingerprint:
+        raise FileChangedError(
+            f"{CHANGED_WHILE_SENDING}: {readable(str(path))} was modified after the upload started, so its blocks "
+            "may mix two versions; nothing was committed. Start a new upload of the file as it is now"
+        )
 
 
 def upload_file(
@@ -64,21 +118,23 @@ def upload_file(
     transport: httpx.BaseTransport | None = None,
 ) -> UploadResult:
     started = time.monotonic()
-    session = open_session(api, path, resume_job_id, language, block_size)
+    fingerprint = file_fingerprint(path)
+    session = open_session(api, path, resume_job_id, language, block_size, fingerprint)
     job_id = session["job_id"]
     on_session(session)
     if session["upload_state"] == "committed":
         return UploadResult(job_id, session["size_bytes"], 0, session["size_bytes"], 0.0, session["status_url"])
 
-    plan = BlockPlan(session["size_bytes"], session["upload"]["block_size"])
+    plan = session_plan(session, fingerprint)
     received = from_ranges(session["received"]["ranges"])
     missing = [i for i in range(plan.block_count) if i not in received]
     resumed = sum(plan.length(i) for i in received)
     sas = SasSource(SasTarget.from_session(session), lambda: SasTarget.from_session(api.get_upload(job_id)))
-    with ByteProgress(plan.size_bytes, resumed, path.name, show_progress) as progress:
+    with ByteProgress(plan.size_bytes, resumed, api_filename(path), show_progress) as progress:
         uploader = BlockUploader(path, plan, sas, options or UploadOptions(), progress.advance, transport)
         try:
             uploader.put_blocks(missing)
+            ensure_unchanged(path, fingerprint)
             uploader.commit(session["upload"]["commit_content_type"])
         finally:
             uploader.close()

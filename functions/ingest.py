@@ -7,6 +7,10 @@ upload SAS stays valid for its hour, but nothing written with it after the commi
 was checked is frozen as a blob snapshot (metadata only, no copy), and every later read (probe, workers) is of
 that snapshot, so an overwrite mid-job cannot mix two recordings. The ``BlobClient`` binding gives us the blob's
 properties without reading a byte of audio.
+
+A session opened with a file fingerprint is also checked block by block: the committed list must be exactly the
+session's tagged ids, in order, or the commit holds blocks of another file (or of another version of this one) and
+the job is refused with ``file_changed`` (final) instead of transcribing a splice.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError
 
 from shared import job_metrics, tracing
+from shared.blocks import commit_is_whole_plan
 from shared.config import Settings, get_settings
-from shared.errors import PermanentError
+from shared.errors import ErrorCode, PermanentError
 from shared.ids import is_job_id
 from shared.models import JobError, JobRecord, JobStatus
 from shared.telemetry_names import Attr, Span
+from shared.upload_sessions import session_plan
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
@@ -78,6 +84,16 @@ async def _ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient
         logger.warning("size mismatch job_id=%s", job_id)
         job_metrics.job_finished(record.filename, "failed", "size_mismatch", 0.0, 0.0, active=False)
         return
+    if not await asyncio.to_thread(_blocks_are_the_sessions, upload, record):
+        code = ErrorCode.FILE_CHANGED.slug
+        message = (
+            "the committed blocks are not all from the file this upload session was opened for (another file, or "
+            "this one rewritten during the upload); nothing was transcribed: start a new upload"
+        )
+        await asyncio.to_thread(jobs().update, job_id, lambda r: _refused(r, code, message))
+        logger.warning("commit of another file's blocks refused job_id=%s", job_id)
+        job_metrics.job_finished(record.filename, "failed", code, 0.0, 0.0, active=False)
+        return
     try:
         snapshot = await asyncio.to_thread(
             upload.create_snapshot, etag=properties.etag, match_condition=MatchConditions.IfNotModified
@@ -93,6 +109,16 @@ async def _ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient
         return
     job_metrics.job_started(claimed.filename, claimed.size_bytes)
     await _start_if_missing(client, claimed)
+
+
+def _blocks_are_the_sessions(upload: blob.BlobClient, record: JobRecord) -> bool:
+    """A fingerprinted session's commit must be exactly its tagged ids in order. Read before the snapshot, which
+    is taken only if the blob has not changed since its properties were read, so the list checked is of the
+    version frozen. Sessions without a fingerprint keep the plain protocol (any blocks that add up)."""
+    if record.file_fingerprint is None:
+        return True
+    committed, _ = upload.get_block_list("committed")
+    return commit_is_whole_plan(session_plan(record), (b.id for b in committed))
 
 
 def _claim(job_id: str, committed_at: datetime, source: dict[str, str]) -> JobRecord | None:

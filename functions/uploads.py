@@ -40,7 +40,11 @@ def create_upload(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="uploads/{job_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @api_errors
 def get_upload(req: func.HttpRequest) -> func.HttpResponse:
-    """What has arrived so far, and a fresh SAS while the session is open: enough to resume."""
+    """What has arrived so far, and a fresh SAS while the session is open: enough to resume.
+
+    A resuming client passes ``?file_fingerprint=`` of the file it holds: another file is refused (``file_changed``)
+    here, before it sends a block that would be spliced with the first file's."""
     origin = base_url(req)
-    session = upload_sessions().describe(req.route_params["job_id"], origin, who(req))
+    fingerprint = req.params.get("file_fingerprint")
+    session = upload_sessions().describe(req.route_params["job_id"], origin, who(req), fingerprint)
     return json_response(session, headers={"Cache-Control": "no-store"})

@@ -3,12 +3,17 @@
 Azure commits at most 50,000 blocks of at most 4000 MiB each; block ids must all have the same length. Ids are
 derived from the block index so that a client that crashed can find out, from Get Block List, exactly which
 blocks already arrived and send only the rest.
+
+A session opened with a file fingerprint adds a tag derived from it to every id (``blk-000042-<tag>``): blocks
+staged from one file can then never count as received for another, and the service can tell, from the committed
+block list alone, that every block came from the file the session was opened for (no splice of two files).
 Pure Python with no dependencies: the customer client imports it too.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,20 +26,33 @@ MAX_BLOB_SIZE = MAX_BLOCK_SIZE * MAX_COMMITTED_BLOCKS
 
 BLOCK_ID_PREFIX = "blk-"
 _INDEX_DIGITS = 6
+_TAG_CHARS = 16
 
 
-def block_name(index: int) -> str:
-    """The plain id, ``blk-000042``: what the storage SDKs take (they base64-encode it on the wire)."""
-    return f"{BLOCK_ID_PREFIX}{index:0{_INDEX_DIGITS}d}"
+def block_tag(file_fingerprint: str) -> str:
+    """The id tag of a session opened with ``file_fingerprint``: 16 hex digits, so ids stay short and equal-length
+    whatever the fingerprint's form (a hash, not the fingerprint itself, which stays the client's business)."""
+    return hashlib.sha256(file_fingerprint.encode()).hexdigest()[:_TAG_CHARS]
 
 
-def block_id(index: int) -> str:
+def block_name(index: int, tag: str | None = None) -> str:
+    """The plain id, ``blk-000042`` (or ``blk-000042-<tag>``): what the storage SDKs take (they base64-encode it)."""
+    name = f"{BLOCK_ID_PREFIX}{index:0{_INDEX_DIGITS}d}"
+    return f"{name}-{tag}" if tag else name
+
+
+def block_id(index: int, tag: str | None = None) -> str:
     """The wire id for REST calls: base64 of :func:`block_name`, fixed length as Put Block requires."""
-    return base64.b64encode(block_name(index).encode()).decode("ascii")
+    return base64.b64encode(block_name(index, tag).encode()).decode("ascii")
 
 
-def block_index(name: str) -> int | None:
-    """Inverse of :func:`block_name`; ``None`` for ids that this scheme did not produce."""
+def block_index(name: str, tag: str | None = None) -> int | None:
+    """Inverse of :func:`block_name`; ``None`` for ids that this scheme did not produce with this ``tag``."""
+    if tag:
+        untagged = name.removesuffix(f"-{tag}")
+        if untagged == name:
+            return None
+        name = untagged
     digits = name.removeprefix(BLOCK_ID_PREFIX)
     if digits == name or len(digits) != _INDEX_DIGITS or not digits.isdigit():
         return None
@@ -45,6 +63,7 @@ def block_index(name: str) -> int | None:
 class BlockPlan:
     size_bytes: int
     block_size: int
+    tag: str | None = None  # the session's block id tag (:func:`block_tag`), when it was opened with a fingerprint
 
     @classmethod
     def for_size(cls, size_bytes: int, preferred_block_size: int) -> BlockPlan:
@@ -67,17 +86,27 @@ class BlockPlan:
         return min(self.block_size, self.size_bytes - self.offset(index))
 
     def ids(self) -> Iterator[str]:
-        return (block_id(i) for i in range(self.block_count))
+        return (block_id(i, self.tag) for i in range(self.block_count))
+
+    def names(self) -> list[str]:
+        return [block_name(i, self.tag) for i in range(self.block_count)]
 
 
 def received_indices(plan: BlockPlan, blocks: Iterable[tuple[str, int]]) -> set[int]:
-    """Indices whose block (plain name, size) arrived with the planned length; others must be sent again."""
+    """Indices whose block (plain name, size) arrived with the planned length and the plan's tag; others (a
+    truncated block, or one staged from another file) must be sent again."""
     got: set[int] = set()
     for name, size in blocks:
-        index = block_index(name)
+        index = block_index(name, plan.tag)
         if index is not None and index < plan.block_count and size == plan.length(index):
             got.add(index)
     return got
+
+
+def commit_is_whole_plan(plan: BlockPlan, committed: Iterable[str]) -> bool:
+    """Whether the committed block list (plain names, in order) is exactly the plan's ids: with a tagged plan, every
+    block then came from the file the session was opened for, and none was left out or repeated."""
+    return list(committed) == plan.names()
 
 
 def to_ranges(indices: Iterable[int]) -> list[tuple[int, int]]:

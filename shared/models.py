@@ -39,6 +39,15 @@ MetadataValue = Annotated[str, StringConstraints(max_length=256), AfterValidator
 
 
 UploadState = Literal["open", "committed", "expired", "closed"]
+# What identifies one version of the customer's file (the client's business: ours hashes its size, modified time
+# and sampled blocks); opaque here, compared for equality only.
+FileFingerprint = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,128}$")]
+BlockIdFormat = Literal[
+    "base64('blk-' + zero-padded 6-digit block index)",
+    "base64('blk-' + zero-padded 6-digit block index + '-' + block_id_tag)",
+]
+PLAIN_BLOCK_IDS: BlockIdFormat = "base64('blk-' + zero-padded 6-digit block index)"
+TAGGED_BLOCK_IDS: BlockIdFormat = "base64('blk-' + zero-padded 6-digit block index + '-' + block_id_tag)"
 
 
 class JobStatus(StrEnum):
@@ -69,6 +78,14 @@ class UploadRequest(BaseModel):
     callback_url: str | None = Field(
         default=None, max_length=2048, description="https URL to POST a signed event to when the job ends"
     )
+    file_fingerprint: FileFingerprint | None = Field(
+        default=None,
+        description=(
+            "Identifies this version of the file (8-128 of A-Z a-z 0-9 _ . : -). With it, block ids carry "
+            "upload.block_id_tag, a resume must present the same fingerprint, and a commit of blocks that are not "
+            "all this session's is refused with file_changed"
+        ),
+    )
 
 
 class ReceivedBlocks(BaseModel):
@@ -86,8 +103,9 @@ class UploadTarget(BaseModel):
     expires_at: datetime
     block_size: int
     block_count: int
-    block_id_format: Literal["base64('blk-' + zero-padded 6-digit block index)"] = (
-        "base64('blk-' + zero-padded 6-digit block index)"
+    block_id_format: BlockIdFormat = PLAIN_BLOCK_IDS
+    block_id_tag: str | None = Field(
+        default=None, description="Present when the session has a file_fingerprint: part of every block id"
     )
     commit_content_type: str = Field(description="Send as x-ms-blob-content-type with Put Block List")
 
@@ -103,6 +121,7 @@ class UploadSession(BaseModel):
     content_type: str
     language: str | None
     metadata: dict[str, str] | None
+    file_fingerprint: str | None = Field(default=None, description="As sent when the session was created")
     created_at: datetime
     session_expires_at: datetime
     upload: UploadTarget | None = Field(description="Present while the session is open; a fresh SAS each call")
@@ -156,6 +175,7 @@ class JobRecord(BaseModel):
     block_size: int
     session_expires_at: datetime
     request_fingerprint: str
+    file_fingerprint: str | None = Field(default=None, description="the customer's file version, as sent at creation")
     owner: str = "key"
     callback_url: str | None = None
     callback_secret: str | None = None

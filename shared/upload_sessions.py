@@ -3,6 +3,10 @@
 No byte of audio passes through here. The client puts blocks straight into Blob Storage; this module only asks
 storage which blocks it holds (Get Block List, with the app's own credential, since the customer's SAS cannot
 read) so that an interrupted upload can resume where it stopped.
+
+A session opened with a ``file_fingerprint`` knows which file it is for: its block ids carry a tag derived from
+it (:func:`shared.blocks.block_tag`), so blocks of another file never count as received, and a resume that
+presents another fingerprint is refused with ``file_changed`` before a byte is sent.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared import storage
 from shared.audio_types import resolve_content_type
-from shared.blocks import BlockPlan, received_indices, to_ranges
+from shared.blocks import BlockPlan, block_tag, received_indices, to_ranges
 from shared.config import Settings, get_settings
 from shared.errors import ErrorCode, PermanentError
 from shared.filenames import SafeFilename, sanitize_filename
 from shared.ids import new_job_id
 from shared.jobs import JobStore
 from shared.models import (
+    PLAIN_BLOCK_IDS,
+    TAGGED_BLOCK_IDS,
     JobRecord,
     JobStatus,
     JobTrace,
@@ -158,6 +164,7 @@ class UploadSessions:
             block_size=plan.block_size,
             session_expires_at=now + timedelta(seconds=self._settings.upload_session_ttl_seconds),
             request_fingerprint=fingerprint,
+            file_fingerprint=request.file_fingerprint,
             owner=owner,
             callback_url=request.callback_url,
             callback_secret=new_secret() if request.callback_url else None,
@@ -165,12 +172,16 @@ class UploadSessions:
             trace=trace,
         )
 
-    def describe(self, job_id: str, base_url: str, owner: str = KEY_OWNER) -> UploadSession:
+    def describe(
+        self, job_id: str, base_url: str, owner: str = KEY_OWNER, file_fingerprint: str | None = None
+    ) -> UploadSession:
+        """The session; with ``file_fingerprint`` (a resuming client's file), refused unless it is the session's."""
         record = self._jobs.get_owned(job_id, owner)
+        check_same_file(record, file_fingerprint)
         return self._session(record, self._arrived(record), base_url)
 
     def _arrived(self, record: JobRecord) -> _Arrived:
-        plan = BlockPlan(record.size_bytes, record.block_size)
+        plan = session_plan(record)
         blob = self._uploads.get_blob_client(record.blob_name)
         with storage.storage_errors("get block list", record.job_id):
             try:
@@ -201,6 +212,7 @@ class UploadSessions:
             content_type=record.content_type,
             language=record.language,
             metadata=record.metadata,
+            file_fingerprint=record.file_fingerprint,
             created_at=record.created_at,
             session_expires_at=record.session_expires_at,
             upload=self._target(record, now) if state == "open" else None,
@@ -211,7 +223,7 @@ class UploadSessions:
         )
 
     def _target(self, record: JobRecord, now: datetime) -> UploadTarget:
-        plan = BlockPlan(record.size_bytes, record.block_size)
+        plan = session_plan(record)
         expiry = min(now + timedelta(seconds=self._settings.upload_sas_ttl_seconds), record.session_expires_at)
         url = self._signer.blob_url(self._settings.uploads_container, record.blob_name, upload_permission(), expiry)
         return UploadTarget(
@@ -219,8 +231,31 @@ class UploadSessions:
             expires_at=expiry,
             block_size=plan.block_size,
             block_count=plan.block_count,
+            block_id_format=TAGGED_BLOCK_IDS if plan.tag else PLAIN_BLOCK_IDS,
+            block_id_tag=plan.tag,
             commit_content_type=record.content_type,
         )
+
+
+def session_plan(record: JobRecord) -> BlockPlan:
+    """The block plan the session's ids follow: tagged when it was opened with a file fingerprint."""
+    tag = block_tag(record.file_fingerprint) if record.file_fingerprint else None
+    return BlockPlan(record.size_bytes, record.block_size, tag)
+
+
+def check_same_file(record: JobRecord, file_fingerprint: str | None) -> None:
+    """Refuse a resume with another file (or this one rewritten): its blocks would be spliced with the first's.
+
+    Nothing to compare when either side has no fingerprint (a session of a client that sends none)."""
+    if file_fingerprint is None or record.file_fingerprint is None or file_fingerprint == record.file_fingerprint:
+        return
+    logger.warning("resume with another file refused job_id=%s", record.job_id)
+    raise PermanentError(
+        ErrorCode.FILE_CHANGED,
+        "the file changed: it is not the one this upload session was opened for (another file, or this one "
+        "rewritten since); start a new upload",
+        job_id=record.job_id,
+    )
 
 
 @lru_cache(maxsize=1)

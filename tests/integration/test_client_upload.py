@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -197,3 +198,148 @@ def test_expired_sas_is_renewed_through_the_api(
     result = upload_file(service_api, audio, block_size=MIB)
     assert calls["n"] >= 2
     assert _sha256_blob(blob_service, result.job_id, "renew.wav") == _sha256_file(audio)
+
+
+# --- the session knows which file it is for (issue 22 item 2) ---------------------------------------------------------
+
+
+class StopAfterBlocks(httpx.BaseTransport):
+    """Real HTTP to Azurite for the first ``n`` blocks; then storage refuses every block, as a link that died would
+    end the run. With one connection, exactly ``n`` blocks are staged: a first attempt cut short."""
+
+    def __init__(self, n: int) -> None:
+        self._real = httpx.HTTPTransport()
+        self._left = n
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("comp") == "block":
+            if self._left == 0:
+                return httpx.Response(400, headers={"x-ms-error-code": "InjectedStop"})
+            self._left -= 1
+        return self._real.handle_request(request)
+
+
+def _first_attempt(api: TranscriptionApi, path: Path, blocks: int) -> str:
+    """Start uploading ``path`` in 1 MiB blocks and stop after ``blocks`` of them; returns the job id."""
+    seen: dict[str, str] = {}
+    with pytest.raises(UploadError, match="InjectedStop"):
+        upload_file(
+            api,
+            path,
+            block_size=MIB,
+            options=UploadOptions(concurrency=1, max_attempts=1),
+            on_session=lambda s: seen.update(job_id=s["job_id"]),
+            transport=StopAfterBlocks(blocks),
+        )
+    return seen["job_id"]
+
+
+def _rewrite_keeping_mtime(path: Path, seed: int) -> Path:
+    """Another recording of the same length under the same name, its timestamp put back (as ``cp -p`` would)."""
+    stat = path.stat()
+    make_file(path, stat.st_size, seed=seed)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return path
+
+
+@pytest.mark.parametrize("how", ["another_file", "rewritten", "rewritten_same_mtime"])
+def test_a_resume_with_another_file_of_the_same_size_is_refused(
+    blob_service: BlobServiceClient, service_api: TranscriptionApi, tmp_path: Path, how: str
+) -> None:
+    """The probe's splice: two blocks of A staged, then ``--resume`` with B (or with A rewritten). It must be refused
+    as "the file changed" before a byte of B is sent, and A itself must still resume to a byte-identical blob."""
+    size = 4 * MIB + 5
+    first = make_file(tmp_path / "a.wav", size, seed=5)
+    original = _sha256_file(first)
+    job_id = _first_attempt(service_api, first, blocks=2)
+    assert service_api.get_upload(job_id)["received"]["blocks"] == 2
+    if how == "another_file":
+        second = make_file(tmp_path / "b.wav", size, seed=6)
+    else:
+        backup = shutil.copy2(first, tmp_path / "a.keep")  # with its modified time
+        second = _rewrite_keeping_mtime(first, 6) if how == "rewritten_same_mtime" else make_file(first, size, seed=6)
+    with pytest.raises(UploadError, match="the file changed"):
+        upload_file(service_api, second, resume_job_id=job_id, block_size=MIB)
+    after = service_api.get_upload(job_id)
+    assert (after["upload_state"], after["received"]["blocks"], after["committed_bytes"]) == ("open", 2, 0)
+
+    if how != "another_file":  # the first version is back (restored with its own timestamp): it resumes
+        os.replace(backup, first)
+    result = upload_file(service_api, first, resume_job_id=job_id)
+    assert (result.job_id, result.resumed_bytes) == (job_id, 2 * MIB)
+    assert _sha256_blob(blob_service, job_id, "a.wav") == original
+
+
+class RewriteDuringUpload(httpx.BaseTransport):
+    """Real HTTP to Azurite; once the first block is in, the file is rewritten (same size) before the next block's
+    bytes are read: that block, and every later one, comes from the second version."""
+
+    def __init__(self, path: Path) -> None:
+        self._real = httpx.HTTPTransport()
+        self._path = path
+        self._blocks = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("comp") == "block":
+            self._blocks += 1
+            if self._blocks == 2:
+                make_file(self._path, self._path.stat().st_size, seed=9)
+        return self._real.handle_request(request)
+
+
+@pytest.mark.parametrize("checksum", [True, False], ids=["checksum", "no_checksum"])
+def test_a_file_rewritten_during_the_upload_is_never_committed(
+    service_api: TranscriptionApi, tmp_path: Path, checksum: bool
+) -> None:
+    """Without checksums the rewrite used to be reported as uploaded (a splice committed); with them, as a refused
+    block to resume, and the resume spliced. Now: "the file changed", nothing committed, and no resume."""
+    audio = make_file(tmp_path / "live.wav", 4 * MIB + 5, seed=7)
+    seen: dict[str, str] = {}
+    with pytest.raises(UploadError, match="the file changed while it was being uploaded") as caught:
+        upload_file(
+            service_api,
+            audio,
+            block_size=MIB,
+            options=UploadOptions(concurrency=1, checksum=checksum),
+            on_session=lambda s: seen.update(job_id=s["job_id"]),
+            transport=RewriteDuringUpload(audio),
+        )
+    assert "resume" not in str(caught.value).replace("without --resume", "")
+    job_id = seen["job_id"]
+    assert service_api.get_upload(job_id)["committed_bytes"] == 0
+    with pytest.raises(UploadError, match="the file changed"):
+        upload_file(service_api, audio, resume_job_id=job_id)
+    assert service_api.get_upload(job_id)["committed_bytes"] == 0
+
+
+def test_the_command_line_says_the_file_changed_and_gives_no_resume_hint(stack: LocalStack, tmp_path: Path) -> None:
+    first, second = make_file(tmp_path / "a.wav", 3 * MIB, seed=1), make_file(tmp_path / "b.wav", 3 * MIB, seed=2)
+    api = TranscriptionApi(stack.base_url, stack.function_key)
+    try:
+        job_id = _first_attempt(api, first, blocks=1)
+    finally:
+        api.close()
+    proc = _client(stack, "upload", str(second), "--resume", job_id, "--no-progress")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "the file changed" in err and "Traceback" not in err
+    assert "resume with --resume" not in err
+
+
+def test_a_file_name_that_is_not_utf8_uploads(stack: LocalStack, service_api: TranscriptionApi, tmp_path: Path) -> None:
+    """``b"caf\\xe9 \\xff.wav"`` (Latin-1 bytes): the client used to die with a UnicodeEncodeError traceback. Each
+    byte that is not UTF-8 is shown as U+FFFD; the upload goes through."""
+    raw = os.fsencode(tmp_path) + b"/caf\xe9 \xff.wav"
+    make_file(Path(os.fsdecode(raw)), 2 * MIB, seed=8)
+    env = dict(os.environ, TRANSCRIBE_API_URL=stack.base_url, TRANSCRIBE_API_KEY=stack.function_key)
+    done = subprocess.run(
+        [sys.executable.encode(), b"-m", b"client", b"upload", raw, b"--json", b"--no-progress"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    job_id = json.loads(done.stdout)["job_id"]
+    assert service_api.get_upload(job_id)["filename"] == "caf\ufffd \ufffd.wav"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import time
 import uuid
 
 import httpx
@@ -10,8 +11,9 @@ import pytest
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient
 
 from devhost.stack import LocalStack
-from shared.blocks import MIB, block_name
+from shared.blocks import MIB, block_name, block_tag
 from shared.ids import is_job_id
+from shared.models import TAGGED_BLOCK_IDS
 
 GOOD = {"filename": "talk.wav", "size_bytes": 20 * MIB}
 
@@ -217,3 +219,83 @@ def test_a_key_claimed_by_a_request_that_died_still_gets_its_job(stack: LocalSta
     assert response.json()["job_id"] == orphan
     assert response.json()["upload_state"] == "open"
     assert api.get(f"/api/uploads/{orphan}").status_code == 200
+
+
+# --- a session knows which file it is for (issue 22 item 2) -----------------------------------------------------------
+
+FINGERPRINT = "v1-" + "a" * 32
+OTHER_FILE = "v1-" + "b" * 32
+
+
+def _final_job(api: httpx.Client, job_id: str, timeout_s: float = 60) -> httpx.Response:
+    """The job once the commit has been judged (no longer awaiting its upload); the devhost's blob trigger polls."""
+    deadline = time.monotonic() + timeout_s
+    while (response := api.get(f"/api/jobs/{job_id}")).status_code == 202 and (
+        response.json()["status"] == "awaiting_upload"
+    ):
+        assert time.monotonic() < deadline, f"the commit of {job_id} was not judged in {timeout_s} s"
+        time.sleep(0.2)
+    return response
+
+
+def _fingerprinted_session(api: httpx.Client) -> dict:
+    body = {"filename": "a.flac", "size_bytes": 3 * MIB, "block_size_bytes": MIB, "file_fingerprint": FINGERPRINT}
+    response = api.post("/api/uploads", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_a_fingerprinted_session_tags_its_ids_and_counts_only_its_own_blocks(api: httpx.Client) -> None:
+    session = _fingerprinted_session(api)
+    tag = block_tag(FINGERPRINT)
+    assert session["file_fingerprint"] == FINGERPRINT
+    assert (session["upload"]["block_id_tag"], session["upload"]["block_id_format"]) == (tag, TAGGED_BLOCK_IDS)
+    blob = BlobClient.from_blob_url(session["upload"]["url"])
+    blob.stage_block(block_name(0, tag), b"\0" * MIB)
+    blob.stage_block(block_name(1), b"\0" * MIB)  # the plain scheme's id: not this session's
+    blob.stage_block(block_name(2, block_tag(OTHER_FILE)), b"\0" * MIB)  # staged from another file
+    status = api.get(f"/api/uploads/{session['job_id']}", params={"file_fingerprint": FINGERPRINT})
+    assert status.status_code == 200, status.text
+    assert status.json()["received"] == {"blocks": 1, "bytes": MIB, "ranges": [[0, 0]]}
+
+
+def test_a_resume_with_another_file_is_refused_as_file_changed(api: httpx.Client) -> None:
+    session = _fingerprinted_session(api)
+    response = api.get(f"/api/uploads/{session['job_id']}", params={"file_fingerprint": OTHER_FILE})
+    problem = _problem(response, 409, "file_changed")
+    assert "the file changed" in problem["detail"] and problem["job_id"] == session["job_id"]
+
+
+def test_a_commit_that_splices_another_files_blocks_is_refused(
+    api: httpx.Client, blob_service: BlobServiceClient
+) -> None:
+    """Blocks 0-1 staged from the session's file, block 2 from another (a resume with the wrong file): the commit is
+    refused with ``file_changed``, final, and no snapshot is taken for a worker to read."""
+    session = _fingerprinted_session(api)
+    tag, other = block_tag(FINGERPRINT), block_tag(OTHER_FILE)
+    names = [block_name(0, tag), block_name(1, tag), block_name(2, other)]
+    blob = BlobClient.from_blob_url(session["upload"]["url"])
+    for name in names:
+        blob.stage_block(name, b"\1" * MIB)
+    blob.commit_block_list([BlobBlock(name) for name in names])
+    response = _final_job(api, session["job_id"])
+    assert (response.status_code, response.json().get("job_error_code")) == (422, "file_changed"), response.text
+    container = blob_service.get_container_client("uploads")
+    listed = container.list_blobs(name_starts_with=f"{session['job_id']}/", include=["snapshots"])
+    assert [b.snapshot for b in listed] == [None]
+
+
+def test_a_commit_of_the_sessions_own_blocks_goes_on(api: httpx.Client) -> None:
+    session = _fingerprinted_session(api)
+    tag = block_tag(FINGERPRINT)
+    blob = BlobClient.from_blob_url(session["upload"]["url"])
+    for i in range(3):
+        blob.stage_block(block_name(i, tag), b"\1" * MIB)
+    blob.commit_block_list([BlobBlock(block_name(i, tag)) for i in range(3)])
+    job = _final_job(api, session["job_id"]).json()
+    assert job["status"] != "awaiting_upload" and job.get("job_error_code") != "file_changed", job
+
+
+def test_a_bad_fingerprint_is_a_validation_error(api: httpx.Client) -> None:
+    response = api.post("/api/uploads", json={**GOOD, "file_fingerprint": "x y"})
+    assert [e["field"] for e in _problem(response, 422, "validation_error")["errors"]] == ["file_fingerprint"]

@@ -11,6 +11,8 @@ from shared.blocks import (
     block_id,
     block_index,
     block_name,
+    block_tag,
+    commit_is_whole_plan,
     from_ranges,
     received_indices,
     to_ranges,
@@ -74,3 +76,34 @@ def test_ranges_compress_and_expand() -> None:
     assert to_ranges(indices) == [(0, 2), (5, 5), (7, 8)]
     assert from_ranges(to_ranges(indices)) == indices
     assert to_ranges([]) == []
+
+
+TAG = block_tag("v1-" + "a" * 32)
+OTHER = block_tag("v1-" + "b" * 32)
+
+
+def test_tagged_ids_have_one_length_and_round_trip_only_with_their_tag() -> None:
+    ids = [block_id(i, TAG) for i in (0, 7, 49_999)]
+    assert len({len(i) for i in ids}) == 1
+    assert base64.b64decode(ids[1]) == f"blk-000007-{TAG}".encode()
+    assert block_index(block_name(42, TAG), TAG) == 42
+    assert block_index(block_name(42, OTHER), TAG) is None  # another file's block
+    assert block_index(block_name(42), TAG) is None  # the plain scheme's
+    assert block_index(block_name(42, TAG)) is None  # a tagged block is not a plain session's
+
+
+def test_a_tagged_plan_counts_only_its_own_file_s_blocks() -> None:
+    """Blocks of file A staged under a session, then a resume with B: none of A's may count as B's."""
+    plan = BlockPlan(3 * MIB, MIB, TAG)
+    blocks = [(block_name(0, TAG), MIB), (block_name(1, OTHER), MIB), (block_name(2), MIB)]
+    assert received_indices(plan, blocks) == {0}
+
+
+def test_a_commit_must_be_the_whole_plan_in_order() -> None:
+    plan = BlockPlan(3 * MIB, MIB, TAG)
+    own = [block_name(i, TAG) for i in range(3)]
+    assert commit_is_whole_plan(plan, own)
+    assert not commit_is_whole_plan(plan, [*own[:2], block_name(2, OTHER)])  # a splice
+    assert not commit_is_whole_plan(plan, own[::-1])
+    assert not commit_is_whole_plan(plan, own[:2])
+    assert not commit_is_whole_plan(plan, [*own, own[0]])
