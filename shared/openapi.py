@@ -95,9 +95,19 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "GetUpload",
                 "summary": "Get upload",
-                "parameters": [_JOB_ID],
+                "parameters": [
+                    _JOB_ID,
+                    {
+                        "name": "file_fingerprint",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "The fingerprint of the file about to be resumed: another file is refused "
+                        "with 409 file_changed.",
+                    },
+                ],
                 "description": "What has arrived, and a fresh SAS while the session is open.",
-                "responses": {"200": _json(UploadSession, "The upload session"), **_problems(404, 503)},
+                "responses": {"200": _json(UploadSession, "The upload session"), **_problems(404, 409, 503)},
             }
         },
         "/jobs": {
