@@ -45,6 +45,6 @@ def get_upload(req: func.HttpRequest) -> func.HttpResponse:
     A resuming client passes ``?file_fingerprint=`` of the file it holds: another file is refused (``file_changed``)
     here, before it sends a block that would be spliced with the first file's."""
     origin = base_url(req)
-    fingerprint = req.params.get("file_fingerprint")
+    fingerprint = req.params.get("file_fingerprint") or None
     session = upload_sessions().describe(req.route_params["job_id"], origin, who(req), fingerprint)
     return json_response(session, headers={"Cache-Control": "no-store"})
