@@ -28,7 +28,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobBlock, BlobClient
 
 from devhost.stack import LocalStack
-from shared.blocks import block_name
+from shared.blocks import block_name, block_tag
 from shared.contracts import SegmentResult, Transcript
 from tests.faults import bad_inputs
 from tests.faults.bad_inputs import ACCEPTED, AUDIO_CASES, NAME_CASES, AudioCase
@@ -338,6 +338,33 @@ def test_more_blocks_than_announced(customer: Customer, tmp_path: Path) -> None:
         blob.commit_block_list([BlobBlock(block_name(i)) for i in range(5)])
         response = customer.final(http, session["job_id"], timeout_s=30)
     assert (response.status_code, response.json()["job_error_code"]) == (422, "size_mismatch")
+
+
+def test_a_commit_splicing_two_recordings_is_refused(customer: Customer, stack: LocalStack) -> None:
+    """Issue 22: a session opened with a file fingerprint, two blocks of its recording staged, the third from another
+    recording of the same length (a resume with the wrong file, block ids tagged from that file's fingerprint). The
+    commit is refused with ``file_changed``: final, nothing frozen for a worker, and the answer says why."""
+    mib = 1 << 20
+    recording = bad_inputs.SPEECH_WAV.read_bytes() * 3
+    other = (bad_inputs.DATA / "silence.wav").read_bytes() * 40
+    size = len(recording)
+    mine, theirs = "v1-" + "1" * 32, "v1-" + "2" * 32
+    with customer.http() as http:
+        body = {"filename": "speech.wav", "size_bytes": size, "block_size_bytes": mib, "file_fingerprint": mine}
+        created = http.post("/api/uploads", json=body)
+        assert created.status_code == 201, created.text
+        session = created.json()
+        assert session["upload"]["block_count"] == 3
+        blob = BlobClient.from_blob_url(session["upload"]["url"])
+        names = [block_name(0, block_tag(mine)), block_name(1, block_tag(mine)), block_name(2, block_tag(theirs))]
+        for i, name in enumerate(names):
+            blob.stage_block(name, (recording if i < 2 else other)[i * mib : min((i + 1) * mib, size)])
+        blob.commit_block_list([BlobBlock(name) for name in names])
+        response = customer.final(http, session["job_id"], timeout_s=30)
+    assert (response.status_code, response.json()["job_error_code"]) == (422, "file_changed"), response.text
+    assert "not all from the file this upload session was opened for" in response.json()["detail"]
+    saved = record(stack, session["job_id"])
+    assert (saved.status.value, saved.committed_at, saved.source) == ("failed", None, None)
 
 
 def test_more_smaller_blocks_with_the_right_total_are_fine(customer: Customer, stack: LocalStack) -> None:
