@@ -96,9 +96,26 @@ def session_plan(session: dict[str, Any], fingerprint: str) -> BlockPlan:
     return BlockPlan(session["size_bytes"], session["upload"]["block_size"], tag)
 
 
-def ensure_unchanged(path: Path, fingerprint: str) -> None:
-    """Before the commit: every block was read from the version fingerprinted at the start, or nothing commits."""
-    if file_fingerprint(path) != fingerprint:
+@dataclass(frozen=True)
+class LocalVersion:
+    """What says the local file is still the version an upload started from: its fingerprint, and its inode and
+    status-change time. Any write moves the latter, even one that puts the modified time back (``utime`` moves it
+    too), and so does a file saved over by rename; a rename or ``chmod`` moves it as well, which is why it is only
+    compared within one run (a resume, perhaps from another machine, compares the fingerprint alone)."""
+
+    fingerprint: str
+    inode: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> LocalVersion:
+        info = path.stat()
+        return cls(file_fingerprint(path), info.st_ino, info.st_ctime_ns)
+
+
+def ensure_unchanged(path: Path, started: LocalVersion) -> None:
+    """Before the commit: every block was read from the version seen at the start, or nothing commits."""
+    if LocalVersion.of(path) != started:
         raise FileChangedError(
             f"{CHANGED_WHILE_SENDING}: {readable(str(path))} was modified after the upload started, so its blocks "
             "may mix two versions; nothing was committed. Start a new upload of the file as it is now"
@@ -118,7 +135,8 @@ def upload_file(
     transport: httpx.BaseTransport | None = None,
 ) -> UploadResult:
     started = time.monotonic()
-    fingerprint = file_fingerprint(path)
+    version = LocalVersion.of(path)
+    fingerprint = version.fingerprint
     session = open_session(api, path, resume_job_id, language, block_size, fingerprint)
     job_id = session["job_id"]
     on_session(session)
@@ -134,7 +152,7 @@ def upload_file(
         uploader = BlockUploader(path, plan, sas, options or UploadOptions(), progress.advance, transport)
         try:
             uploader.put_blocks(missing)
-            ensure_unchanged(path, fingerprint)
+            ensure_unchanged(path, version)
             uploader.commit(session["upload"]["commit_content_type"])
         finally:
             uploader.close()
