@@ -54,8 +54,10 @@ def _sha256(text: str) -> str:
 
 
 def request_fingerprint(request: UploadRequest) -> str:
-    """Identity of a request for idempotency: the validated body, so formatting differences don't count."""
-    return _sha256(request.model_dump_json())
+    """Identity of a request for idempotency: the validated body, so formatting differences don't count. A body
+    without ``file_fingerprint`` hashes as it did before that field existed, so keys claimed then still replay."""
+    unset = {"file_fingerprint"} if request.file_fingerprint is None else None
+    return _sha256(request.model_dump_json(exclude=unset))
 
 
 def idempotency_key_hash(key: str, owner: str = KEY_OWNER) -> str:
