@@ -87,8 +87,9 @@ async def _ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient
     if not await asyncio.to_thread(_blocks_are_the_sessions, upload, record):
         code = ErrorCode.FILE_CHANGED.slug
         message = (
-            "the committed blocks are not all from the file this upload session was opened for (another file, or "
-            "this one rewritten during the upload); nothing was transcribed: start a new upload"
+            "the committed blocks are not all from the file this upload session was opened for (blocks of another "
+            "file or another version of this one, or not exactly the ids 0 to n-1 tagged with the session's "
+            "block_id_tag, in order); nothing was transcribed: start a new upload"
         )
         await asyncio.to_thread(jobs().update, job_id, lambda r: _refused(r, code, message))
         logger.warning("commit of another file's blocks refused job_id=%s", job_id)

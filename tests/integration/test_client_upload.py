@@ -127,6 +127,13 @@ def test_resume_of_a_committed_upload_sends_nothing(
     assert (again.job_id, again.sent_bytes) == (first.job_id, 0)
 
 
+def test_resume_of_a_committed_upload_with_another_file_says_so(service_api: TranscriptionApi, tmp_path: Path) -> None:
+    """The job already holds A: "resuming" it with B used to answer "uploaded, 0 bytes sent", as if B were in."""
+    first = upload_file(service_api, make_file(tmp_path / "a.wav", 2 * MIB, seed=1))
+    with pytest.raises(UploadError, match="the file changed"):
+        upload_file(service_api, make_file(tmp_path / "b.wav", 2 * MIB, seed=2), resume_job_id=first.job_id)
+
+
 def test_unknown_job_resume_is_a_clear_error(service_api: TranscriptionApi, tmp_path: Path) -> None:
     audio = make_file(tmp_path / "x.wav", 1024)
     with pytest.raises(ApiError) as caught:
