@@ -33,6 +33,7 @@ from client.throttle import RateLimiter
 from shared.blocks import BlockPlan, block_id
 
 CHANGED_WHILE_SENDING = "the file changed while it was being uploaded"
+START_AFRESH = "nothing was committed; start a new upload of the file as it is now"
 
 SLICE = 1024 * 1024
 HASH_SLICE = 4 * SLICE
@@ -171,7 +172,7 @@ class BlockUploader:
         while offset < end:
             chunk = os.pread(fd, min(SLICE, end - offset), offset)
             if not chunk:
-                raise FileChangedError(f"{CHANGED_WHILE_SENDING} (it got shorter)")
+                raise FileChangedError(f"{CHANGED_WHILE_SENDING} (it got shorter); {START_AFRESH}")
             self._limiter.consume(len(chunk))
             offset += len(chunk)
             yield chunk
@@ -189,7 +190,10 @@ class BlockUploader:
                     return
                 problem = f"HTTP {response.status_code} {_storage_code(response)}"
                 if _storage_code(response) == "Md5Mismatch":
-                    raise FileChangedError(f"{CHANGED_WHILE_SENDING} ({what}: its bytes no longer match its checksum)")
+                    raise FileChangedError(
+                        f"{CHANGED_WHILE_SENDING} ({what} no longer matched the checksum taken just before); "
+                        + START_AFRESH
+                    )
                 if response.status_code == 403 and not renewed:
                     target, renewed = self._sas.renew(target), True
                     continue
@@ -216,7 +220,7 @@ def _md5_of(fd: int, offset: int, length: int) -> str:
     while offset < end:
         n = os.preadv(fd, [view[: min(HASH_SLICE, end - offset)]], offset)
         if n == 0:
-            raise FileChangedError(f"{CHANGED_WHILE_SENDING} (it got shorter)")
+            raise FileChangedError(f"{CHANGED_WHILE_SENDING} (it got shorter); {START_AFRESH}")
         digest.update(view[:n])
         offset += n
     return base64.b64encode(digest.digest()).decode("ascii")

@@ -19,6 +19,7 @@ import httpx
 from client.api import ApiError, TranscriptionApi
 from client.block_upload import (
     CHANGED_WHILE_SENDING,
+    START_AFRESH,
     BlockUploader,
     FileChangedError,
     SasSource,
@@ -117,8 +118,8 @@ def ensure_unchanged(path: Path, started: LocalVersion) -> None:
     """Before the commit: every block was read from the version seen at the start, or nothing commits."""
     if LocalVersion.of(path) != started:
         raise FileChangedError(
-            f"{CHANGED_WHILE_SENDING}: {readable(str(path))} was modified after the upload started, so its blocks "
-            "may mix two versions; nothing was committed. Start a new upload of the file as it is now"
+            f"{CHANGED_WHILE_SENDING} ({readable(str(path))} was modified after the upload started, so its blocks "
+            f"may mix two versions); {START_AFRESH}"
         )
 
 
