@@ -113,8 +113,8 @@ class Span(_Contract):
 
 
 class JobWarning(_Contract):
-    """Something a completed job's customer must know about its transcript: ``code`` is from
-    :class:`shared.errors.ErrorCode` (``duration_mismatch``, ``no_words_heard``), stable for code to branch on."""
+    """Something a completed job's transcript must not hide. The code (duration_mismatch, no_words_heard) is
+    stable: branch on it; the message says what was found."""
 
     code: str
     message: str
