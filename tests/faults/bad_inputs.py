@@ -16,6 +16,7 @@ import struct
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -320,7 +321,7 @@ def two_track_mp4(folder: Path, speech_track: int | None = 1, name: str = "two_t
         for pos in range(0, len(speech), size):
             for stream, samples in zip(streams, tracks, strict=True):
                 frame = av.AudioFrame.from_ndarray(samples[None, pos : pos + size].copy(), format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = rate, pos
+                frame.sample_rate, frame.pts, frame.time_base = rate, pos, Fraction(1, rate)
                 out.mux(stream.encode(frame))
         for stream in streams:
             out.mux(stream.encode(None))
