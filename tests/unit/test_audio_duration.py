@@ -8,6 +8,8 @@ what the headers declared, and reads the small file once; honest files are not r
 
 from __future__ import annotations
 
+import io
+import struct
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,30 @@ def test_a_patched_xing_frame_count_is_measured_not_believed(tmp_path: Path, fra
     # the header reads of every probe (start and end), then one pass over the file through a small cache
     assert reader.bytes_fetched <= len(data) + 4 * reader.chunk_size
     assert window_count(info.duration_s, window_s=300.0, workers=1, min_window_s=30.0) == 1
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg's page checksum: CRC-32, polynomial 0x04C11DB7, no reflection, initial value 0."""
+    crc = 0
+    for byte in page:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+        crc &= 0xFFFFFFFF
+    return crc
+
+
+def test_an_ogg_whose_last_granule_position_declares_10_hours_is_measured() -> None:
+    """FFmpeg takes an Ogg stream's duration from its last page's granule position; patched (and re-checksummed)
+    to 10 hours in speech.opus (65 KB: at most 521 s at 1 kb/s), the packets still say 22 s."""
+    data = bytearray((DATA / "speech.opus").read_bytes())
+    last = data.rfind(b"OggS")
+    struct.pack_into("<q", data, last + 6, 48_000 * 36_000)
+    struct.pack_into("<I", data, last + 22, 0)
+    struct.pack_into("<I", data, last + 22, _ogg_crc(bytes(data[last:])))
+    info = probe(io.BytesIO(bytes(data)), "talk.opus")
+    assert info.duration_s == pytest.approx(REAL_S, abs=0.05)
+    assert info.declared_duration_s == pytest.approx(36_000.0)
 
 
 def test_honest_files_keep_their_headers_word() -> None:
