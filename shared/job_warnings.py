@@ -40,8 +40,8 @@ class Findings:
         return self.audio.duration_s
 
     def warnings(self, words: int) -> list[JobWarning]:
-        found = [w for w in (self._duration(), self._no_words(words)) if w is not None]
-        return found
+        """The warnings for a transcript of ``words`` words, in a fixed order (duration first)."""
+        return [w for w in (self._duration(), self._no_words(words)) if w is not None]
 
     def _duration(self) -> JobWarning | None:
         declared = self.audio.declared_duration_s
