@@ -97,7 +97,7 @@ def probe_audio(job: dict[str, Any]) -> dict[str, Any]:
     blob = storage.container(job["container"]).get_blob_client(job["blob"], snapshot=snapshot)
     try:
         with BlobRangeReader(blob, size=job["size_bytes"], etag=None if snapshot else job.get("etag")) as reader:
-            info = probe(reader, job["filename"])
+            info = probe(reader, job["filename"], job.get("audio_stream"))  # the caller's pick, if any
     except ResourceModifiedError:
         raise PermanentError(ErrorCode.SOURCE_CHANGED, "the upload was replaced after it was committed") from None
     logger.info(

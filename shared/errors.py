@@ -43,6 +43,7 @@ class ErrorCode(Enum):
     SIZE_MISMATCH = (422, "The uploaded file's size differs from the announced size")
     UPLOAD_EXPIRED = (422, "The upload session expired before the file was committed")
     SOURCE_CHANGED = (409, "The uploaded file was replaced while it was being transcribed")
+    AUDIO_STREAM_NOT_FOUND = (422, "The file has no audio stream with the number asked for")
     TRANSCRIPTION_FAILED = (500, "Transcription failed")
     ORCHESTRATION_LOST = (500, "The job's orchestration stopped without finishing it")
     STORAGE_UNAVAILABLE = (503, "Storage is temporarily unavailable")

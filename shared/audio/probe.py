@@ -48,7 +48,7 @@ from typing import Any
 
 from shared.audio.blob_reader import AudioSource, GuardedFile
 from shared.audio.duration import believable, ceiling_s
-from shared.audio.streams import choose
+from shared.audio.streams import check_wanted, choose
 from shared.contracts import AudioInfo
 from shared.errors import ErrorCode, PermanentError
 
@@ -98,13 +98,15 @@ _BYTES_PER_SAMPLE |= {"FLOAT": 4, "DOUBLE": 8}
 _FIRST_FRAME_PACKETS = 64
 
 
-def probe(fileobj: AudioSource, filename: str) -> AudioInfo:
+def probe(fileobj: AudioSource, filename: str, audio_stream: int | None = None) -> AudioInfo:
     """Describe the audio in ``fileobj`` (any seekable binary file) from its headers.
 
     Args:
       fileobj: the source, typically a :class:`~shared.audio.blob_reader.BlobRangeReader`; its position is
         changed.
       filename: the customer's file name, used in error details and logs only: the bytes decide the format.
+      audio_stream: the caller's pick among the file's audio streams (0: the first); None: the one with sound
+        (:mod:`shared.audio.streams`).
 
     Returns:
       An :class:`AudioInfo` whose ``decoder`` tells :func:`shared.audio.decode.read_window` which path to take.
@@ -118,7 +120,9 @@ def probe(fileobj: AudioSource, filename: str) -> AudioInfo:
         raise PermanentError(ErrorCode.EMPTY_AUDIO, f"'{filename}' is empty (0 bytes)")
     info = None if _is_ogg(fileobj) else _probe_soundfile(fileobj, filename)
     if info is None:
-        info = _probe_av(fileobj, filename, size)
+        info = _probe_av(fileobj, filename, size, audio_stream)
+    elif audio_stream is not None:
+        check_wanted(audio_stream, 1, filename)  # libsndfile's formats hold one stream
     _check_plausible(info, filename)
     logger.info(
         "probed %s: %s/%s %.3f s %d Hz %d ch (%s)",
@@ -268,11 +272,11 @@ def open_container(fileobj: AudioSource, filename: str) -> Any:
         ) from exc
 
 
-def _probe_av(fileobj: AudioSource, filename: str, size: int) -> AudioInfo:
+def _probe_av(fileobj: AudioSource, filename: str, size: int, wanted: int | None) -> AudioInfo:
     import av
 
     with open_container(fileobj, filename) as container:
-        stream = audio_stream(container, filename)
+        stream = choose(container, filename, wanted=wanted)
         several = len(container.streams.audio) > 1
         ctx = stream.codec_context
         names = container.format.name

@@ -8,8 +8,9 @@ with sound at any of them is chosen; when none has sound, the first candidate is
 nothing). Listening reads a couple of seconds at each point through the container's index: a few range reads,
 whatever the file's size.
 
-The choice is recorded as ``AudioInfo.stream_index`` (the container's index), so every window decodes the same
-stream the probe chose.
+A caller may pick the stream instead (``wanted``: 0 for the file's first audio stream); one the file does not have
+fails the job with ``audio_stream_not_found``. The choice is recorded as ``AudioInfo.stream_index`` (the
+container's index), so every window decodes the same stream the probe chose.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ LISTEN_S = 2.0  # decoded at each point
 _DEFAULT = 1  # AV_DISPOSITION_DEFAULT
 
 
-def choose(container: Any, filename: str, index: int | None = None) -> Any:
+def choose(container: Any, filename: str, index: int | None = None, wanted: int | None = None) -> Any:
     """The stream to transcribe: the one at container index ``index`` when given (what the probe chose), else the
-    chosen one (module docstring); the right error when there is none, or when it cannot be decoded."""
+    caller's pick ``wanted`` (0 for the file's first audio stream), else the chosen one (module docstring); the
+    right error when there is none, or when it cannot be decoded."""
     audio = list(container.streams.audio)
     if index is not None:
         picked = [s for s in audio if s.index == index]
@@ -40,6 +42,9 @@ def choose(container: Any, filename: str, index: int | None = None) -> Any:
         if container.streams.video:
             raise PermanentError(ErrorCode.UNSUPPORTED_FORMAT, f"'{filename}' has video or images but no audio stream")
         raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"'{filename}' is not an audio file (no audio stream)")
+    if wanted is not None:
+        check_wanted(wanted, len(audio), filename)
+        return _decodable(audio[wanted], filename)
     if len(audio) == 1:
         return _decodable(audio[0], filename)
     candidates = [s for s in _in_preference(audio) if _can_decode(s)]
@@ -52,6 +57,16 @@ def choose(container: Any, filename: str, index: int | None = None) -> Any:
     first = candidates[0].index
     logger.warning("%s: none of its %d audio streams has sound; transcribing stream %d", filename, len(audio), first)
     return candidates[0]
+
+
+def check_wanted(wanted: int, count: int, filename: str) -> None:
+    """The caller's pick must be one of the file's ``count`` audio streams, numbered from 0."""
+    if not 0 <= wanted < count:
+        raise PermanentError(
+            ErrorCode.AUDIO_STREAM_NOT_FOUND,
+            f"'{filename}' has {count} audio stream{'s' if count != 1 else ''}, numbered from 0; "
+            f"audio_stream {wanted} was asked for",
+        )
 
 
 def _in_preference(streams: list[Any]) -> list[Any]:
