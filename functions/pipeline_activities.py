@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
 from azure.core.exceptions import ResourceModifiedError
@@ -26,6 +26,9 @@ from shared.jobs import JobStore
 from shared.models import JobError, JobRecord, JobStatus, WebhookState
 from shared.queues import queue
 from shared.untranscribed import Untranscribed
+
+if TYPE_CHECKING:
+    from shared.job_warnings import Findings
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
@@ -94,7 +97,7 @@ def probe_audio(job: dict[str, Any]) -> dict[str, Any]:
     blob = storage.container(job["container"]).get_blob_client(job["blob"], snapshot=snapshot)
     try:
         with BlobRangeReader(blob, size=job["size_bytes"], etag=None if snapshot else job.get("etag")) as reader:
-            info = probe(reader, job["filename"])
+            info = probe(reader, job["filename"], job.get("audio_stream"))  # the caller's pick, if any
     except ResourceModifiedError:
         raise PermanentError(ErrorCode.SOURCE_CHANGED, "the upload was replaced after it was committed") from None
     logger.info(
@@ -162,29 +165,33 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
     """Stitch the segment results and write transcript.{json,txt,srt,vtt}, streaming: results are read one at a
     time in window order and each stitched segment goes straight to the four files (shared/transcript_writer.py),
     so memory does not grow with the number of segments. Rewriting the files is idempotent."""
+    from shared.job_warnings import Findings
     from shared.stitching import stitch_stream
     from shared.transcript_writer import TranscriptWriter
 
     settings, job = get_settings(), payload["job"]
     audio = AudioInfo.model_validate(payload["audio"])
-    heard, unheard = _Heard(), Untranscribed(audio.duration_s)
+    heard, unheard, findings = _Heard(), Untranscribed(audio.duration_s), Findings(audio)
     writer = TranscriptWriter(storage.container(settings.results_container), job["job_id"])
     results = _results_in_order(storage.container(settings.segments_container), job["job_id"], payload["segments"])
-    for segment in stitch_stream(heard.track(results, unheard), audio.duration_s):
+    for segment in stitch_stream(heard.track(results, unheard, findings), audio.duration_s):
         writer.add(segment)
         for span in unheard.passed(segment):
             writer.add_untranscribed(span)
     for span in unheard.rest():
         writer.add_untranscribed(span)
     language, model = heard.language() or job.get("language"), heard.model(job["model"])
+    duration, warnings = findings.duration_s(), findings.warnings(writer.words)
     head = {
         "job_id": job["job_id"],
         "filename": job["filename"],
         "language": language,
-        "duration_s": audio.duration_s,
+        "duration_s": duration,
         "model": model,
     }
-    paths = writer.finish(head, payload.get("timings", {}))
+    paths = writer.finish(head, payload.get("timings", {}), warnings)
+    for warning in warnings:
+        logger.warning("job warning job_id=%s code=%s: %s", job["job_id"], warning.code, warning.message)
     logger.info(
         "merged job_id=%s segments=%d words=%d untranscribed=%d (%.1f s)",
         job["job_id"],
@@ -194,7 +201,7 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
         unheard.seconds,
     )
     summary = {
-        "duration_s": audio.duration_s,
+        "duration_s": duration,
         "language": language,
         "model": model,
         "segments": writer.segments,
@@ -202,6 +209,7 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
         "untranscribed": unheard.count,
         "untranscribed_s": round(unheard.seconds, 3),
         "transcripts": paths,
+        "warnings": [w.model_dump() for w in warnings],
     }
     # The transcript is written: the job is complete now, for the customer polling its status, rather than one
     # more queue wait later when the orchestration's own update (then a no-op) runs. A retry of this activity
@@ -222,9 +230,12 @@ class _Heard:
         self.languages: Counter[str] = Counter()
         self.models: set[str] = set()
 
-    def track(self, results: Iterable[SegmentResult], unheard: Untranscribed) -> Iterator[SegmentResult]:
+    def track(
+        self, results: Iterable[SegmentResult], unheard: Untranscribed, findings: Findings
+    ) -> Iterator[SegmentResult]:
         for result in results:
             unheard.offer(result)
+            findings.offer(result)
             if result.language:
                 self.languages[result.language] += 1
             if result.model:

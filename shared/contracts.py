@@ -29,6 +29,16 @@ class AudioInfo(_Contract):
     sample_rate: int
     channels: int
     decoder: str = Field(description="'soundfile' (seekable PCM-like formats) or 'av' (compressed containers)")
+    declared_duration_s: float | None = Field(
+        default=None,
+        description="what the headers declared, when it could not be true and duration_s was measured instead "
+        "(shared/audio/duration.py); None when the headers were believed",
+    )
+    stream_index: int | None = Field(
+        default=None,
+        description="the container's index of the audio stream to transcribe, when it holds several "
+        "(shared/audio/streams.py); None: its only audio stream",
+    )
 
 
 class Window(_Contract):
@@ -102,6 +112,14 @@ class Span(_Contract):
     end: float
 
 
+class JobWarning(_Contract):
+    """Something a completed job's transcript must not hide. The code (duration_mismatch, no_words_heard) is
+    stable: branch on it; the message says what was found."""
+
+    code: str
+    message: str
+
+
 class SegmentResult(_Contract):
     """Written by a worker to ``segments/{job_id}/{index}.json``; times already absolute."""
 
@@ -114,6 +132,14 @@ class SegmentResult(_Contract):
     untranscribed: list[Span] = Field(
         default_factory=list,
         description="speech the VAD found in the window that gave no words after every attempt (worker/coverage.py)",
+    )
+    audio_end_s: float | None = Field(
+        default=None,
+        description="where the file's audio ran out inside this window, when it did so well before the window's end: "
+        "the file is shorter than its headers say (None: the window was whole)",
+    )
+    peak_dbfs: float | None = Field(
+        default=None, description="the window's loudest sample, dB of full scale (None: digital silence, or no audio)"
     )
     model: str
     device: str
@@ -154,3 +180,6 @@ class Transcript(_Contract):
         description="stretches where the VAD heard speech but no attempt gave words: nothing is dropped silently",
     )
     timings: dict[str, float] = Field(default_factory=dict)
+    warnings: list[JobWarning] = Field(
+        default_factory=list, description="what the job's result must not hide (shared/job_warnings.py); [] is good"
+    )

@@ -45,10 +45,15 @@ class ErrorCode(Enum):
     UPLOAD_EXPIRED = (422, "The upload session expired before the file was committed")
     SOURCE_CHANGED = (409, "The uploaded file was replaced while it was being transcribed")
     FILE_CHANGED = (409, "The file is not the one this upload session was opened for")
+    AUDIO_STREAM_NOT_FOUND = (422, "The file has no audio stream with the number asked for")
     TRANSCRIPTION_FAILED = (500, "Transcription failed")
     ORCHESTRATION_LOST = (500, "The job's orchestration stopped without finishing it")
     STORAGE_UNAVAILABLE = (503, "Storage is temporarily unavailable")
     INTERNAL_ERROR = (500, "Internal error")
+    # Warnings: a completed job carries these in result.warnings and transcript.json (shared/job_warnings.py); the
+    # status is what they would be as errors, never sent.
+    DURATION_MISMATCH = (422, "The file holds less audio than its headers declare")
+    NO_WORDS_HEARD = (422, "The audio is not silent, but no words were heard")
 
     @property
     def status(self) -> int:

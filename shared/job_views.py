@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.contracts import JobWarning
 from shared.models import JobError, JobRecord, JobStatus, WebhookState
 from shared.sas import BlobSigner, read_permission
 
@@ -50,6 +51,11 @@ class JobResult(BaseModel):
     model: str
     turnaround_s: float | None = Field(description="seconds from the committed upload to the finished transcript")
     rtfx: float | None = Field(description="audio seconds per second of turnaround")
+    warnings: list[JobWarning] = Field(
+        default_factory=list,
+        description="what the transcript must not hide: duration_mismatch (the file holds less audio than its "
+        "headers declare), no_words_heard (no words from audio that is not silent); [] is good",
+    )
     transcripts: dict[str, str] = Field(description="short-lived read links, one per format")
     links_expire_at: datetime
 
@@ -130,6 +136,7 @@ def _result(record: JobRecord, signer: BlobSigner, results_container: str) -> Jo
         model=str(summary.get("model", "")),
         turnaround_s=turnaround,
         rtfx=round(duration / turnaround, 2) if turnaround else None,
+        warnings=[JobWarning.model_validate(w) for w in summary.get("warnings") or []],
         transcripts=links,
         links_expire_at=expiry,
     )

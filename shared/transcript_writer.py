@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 from pydantic import TypeAdapter
 
-from shared.contracts import Segment, Span
+from shared.contracts import JobWarning, Segment, Span
 from shared.formats import VTT_HEADER, CueBuilder, srt_block, txt_line, vtt_block
 
 BLOCK_BYTES = 4 << 20
@@ -99,13 +100,18 @@ class TranscriptWriter:
             self.srt.write("body", srt_block(self._cue_number, cue).encode())
             self.vtt.write("body", vtt_block(cue).encode())
 
-    def finish(self, head: dict[str, Any], timings: dict[str, float]) -> dict[str, str]:
-        """``head``: the transcript's fields before ``text`` (job_id, filename, language, duration_s, model)."""
+    def finish(
+        self, head: dict[str, Any], timings: dict[str, float], warnings: Sequence[JobWarning] = ()
+    ) -> dict[str, str]:
+        """``head``: the transcript's fields before ``text`` (job_id, filename, language, duration_s, model);
+        ``warnings``: what the job must not hide (shared/job_warnings.py), the document's last field."""
         self._write_cues(self._cues.finish())
         self.json.write("head", _JSON.dump_json(head)[:-1] + b',"text":"')
         self.json.write("middle", b'","segments":[')
         self.json.write("between", b'],"untranscribed":[')
-        self.json.write("tail", b'],"timings":' + _JSON.dump_json(dict(sorted(timings.items()))) + b"}")
+        tail = b'],"timings":' + _JSON.dump_json(dict(sorted(timings.items())))
+        tail += b',"warnings":' + _JSON.dump_json([w.model_dump() for w in warnings]) + b"}"
+        self.json.write("tail", tail)
         for ext, staged in (("json", self.json), ("txt", self.txt), ("srt", self.srt), ("vtt", self.vtt)):
             staged.commit(CONTENT_TYPES[ext])
         return dict(self.paths)

@@ -33,6 +33,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from shared import job_metrics, tracing
+from shared.audio.level import peak_dbfs
 from shared.contracts import SegmentDone, SegmentJob, SegmentResult
 from shared.errors import PermanentError
 from shared.inflight import InflightProgress, mark_taken
@@ -40,6 +41,7 @@ from shared.jobs import JobStore
 from shared.models import JobStatus
 from shared.telemetry_names import Attr, Span
 from worker.quiet import is_quiet
+from worker.shortfall import audio_end_s
 from worker.transcriber import Heard, Stopped, Transcriber
 
 logger = logging.getLogger(__name__)
@@ -357,6 +359,16 @@ class SegmentWorker:
         progress = InflightProgress(
             self.blobs.get_container_client(job.result_container), job, self.options.progress_every_s
         )
+        ended, loudest = audio_end_s(job.window, len(samples)), peak_dbfs(samples)
+        if ended is not None:
+            logger.warning(
+                "audio ends early job_id=%s index=%d at %.3f s, in a window ending at %.3f s (declared %.3f s)",
+                job.job_id,
+                job.index,
+                ended,
+                job.window.end_s,
+                job.audio.duration_s,
+            )
         with tracing.child(Span.SEGMENT_INFERENCE) as inference_span:
             heard = Heard(segments=[], language=None, language_probability=None)  # a quiet window: no language vote
             if is_quiet(samples):  # nothing the model could hear (worker/quiet.py): skip its ~1 s of VAD
@@ -382,6 +394,8 @@ class SegmentWorker:
             language_probability=heard.language_probability,
             segments=heard.segments,
             untranscribed=heard.untranscribed,
+            audio_end_s=ended,
+            peak_dbfs=loudest,
             model=self.transcriber.model_name,
             device=self.transcriber.device,
             compute_type=self.transcriber.compute_type,

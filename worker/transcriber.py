@@ -4,6 +4,7 @@
 
 How a window is decoded, and why (issue 20, measured on real speech with ``bench/real_speech``, docs/benchmarks.md):
 
+0. A quiet window is raised to a level the VAD hears (:mod:`worker.level`): quiet speech is never dropped for it.
 1. Silero VAD finds the window's speech spans (:mod:`worker.speech`), and the spans are packed into contiguous clips
    of at most 30 s, pauses included. faster-whisper's own batched pipeline glues the speech of several utterances
    together, silences cut out, and decodes each 30 s chunk once without timestamps: on real recordings of short
@@ -45,6 +46,7 @@ from shared.contracts import Segment, Span, Window, Word
 from worker.coverage import fill, redo_clips, uncovered
 from worker.doubles import drop_doubled_words
 from worker.edges import quiet_edges
+from worker.level import raised
 from worker.repetition import remove_loops
 from worker.resegment import sentences
 from worker.speech import fixed_clips, pack, speech_spans
@@ -140,6 +142,7 @@ class Transcriber:
         reached. Loops are cut before coverage is judged: a loop's made-up words must not pass for the speech they
         drowned.
         """
+        samples = raised(samples)  # quiet speech at a level the VAD hears (worker/level.py)
         first, stop = 0, len(samples)
         if start_in_pause:
             lead, tail = window.keep_start_s - window.start_s, window.end_s - window.keep_end_s

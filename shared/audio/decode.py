@@ -78,7 +78,7 @@ def read_window(fileobj: AudioSource, info: AudioInfo, start_s: float, end_s: fl
     if info.decoder == "soundfile":
         samples = _read_soundfile(fileobj, n0, n1)
     elif info.decoder == "av":
-        samples = _read_av(fileobj, start_s, n0, n1)
+        samples = _read_av(fileobj, info.stream_index, start_s, n0, n1)
     else:
         raise ValueError(f"unknown decoder {info.decoder!r}; expected 'soundfile' or 'av'")
     if len(samples) < n1 - n0 and end_s < info.duration_s - 0.1:
@@ -161,11 +161,11 @@ class _SeekOvershoot(Exception):
     """The demuxer landed after the window's start: retry with a longer pre-roll."""
 
 
-def _read_av(fileobj: AudioSource, start_s: float, n0: int, n1: int) -> Samples:
+def _read_av(fileobj: AudioSource, stream_index: int | None, start_s: float, n0: int, n1: int) -> Samples:
     import av
 
     with open_container(fileobj, "source") as container:
-        stream = audio_stream(container, "source")
+        stream = audio_stream(container, "source", stream_index)  # the one the probe chose
         try:
             origin = _origin(container, stream)
             for preroll in _PREROLLS_S:

@@ -29,6 +29,11 @@ How bad input is classified, consistently for every format:
   be true: a sample rate outside 1 kHz-768 kHz (a 159 KB WAV claiming 1 Hz would be 22 hours of "audio" and
   tie up the GPUs), or no channels or more than 255.
 
+A compressed stream whose headers declare more audio than its bytes can hold at the codec's lowest bitrate (a
+patched Xing frame count: 7 s declared as 50 hours) is not refused, its audio is fine: its duration is measured
+from its packets instead, and the declared one kept in ``AudioInfo.declared_duration_s`` so that the transcript
+says so (:mod:`shared.audio.duration`).
+
 Storage failures while reading are never reclassified: a :class:`~shared.errors.TransientError` from the reader
 propagates as itself, even when it happened inside libsndfile.
 """
@@ -42,6 +47,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from shared.audio.blob_reader import AudioSource, GuardedFile
+from shared.audio.duration import believable, ceiling_s
+from shared.audio.streams import check_wanted, choose
 from shared.contracts import AudioInfo
 from shared.errors import ErrorCode, PermanentError
 
@@ -91,13 +98,15 @@ _BYTES_PER_SAMPLE |= {"FLOAT": 4, "DOUBLE": 8}
 _FIRST_FRAME_PACKETS = 64
 
 
-def probe(fileobj: AudioSource, filename: str) -> AudioInfo:
+def probe(fileobj: AudioSource, filename: str, audio_stream: int | None = None) -> AudioInfo:
     """Describe the audio in ``fileobj`` (any seekable binary file) from its headers.
 
     Args:
       fileobj: the source, typically a :class:`~shared.audio.blob_reader.BlobRangeReader`; its position is
         changed.
       filename: the customer's file name, used in error details and logs only: the bytes decide the format.
+      audio_stream: the caller's pick among the file's audio streams (0: the first); None: the one with sound
+        (:mod:`shared.audio.streams`).
 
     Returns:
       An :class:`AudioInfo` whose ``decoder`` tells :func:`shared.audio.decode.read_window` which path to take.
@@ -111,7 +120,9 @@ def probe(fileobj: AudioSource, filename: str) -> AudioInfo:
         raise PermanentError(ErrorCode.EMPTY_AUDIO, f"'{filename}' is empty (0 bytes)")
     info = None if _is_ogg(fileobj) else _probe_soundfile(fileobj, filename)
     if info is None:
-        info = _probe_av(fileobj, filename)
+        info = _probe_av(fileobj, filename, size, audio_stream)
+    elif audio_stream is not None:
+        check_wanted(audio_stream, 1, filename)  # libsndfile's formats hold one stream
     _check_plausible(info, filename)
     logger.info(
         "probed %s: %s/%s %.3f s %d Hz %d ch (%s)",
@@ -243,17 +254,9 @@ def _check_tail(sound: Any, filename: str, guarded: GuardedFile) -> None:
         raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"'{filename}' ends before its headers say it does")
 
 
-def audio_stream(container: Any, filename: str) -> Any:
-    """The stream to transcribe (FFmpeg's "best" audio stream), or the right error when there is none."""
-    stream = container.streams.best("audio")
-    if stream is None:
-        if container.streams.video:
-            raise PermanentError(ErrorCode.UNSUPPORTED_FORMAT, f"'{filename}' has video or images but no audio stream")
-        raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"'{filename}' is not an audio file (no audio stream)")
-    ctx = stream.codec_context
-    if ctx is None or ctx.codec is None or not ctx.codec.is_decoder:
-        raise PermanentError(ErrorCode.UNSUPPORTED_FORMAT, f"'{filename}' uses an audio codec we cannot decode")
-    return stream
+def audio_stream(container: Any, filename: str, index: int | None = None) -> Any:
+    """The stream to transcribe (:func:`shared.audio.streams.choose`), or the right error when there is none."""
+    return choose(container, filename, index)
 
 
 def open_container(fileobj: AudioSource, filename: str) -> Any:
@@ -269,19 +272,22 @@ def open_container(fileobj: AudioSource, filename: str) -> Any:
         ) from exc
 
 
-def _probe_av(fileobj: AudioSource, filename: str) -> AudioInfo:
+def _probe_av(fileobj: AudioSource, filename: str, size: int, wanted: int | None) -> AudioInfo:
     import av
 
     with open_container(fileobj, filename) as container:
-        stream = audio_stream(container, filename)
+        stream = choose(container, filename, wanted=wanted)
+        several = len(container.streams.audio) > 1
         ctx = stream.codec_context
         names = container.format.name
         fmt = _AV_FORMAT_NAMES.get(names, names.split(",")[0])
         try:
             has_frames = _first_frame_decodes(container, stream, filename)
-            duration = _metadata_duration(container, stream)
+            declared = duration = _metadata_duration(container, stream)
             if duration is None and has_frames:
                 duration = _duration_from_packets(container, stream, filename)
+            elif duration is not None and not believable(duration, size, ctx.codec.canonical_name, ctx.sample_rate):
+                duration = _measured_instead(container, stream, filename, duration, size)
         except av.error.FFmpegError as exc:
             raise PermanentError(ErrorCode.CORRUPT_AUDIO, f"'{filename}' does not decode ({exc.strerror})") from exc
         if not has_frames or not duration or duration <= 0:
@@ -293,7 +299,22 @@ def _probe_av(fileobj: AudioSource, filename: str) -> AudioInfo:
             sample_rate=ctx.sample_rate,
             channels=ctx.channels,
             decoder="av",
+            declared_duration_s=declared if declared is not None and declared != duration else None,
+            stream_index=stream.index if several else None,
         )
+
+
+def _measured_instead(container: Any, stream: Any, filename: str, declared: float, size: int) -> float | None:
+    """The duration of a stream whose headers declare more than its bytes can hold (shared/audio/duration.py)."""
+    limit = ceiling_s(size, stream.codec_context.codec.canonical_name, stream.codec_context.sample_rate)
+    logger.warning(
+        "%s declares %.3f s, more than its %d bytes can hold (%.3f s at the codec's lowest bitrate); measuring it",
+        filename,
+        declared,
+        size,
+        limit,
+    )
+    return _duration_from_packets(container, stream, filename)
 
 
 def _first_frame_decodes(container: Any, stream: Any, filename: str) -> bool:
@@ -330,12 +351,13 @@ def _metadata_duration(container: Any, stream: Any) -> float | None:
 
 
 def _duration_from_packets(container: Any, stream: Any, filename: str) -> float | None:
-    """Last resort for streams with no duration anywhere (live-recorded WebM): the end of the last packet.
+    """For streams with no duration anywhere (live-recorded WebM), or one that cannot be true: the end of the last
+    packet.
 
     This demuxes (never decodes) every packet, so it reads the whole file once, streamed through the reader's
-    small cache; it is logged because it is the one case where the probe is not header-only.
+    small cache; it is logged because these are the only cases where the probe is not header-only.
     """
-    logger.warning("%s has no duration in its headers; scanning its packets", filename)
+    logger.warning("%s: scanning its packets for its duration", filename)
     container.seek(0)
     start = stream.start_time or 0
     end: int | None = None

@@ -16,6 +16,7 @@ import struct
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,80 @@ def flac_with_cover_art(folder: Path, art_bytes: int = 4 * 1024 * 1024) -> Path:
     return _write(folder, "cover_art.flac", data[:offset] + block + data[offset:])
 
 
+# --- headers that lie, streams that hide the speech (issue 22) ------------------------------------------------------
+
+
+def xing_frame_count_at(mp3: bytes | bytearray) -> int:
+    """Offset of the frame count in the Xing (VBR) or Info (CBR) tag of an MP3's first frame."""
+    for tag in (b"Xing", b"Info"):
+        at = bytes(mp3[:4096]).find(tag)
+        if at >= 0:
+            (flags,) = struct.unpack_from(">I", mp3, at + 4)
+            assert flags & 1, "the tag has no frame count"
+            return at + 8
+    raise AssertionError("no Xing/Info tag in the first frame")
+
+
+def lying_mp3(frames: int, name: str = "lying.mp3") -> Callable[[Path], Path]:
+    """speech.mp3 (22 s, 22.05 kHz: 576 samples a frame) whose Xing/Info tag declares ``frames`` frames: 0x00FFFFFF
+    declares 438,262 s, 0xFFFFFFFF 112 million s (issue 22: a probe believed such a count and planned 1,008 windows)."""
+
+    def make(folder: Path) -> Path:
+        data = bytearray(_mp3_audio())
+        struct.pack_into(">I", data, xing_frame_count_at(data), frames)
+        return _write(folder, name, data)
+
+    return make
+
+
+def speech_at_peak(dbfs: float, name: str = "quiet.wav") -> Callable[[Path], Path]:
+    """The passage with its peak at ``dbfs`` as 16-bit PCM, what ``sox speech.wav quiet.wav gain -n -60`` writes
+    (at -60 dBFS the loudest sample is 33 steps)."""
+
+    def make(folder: Path) -> Path:
+        speech, rate = sf.read(SPEECH_WAV, dtype="float32")
+        scaled = speech / np.abs(speech).max() * 10 ** (dbfs / 20)
+        path = folder / name
+        sf.write(path, np.round(scaled * 32767).astype(np.int16), rate, subtype="PCM_16")
+        return path
+
+    return make
+
+
+def two_track_mp4(folder: Path, speech_track: int | None = 1, name: str = "two_tracks.mp4") -> Path:
+    """An MP4 with two AAC tracks, the passage on ``speech_track`` (None: neither) and digital silence on the other
+    (a camera's own muted microphone beside the lavalier's track); FFmpeg flags the first track as the default."""
+    import av
+
+    speech, rate = sf.read(SPEECH_WAV, dtype="float32")
+    tracks = [np.zeros_like(speech), np.zeros_like(speech)]
+    if speech_track is not None:
+        tracks[speech_track] = speech
+    path = folder / name
+    with av.open(str(path), "w", format="mp4") as out:
+        streams = [out.add_stream("aac", rate=rate, layout="mono") for _ in tracks]
+        for stream in streams:
+            stream.bit_rate = 32000
+        size = streams[0].codec_context.frame_size or 1024
+        for pos in range(0, len(speech), size):
+            for stream, samples in zip(streams, tracks, strict=True):
+                frame = av.AudioFrame.from_ndarray(samples[None, pos : pos + size].copy(), format="fltp", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = rate, pos, Fraction(1, rate)
+                out.mux(stream.encode(frame))
+        for stream in streams:
+            out.mux(stream.encode(None))
+    return path
+
+
+def hiss(folder: Path) -> Path:
+    """20 s of white noise at a -40 dBFS peak: not silent, and no words in it."""
+    rng = np.random.default_rng(SEED)
+    noise = rng.uniform(-1, 1, 20 * 16000) * 10 ** (-40 / 20)
+    path = folder / "hiss.wav"
+    sf.write(path, np.round(noise * 32767).astype(np.int16), 16000, subtype="PCM_16")
+    return path
+
+
 # --- the catalogue ----------------------------------------------------------------------------------------------------
 
 AUDIO_CASES = [
@@ -313,6 +388,30 @@ AUDIO_CASES = [
     AudioCase("zip_named_wav", "archive.wav", zip_named_wav, "corrupt_audio", why="a ZIP is not audio"),
     AudioCase("mp3_10mb_id3_tag", "tagged.mp3", mp3_with_huge_id3, None, words=True, why="10 MB tag + cover art"),
     AudioCase("flac_cover_art", "cover.flac", flac_with_cover_art, None, words=True, why="4 MB PICTURE block"),
+    AudioCase(
+        "mp3_xing_claims_5_days",
+        "talk.mp3",
+        lying_mp3(0x00FFFFFF),
+        None,
+        words=True,
+        why="a patched Xing frame count declares 438,262 s: the 22 s are measured and transcribed",
+    ),
+    AudioCase(
+        "speech_at_minus_60_dbfs",
+        "quiet.wav",
+        speech_at_peak(-60.0),
+        None,
+        words=True,
+        why="sox gain -n -60: the VAD hears it raised",
+    ),
+    AudioCase(
+        "mp4_first_track_silent",
+        "camera.mp4",
+        two_track_mp4,
+        None,
+        words=True,
+        why="two audio tracks, the default one silent: the one with sound is transcribed",
+    ),
 ]
 
 
