@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("file", type=Path)
     up.add_argument("--resume", metavar="JOB_ID", help="continue an interrupted upload of the same file")
     up.add_argument("--language", help="ISO 639-1 code, or 'auto'")
+    up.add_argument(
+        "--audio-stream",
+        type=int,
+        metavar="N",
+        help="which audio stream to transcribe, from 0 (default: the file's default one with sound)",
+    )
     up.add_argument("--concurrency", type=int, default=4, help="parallel Put Block calls (default 4)")
     up.add_argument("--block-size", type=parse_bytes, help="preferred block size, e.g. 16M (service may raise it)")
     up.add_argument("--limit-rate", type=parse_bytes, help="cap the upload rate, e.g. 20M (bytes per second)")
@@ -127,6 +133,7 @@ def _upload(api: TranscriptionApi, args: argparse.Namespace) -> int:
             resume_job_id=args.resume,
             language=args.language,
             block_size=args.block_size,
+            audio_stream=args.audio_stream,
             options=options,
             show_progress=not args.no_progress and sys.stderr.isatty(),
             on_session=announce,

@@ -52,6 +52,7 @@ def open_session(
     language: str | None,
     block_size: int | None,
     fingerprint: str | None = None,
+    audio_stream: int | None = None,
 ) -> dict[str, Any]:
     """A new session for ``path`` (recording its fingerprint), or the one being resumed, checked to be its own."""
     size = path.stat().st_size
@@ -66,6 +67,8 @@ def open_session(
             body["block_size_bytes"] = block_size
         if fingerprint:
             body["file_fingerprint"] = fingerprint
+        if audio_stream is not None:
+            body["audio_stream"] = audio_stream
         return api.create_upload(body)
     session = _resumed_session(api, path, resume_job_id, fingerprint)
     if session["size_bytes"] != size:
@@ -130,6 +133,7 @@ def upload_file(
     resume_job_id: str | None = None,
     language: str | None = None,
     block_size: int | None = None,
+    audio_stream: int | None = None,
     options: UploadOptions | None = None,
     show_progress: bool = False,
     on_session: Callable[[dict[str, Any]], None] = lambda s: None,
@@ -138,7 +142,7 @@ def upload_file(
     started = time.monotonic()
     version = LocalVersion.of(path)
     fingerprint = version.fingerprint
-    session = open_session(api, path, resume_job_id, language, block_size, fingerprint)
+    session = open_session(api, path, resume_job_id, language, block_size, fingerprint, audio_stream)
     job_id = session["job_id"]
     on_session(session)
     if session["upload_state"] == "committed":

@@ -166,6 +166,7 @@ def orchestration_input(record: JobRecord, committed_at: str, settings: Settings
         "snapshot": source.get("snapshot"),
         "size_bytes": record.size_bytes,
         "language": None if record.language in (None, "auto") else record.language,
+        "audio_stream": record.audio_stream,  # probe_audio: the caller's pick, else the stream with sound
         "model": settings.model,
         "window_s": settings.segment_window_s,
         "overlap_s": settings.segment_overlap_s,

@@ -60,6 +60,10 @@ class JobStatus(StrEnum):
     CANCELED = "canceled"
 
 
+# Containers hold a few audio streams (a film's language tracks, commentary); more than this is a mistake.
+MAX_AUDIO_STREAM = 63
+
+
 class UploadRequest(BaseModel):
     """Body of ``POST /api/uploads``; unknown fields are refused so typos don't pass silently."""
 
@@ -69,6 +73,16 @@ class UploadRequest(BaseModel):
     size_bytes: int = Field(gt=0, description="Exact size of the file in bytes")
     content_type: str | None = Field(default=None, max_length=255, description="MIME type; optional")
     language: LanguageCode | None = Field(default=None, description="ISO 639-1 code, or 'auto' to detect")
+    audio_stream: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_AUDIO_STREAM,
+        description=(
+            "Which of the file's audio streams to transcribe, counted from 0 among its audio streams (a video's "
+            "second language track: 1). Default: the file's default stream when it has sound, else the first that "
+            "does. A number the file does not have fails the job with audio_stream_not_found"
+        ),
+    )
     block_size_bytes: int | None = Field(
         default=None, ge=MIB, le=MAX_BLOCK_SIZE, description="Preferred block size; the service may raise it"
     )
@@ -120,6 +134,7 @@ class UploadSession(BaseModel):
     size_bytes: int
     content_type: str
     language: str | None
+    audio_stream: int | None = Field(default=None, description="As sent when the session was created")
     metadata: dict[str, str] | None
     file_fingerprint: str | None = Field(default=None, description="As sent when the session was created")
     created_at: datetime
@@ -171,6 +186,7 @@ class JobRecord(BaseModel):
     size_bytes: int
     content_type: str
     language: str | None = None
+    audio_stream: int | None = Field(default=None, description="the caller's pick among the file's audio streams")
     metadata: dict[str, str] | None = None
     block_size: int
     session_expires_at: datetime

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-_ADVANCED = {"block_size_bytes", "metadata", "continuation", "Idempotency-Key", "file_fingerprint"}
+_ADVANCED = {"block_size_bytes", "metadata", "continuation", "Idempotency-Key", "file_fingerprint", "audio_stream"}
 # The connection's API key. Power Platform names an apiKey security definition's connection parameter "api_key"
 # (microsoft/PowerPlatformConnectors: 299 certified connectors' apiProperties.json do), and asks for it once, when
 # a connection is created.

@@ -55,8 +55,10 @@ def _sha256(text: str) -> str:
 
 def request_fingerprint(request: UploadRequest) -> str:
     """Identity of a request for idempotency: the validated body, so formatting differences don't count. A body
-    without ``file_fingerprint`` hashes as it did before that field existed, so keys claimed then still replay."""
-    unset = {"file_fingerprint"} if request.file_fingerprint is None else None
+    without ``file_fingerprint`` or ``audio_stream`` hashes as it did before those fields existed, so keys claimed
+    then still replay."""
+    later = {"file_fingerprint": request.file_fingerprint, "audio_stream": request.audio_stream}
+    unset = {name for name, value in later.items() if value is None} or None
     return _sha256(request.model_dump_json(exclude=unset))
 
 
@@ -162,6 +164,7 @@ class UploadSessions:
             size_bytes=request.size_bytes,
             content_type=content_type,
             language=request.language,
+            audio_stream=request.audio_stream,
             metadata=request.metadata,
             block_size=plan.block_size,
             session_expires_at=now + timedelta(seconds=self._settings.upload_session_ttl_seconds),
@@ -213,6 +216,7 @@ class UploadSessions:
             size_bytes=record.size_bytes,
             content_type=record.content_type,
             language=record.language,
+            audio_stream=record.audio_stream,
             metadata=record.metadata,
             file_fingerprint=record.file_fingerprint,
             created_at=record.created_at,

@@ -10,6 +10,8 @@ Azurite, the devhost running function_app.py, two ``python -m worker`` processes
   0 words, language null).
 - 20 s of hiss: no words, and a ``no_words_heard`` warning on the job and the transcript; digital silence: no words
   and no warning.
+- The caller's ``audio_stream`` reaches the probe: stream 0 of that MP4 (its silent track) is what is transcribed,
+  and a stream the file does not have fails the job with ``audio_stream_not_found`` (before: the field was refused).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from client.api import TranscriptionApi
+from client.api import ApiError, TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
 from shared.contracts import Transcript
@@ -65,10 +67,21 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
-def _run(stack: LocalStack, path: Path) -> tuple[dict[str, Any], Transcript]:
+def _run(stack: LocalStack, path: Path, audio_stream: int | None = None) -> tuple[dict[str, Any], Transcript]:
+    body = _finished(stack, path, audio_stream)
+    assert body["status"] == "completed", body
     api = TranscriptionApi(stack.base_url, stack.function_key)
     try:
-        job_id = upload_file(api, path).job_id
+        return body, Transcript.model_validate_json(api.transcript(body["job_id"], "json"))
+    finally:
+        api.close()
+
+
+def _finished(stack: LocalStack, path: Path, audio_stream: int | None = None) -> dict[str, Any]:
+    """The job's final body, for ``path`` uploaded through the client with the caller's ``audio_stream``."""
+    api = TranscriptionApi(stack.base_url, stack.function_key)
+    try:
+        job_id = upload_file(api, path, audio_stream=audio_stream).job_id
         deadline = time.monotonic() + JOB_TIMEOUT_S
         while True:
             done, body, _ = api.get_job(job_id)
@@ -76,8 +89,7 @@ def _run(stack: LocalStack, path: Path) -> tuple[dict[str, Any], Transcript]:
                 break
             assert time.monotonic() < deadline, f"job {job_id} still running: {body}"
             time.sleep(0.25)
-        assert body["status"] == "completed", body
-        return body, Transcript.model_validate_json(api.transcript(job_id, "json"))
+        return body
     finally:
         api.close()
 
@@ -139,3 +151,21 @@ def test_no_words_from_sound_is_said_on_the_job_and_the_transcript(outcomes: dic
 def test_silence_gives_no_words_and_no_warning(outcomes: dict[str, Any]) -> None:
     body, transcript = _outcome(outcomes, "silence")
     assert words(transcript.text) == [] and body["result"]["warnings"] == transcript.warnings == []
+
+
+def test_the_callers_audio_stream_is_the_one_transcribed(stack: LocalStack, tmp_path: Path) -> None:
+    chosen, transcript = _run(stack, bad_inputs.two_track_mp4(tmp_path), audio_stream=0)
+    assert not words(transcript.text)  # stream 0 is the silent track: the default choice would have heard speech
+    assert chosen["result"]["words"] == 0 and not _codes(chosen["result"].get("warnings") or [])
+
+
+def test_an_audio_stream_the_file_does_not_have_fails_the_job_with_its_code(stack: LocalStack, tmp_path: Path) -> None:
+    with pytest.raises(ApiError) as failed:  # a failed job is a final 422 job_failed problem (docs/api.md)
+        _finished(stack, bad_inputs.two_track_mp4(tmp_path), audio_stream=5)
+    problem = failed.value.problem
+    assert (failed.value.status, problem["code"], problem["job_error_code"]) == (
+        422,
+        "job_failed",
+        "audio_stream_not_found",
+    )
+    assert "2 audio streams" in problem["detail"]
