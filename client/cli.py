@@ -96,6 +96,8 @@ def summary(job: dict[str, Any], written: list[Path]) -> str:
         f"Job {job.get('job_id')} {job.get('status')}: {float(result.get('duration_s') or 0):.1f} s of audio, "
         f"{result.get('words', 0)} words, language {result.get('language') or '?'}"
     ]
+    # What the transcript must not hide (issue 22): a file that held less than it declared, sound with no words.
+    lines += [f"  warning {w.get('code')}: {w.get('message')}" for w in result.get("warnings") or []]
     lines += [f"  {path}" for path in written] or ["  transcripts: add --out DIR to download them, --json for links"]
     return "\n".join(lines)
 

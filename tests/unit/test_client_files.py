@@ -72,3 +72,21 @@ def test_a_name_that_is_not_utf8_becomes_valid_text() -> None:
 
 def test_a_valid_name_is_unchanged() -> None:
     assert api_filename(Path("/x/Réunion été.flac")) == "Réunion été.flac"
+
+
+def test_the_summary_says_each_warning_a_job_carries() -> None:
+    """A completed job with no words from sound, or less audio than declared, says so where a person reads it."""
+    from client.cli import summary
+
+    job = {
+        "job_id": "j1",
+        "status": "completed",
+        "result": {
+            "duration_s": 20.0,
+            "words": 0,
+            "warnings": [{"code": "no_words_heard", "message": "the audio is not silent, but no words were heard"}],
+        },
+    }
+    text = summary(job, [])
+    assert "warning no_words_heard: the audio is not silent" in text
+    assert "warning" not in summary({**job, "result": {"duration_s": 1.0, "words": 3}}, [])
