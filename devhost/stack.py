@@ -24,8 +24,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 from devhost.azurite import Azurite
+from devhost.port_owner import holds_port
 from devhost.processes import ManagedProcess, free_port, stop_all, wait_all_ready
 
 if TYPE_CHECKING:
@@ -234,6 +236,17 @@ class LocalStack:
         processes = [self.azurite.process, *([self.devhost] if self.devhost else []), *self.workers]
         return {p.name: p.pid for p in processes if p.pid is not None}
 
+    def gone(self) -> str | None:
+        """Which of the stack's own processes has exited (the job cannot go on without it), or None."""
+        core = [self.azurite.process, *([self.devhost] if self.devhost else [])]
+        for process in core:
+            code = process.proc.poll() if process.proc is not None else None
+            if code is not None:
+                return f"its {process.name} exited with {code}"
+        if self.workers and all(w.proc is not None and w.proc.poll() is not None for w in self.workers):
+            return "all its workers exited"
+        return None
+
     def kill_devhost(self) -> None:
         """SIGKILL the host: a crash, with no chance to clean up."""
         if self.devhost is not None:
@@ -350,13 +363,39 @@ class StackState:
         if current is not None and current.id == self.id:
             path.unlink(missing_ok=True)
 
-    def problem(self, ping: Callable[[str], bool] = _http_ok) -> str | None:
-        """Why this stack cannot be used (a process gone, the host not answering), or None when it is healthy."""
+    def problem(
+        self, ping: Callable[[str], bool] = _http_ok, holds: Callable[[int, int], bool | None] = holds_port
+    ) -> str | None:
+        """Why this stack cannot be used (a process gone, its port not its devhost's, the host not answering), or
+        None when it is healthy and is what answers on its address: only then may it be sent the function key."""
+        gone = self.gone()
+        if gone is not None:
+            return gone
+        impostor = self._not_ours(holds)
+        if impostor is not None:
+            return impostor
+        if not ping(f"{self.base_url}/admin/host/ping"):
+            return f"its host does not answer on {self.base_url}"
+        return None
+
+    def gone(self) -> str | None:
+        """Which of its processes is gone (cheap: no request), or None while all run."""
         for name, pid in {"scripts/up": self.pid, **self.pids}.items():
             if not pid_alive(pid):
                 return f"its {name} (pid {pid}) is gone"
-        if not ping(f"{self.base_url}/admin/host/ping"):
-            return f"its host does not answer on {self.base_url}"
+        return None
+
+    def _not_ours(self, holds: Callable[[int, int], bool | None]) -> str | None:
+        """Why what answers on ``base_url`` may not be this stack's devhost (it would be sent the key)."""
+        address = urlsplit(self.base_url)
+        devhost = self.pids.get("devhost")
+        if address.hostname not in ("127.0.0.1", "localhost", "::1") or address.port is None or devhost is None:
+            return f"its address {self.base_url} is not a devhost of its own on this machine"
+        held = holds(devhost, address.port)
+        if held is None:
+            return "this machine cannot tell which process answers on its port"
+        if not held:
+            return f"port {address.port} is not held by its devhost (pid {devhost}): another process answers there"
         return None
 
 

@@ -1,0 +1,35 @@
+"""``scripts/transcribe``'s entry point: Ctrl-C and SIGTERM are handled from its first line.
+
+The command's imports (httpx, the client, the API's models, the workers' layout) take about a second. A Ctrl-C
+then, as a terminal sends it to the whole process group, ended in a ``KeyboardInterrupt`` traceback and exit -2.
+Here the handlers (``devhost.interrupts``) are installed before anything slow is imported, and a signal at any
+point ends the command with 128 + its number and one line. Once it is handled, the process leaves at once: it does
+not wait for upload threads still finishing a block (what it started has been stopped by then).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from devhost import interrupts
+
+
+def run(argv: list[str] | None = None) -> int:
+    interrupts.install()
+    try:
+        from devhost.transcribe_local import main
+
+        return main(argv)
+    except interrupts.Interrupted as exc:  # during the imports, or before main took over
+        print(f"\n{exc}.", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    code = run()
+    if interrupts.received() is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
