@@ -220,11 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     interrupts.install()  # again, for a direct `python -m devhost.transcribe_local`
     PHASES.mark("python")
     args = parse_args(argv)
+    run: Run | None = None
     try:
         if args.cancel is not None:
             return cancel(from_caller(args.cancel))
         try:
-            run, given, lock = prepare(args)
+            with interrupts.deferred():  # a signal meanwhile comes after: the run's folder is never left behind
+                run, given, lock = prepare(args)
         except (Refused, RunFolderError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -232,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             return finish(run, args.timeout, given)
         finally:
             lock.release()
-    except interrupts.Interrupted as exc:  # before a run (or its job) existed: nothing to resume
-        print(f"\n{exc}.", file=sys.stderr)
+    except interrupts.Interrupted as exc:  # before finish() took over: no job yet, nothing to resume
+        print(f"\n{exc}." + (f" {_stopped(run)}" if run is not None else ""), file=sys.stderr)
         return exc.exit_code
 
 
