@@ -352,10 +352,10 @@ class StackState:
     def read(cls, path: Path) -> StackState | None:
         """The state in ``path``, or None when there is none (or it cannot be read)."""
         try:
-            data = json.loads(path.read_text())
-            return cls(**data)
+            state = cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             return None
+        return state if _well_formed(state) else None
 
     def remove(self, path: Path) -> None:
         """Delete ``path`` if it is still this stack's (another scripts/up may have written it since)."""
@@ -388,15 +388,30 @@ class StackState:
     def _not_ours(self, holds: Callable[[int, int], bool | None]) -> str | None:
         """Why what answers on ``base_url`` may not be this stack's devhost (it would be sent the key)."""
         address = urlsplit(self.base_url)
+        try:
+            port = address.port
+        except ValueError:
+            port = None
         devhost = self.pids.get("devhost")
-        if address.hostname not in ("127.0.0.1", "localhost", "::1") or address.port is None or devhost is None:
+        if address.hostname not in ("127.0.0.1", "localhost", "::1") or port is None or devhost is None:
             return f"its address {self.base_url} is not a devhost of its own on this machine"
-        held = holds(devhost, address.port)
+        held = holds(devhost, port)
         if held is None:
             return "this machine cannot tell which process answers on its port"
         if not held:
-            return f"port {address.port} is not held by its devhost (pid {devhost}): another process answers there"
+            return f"port {port} is not held by its devhost (pid {devhost}): another process answers there"
         return None
+
+
+def _well_formed(state: StackState) -> bool:
+    """Each field of the right type (a garbled file is no stack, and must not raise where it is used)."""
+    texts = (state.id, state.base_url, state.function_key, state.layout, state.workdir)
+    ints = (state.pid, *state.pids.values()) if isinstance(state.pids, dict) else ("",)
+    return (
+        all(isinstance(text, str) for text in texts)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in ints)
+        and isinstance(state.settings, dict)
+    )
 
 
 def pid_alive(pid: int) -> bool:

@@ -8,6 +8,7 @@ case, new runs and resumed ones, with the stack, the API and the upload replaced
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 import time
@@ -81,6 +82,9 @@ def test_the_state_file_is_private_and_removed_only_by_its_own_stack(tmp_path: P
     assert not path.exists() and StackState.read(path) is None
     path.write_text("{not json")
     assert StackState.read(path) is None  # a garbled file is no stack
+    for garbled in ({"pids": []}, {"pid": "1"}, {"base_url": 7071}, {"pids": {"devhost": None}}):
+        path.write_text(json.dumps({**dataclasses.asdict(mine), **garbled}))
+        assert StackState.read(path) is None, garbled  # nor is one with fields of the wrong types
 
 
 def test_a_stack_is_healthy_only_with_every_process_alive_and_the_host_answering() -> None:
