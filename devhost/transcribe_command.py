@@ -26,10 +26,14 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
 
 
-if __name__ == "__main__":
-    code = run()
+def leave(code: int) -> None:
+    """Exit with ``code``; after a signal at once, without waiting for threads still in an upload."""
     if interrupts.received() is not None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    leave(run())

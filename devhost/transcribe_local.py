@@ -25,11 +25,12 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -51,6 +52,7 @@ LAYOUT_PARTS = ("workers", "threads", "batch_size")
 # One folder per run until it finishes (the stack's state, so Ctrl-C loses nothing); tests point it elsewhere. A
 # running scripts/up leaves its stack's state here too (STATE_FILE).
 RUNS = runs_dir()
+T = TypeVar("T")
 # The local service is on this machine: polling it twice a second costs little and finds the end sooner than the
 # Retry-After (at least 2 s) that remote callers are asked to wait.
 LOCAL_POLL_S = 0.5
@@ -422,13 +424,11 @@ def _job(
         run.save()
 
     try:
-        upload_file(
-            api,
-            run.upload_path(),
-            resume_job_id=run.job_id,
-            language=run.language,
-            show_progress=show,
-            on_session=remember,
+        source = run.upload_path()
+        _in_thread(
+            lambda: upload_file(
+                api, source, resume_job_id=run.job_id, language=run.language, show_progress=show, on_session=remember
+            )
         )
         watch.check()
         PHASES.mark("upload")
@@ -445,6 +445,31 @@ def _job(
         raise
     PHASES.mark("download")
     return job
+
+
+def _in_thread(work: Callable[[], T]) -> T:
+    """``work()`` in a thread of its own, this (main) thread waiting in short joins where a signal is handled at once.
+
+    On Ctrl-C during an upload the client stops starting blocks but waits for those in flight, which on a busy
+    stack took many seconds: the run was still going 20 s after its Ctrl-C. Here the command stops the stack and
+    leaves without them (``devhost.transcribe_command``); the service keeps what arrived, and a resume sends the rest.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the main thread, raised there
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="upload", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _usable(state: StackState | None, stack_id: str | None = None) -> StackState | None:
@@ -556,4 +581,6 @@ def print_timings(folder: Path, job_id: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from devhost.transcribe_command import leave
+
+    leave(main())
