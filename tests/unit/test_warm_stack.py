@@ -224,10 +224,13 @@ class OwnStack:
     def wait_workers(self) -> None:
         pass
 
-    def __enter__(self) -> OwnStack:
+    def gone(self) -> str | None:
+        return None
+
+    def start(self) -> OwnStack:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         pass
 
 
@@ -260,6 +263,7 @@ def up(monkeypatch: pytest.MonkeyPatch, running: StackState | None, healthy: boo
     if running is not None:
         running.write(transcribe_local.RUNS / STATE_FILE)
     monkeypatch.setattr(StackState, "problem", lambda self, ping=None: None if healthy else "its host is gone")
+    monkeypatch.setattr(StackState, "gone", lambda self: None)  # its processes: stand-ins, "running"
 
 
 def test_a_new_run_uses_a_fitting_stack_from_scripts_up(
