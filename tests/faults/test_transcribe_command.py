@@ -189,4 +189,4 @@ def test_ctrl_c_early_stops_cleanly_whenever_it_comes(tmp_path: Path, after_s: f
     if any(jobs):
         assert "resume with: scripts/transcribe --resume" in command.err
     else:  # no job yet: nothing to resume, nothing kept
-        assert folders == [] and "resume" not in command.err
+        assert folders == [] and "resume with" not in command.err
