@@ -104,6 +104,19 @@ def test_resuming_without_the_recording_is_refused_before_a_stack_starts(tmp_pat
     assert folder.exists()  # the user decides: put the file back, or drop the run
 
 
+def test_a_file_the_service_refuses_gets_no_resume_hint(tmp_path: Path) -> None:
+    """What only the service knows (here its size limit) is refused by the API: with no job, nothing to resume."""
+    runs = tmp_path / "runs"
+    command = Command.module([str(SPEECH), "--workers", "1"], runs, TRANSCRIBE_MAX_UPLOAD_BYTES="1000")
+    try:
+        code = command.finish(timeout_s=180)
+    finally:
+        kill_leftovers(runs)
+    assert code == 1 and "file_too_large (413)" in command.err, command.err
+    assert "resume with" not in command.err and "Traceback" not in command.err
+    assert _run_folders(runs) == []
+
+
 # Item 14: relative paths are the caller's, through the real script.
 
 
