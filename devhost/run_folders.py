@@ -91,11 +91,22 @@ def read_run_file(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RunFolderError(f"{path} is damaged ({exc}): the run cannot be resumed") from None
+        raise RunFolderError(_damaged(path, str(exc))) from None
     problem = _problem(data)
     if problem:
-        raise RunFolderError(f"{path} is damaged ({problem}): the run cannot be resumed")
+        raise RunFolderError(_damaged(path, problem))
     return {key: value for key, value in data.items() if key in _FIELDS}
+
+
+def write_run_file(folder: Path, data: dict[str, Any]) -> None:
+    """Replace ``run.json`` whole (a temporary file, then a rename): a run stopped mid-write leaves the old one."""
+    partial = folder / f".{RUN_FILE}.{os.getpid()}"
+    partial.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(partial, folder / RUN_FILE)
+
+
+def _damaged(path: Path, why: str) -> str:
+    return f"{path} is damaged ({why}): the run can be neither resumed nor canceled; delete {path.parent} to drop it"
 
 
 def _problem(data: Any) -> str | None:

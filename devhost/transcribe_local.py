@@ -41,7 +41,7 @@ from client.uploads import upload_file
 from devhost import interrupts
 from devhost.preflight import Refused, check_audio, check_out, display_name, from_caller
 from devhost.run_cancel import CancelError, cancel_job
-from devhost.run_folders import RunFolderError, RunLock, new_folder, read_run_file
+from devhost.run_folders import RunFolderError, RunLock, new_folder, read_run_file, write_run_file
 from devhost.stack import STATE_FILE, LocalStack, StackState, job_settings, pid_alive, runs_dir, worker_layout
 from shared.errors import ServiceError
 from shared.filenames import sanitize_filename
@@ -200,7 +200,7 @@ class Run:
     def save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         data = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k != "folder"}
-        (self.folder / "run.json").write_text(json.dumps(data, indent=2))
+        write_run_file(self.folder, data)
 
     def env(self) -> dict[str, str]:
         env = {"TRANSCRIBE_EXPECTED_WORKERS": str(self.workers), **job_settings(self.model, self.window)}
