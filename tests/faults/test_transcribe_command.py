@@ -176,25 +176,34 @@ def test_the_key_is_not_sent_to_another_process_on_the_warm_stacks_port(tmp_path
             process.wait()
 
 
-# Item 10: Ctrl-C early, to the whole process group, through the real script.
+# Items 10 and 11: Ctrl-C (or SIGTERM) early, to the whole process group, through the real script.
+
+EARLY = [(signal.SIGINT, at) for at in (0.0, 0.05, 0.1, 0.3, 0.5, 1.0, 2.0)] + [
+    (signal.SIGTERM, 0.1),
+    (signal.SIGTERM, 1.0),
+]
 
 
-@pytest.mark.parametrize("after_s", [0.5, 2.0])
-def test_ctrl_c_early_stops_cleanly_whenever_it_comes(tmp_path: Path, after_s: float) -> None:
+@pytest.mark.parametrize(("signum", "after_s"), EARLY, ids=[f"{s.name}-{t}s" for s, t in EARLY])
+def test_a_signal_early_stops_cleanly_whenever_it_comes(tmp_path: Path, signum: signal.Signals, after_s: float) -> None:
     import time
 
     script, runs = sandbox_script(tmp_path), tmp_path / "runs"
     command = Command([str(script), str(SPEECH), "--out", str(tmp_path / "out")], runs)
     try:
-        time.sleep(after_s)  # setting up, importing, or starting the stack: the outcome must not depend on which
-        command.signal_group(signal.SIGINT)
+        # from the script's first line: the script, Python starting, the imports, or the stack starting; the
+        # outcome must not depend on which
+        command.wait_catching(signum)
+        time.sleep(after_s)
+        command.signal_group(signum)
         signalled = time.monotonic()
         code = command.finish(timeout_s=STOP_S)
         took = time.monotonic() - signalled
     finally:
         left = kill_leftovers(runs)
-    assert code == 130, command.err
-    assert "Traceback" not in command.err and "Interrupted (Ctrl-C)" in command.err, command.err
+    said = "Interrupted (Ctrl-C)" if signum == signal.SIGINT else "Stopped (SIGTERM)"
+    assert code == 128 + signum, command.err
+    assert "Traceback" not in command.err and said in command.err, command.err
     assert took < STOP_S
     assert left == [] and leftovers(runs) == []  # the stack it started is stopped
     folders = _run_folders(runs)
@@ -203,3 +212,22 @@ def test_ctrl_c_early_stops_cleanly_whenever_it_comes(tmp_path: Path, after_s: f
         assert "resume with: scripts/transcribe --resume" in command.err
     else:  # no job yet: nothing to resume, nothing kept
         assert folders == [] and "resume with" not in command.err
+
+
+def test_the_command_stops_cleanly_when_its_script_is_killed(tmp_path: Path) -> None:
+    """``kill -9`` on scripts/transcribe: the Python command it started stops as for SIGTERM (PR_SET_PDEATHSIG)."""
+    import os
+    import time
+
+    script, runs = sandbox_script(tmp_path), tmp_path / "runs"
+    command = Command([str(script), str(SPEECH), "--out", str(tmp_path / "out")], runs)
+    try:
+        command.wait_for("Starting the local stack", timeout_s=120)
+        os.kill(command.process.pid, signal.SIGKILL)  # the script only; the command and its stack live on, for now
+        deadline = time.monotonic() + STOP_S
+        while leftovers(runs) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        left = kill_leftovers(runs)
+        command.kill()
+    assert left == [], "the command or its stack outlived the script"

@@ -93,6 +93,15 @@ class Command:
             assert time.monotonic() < deadline, f"no {text!r} within {timeout_s} s:\n{self.err}"
             time.sleep(0.1)
 
+    def wait_catching(self, signum: int, timeout_s: float = 30.0) -> None:
+        """Until the command's own process catches ``signum`` (the script has set its trap): a signal before that
+        reaches a process that is not yet the command (forked, not yet the script), which nothing can answer for."""
+        deadline = time.monotonic() + timeout_s
+        while not _catches(self.process.pid, signum):
+            assert self.process.poll() is None, f"exited {self.process.returncode}:\n{self.err}"
+            assert time.monotonic() < deadline, f"{self.process.pid} never caught signal {signum}"
+            time.sleep(0.005)
+
     def signal_group(self, signum: int) -> None:
         """As a terminal sends Ctrl-C: to every process of the command's group."""
         os.killpg(self.process.pid, signum)
@@ -112,6 +121,15 @@ class Command:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+
+
+def _catches(pid: int, signum: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(caught, 16) >> (signum - 1) & 1)
 
 
 def leftovers(runs: Path) -> list[int]:
