@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from devhost.processes import free_port
-from tests.support.transcribe_command import Command, kill_leftovers, sandbox_script
+from tests.support.transcribe_command import Command, kill_leftovers, long_recording, sandbox_script
 from tests.support.wer import wer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,17 +137,6 @@ def test_a_stack_kept_by_scripts_up_is_used_and_resumed_on(tmp_path: Path) -> No
     assert not state_path.exists()  # removed on the way out
 
 
-def _long_recording(folder: Path) -> Path:
-    """long.flac ten times over (12 minutes): on any CPU its job is still running seconds after it starts."""
-    import numpy as np
-    import soundfile as sf
-
-    audio, rate = sf.read(CLIP, dtype="int16")
-    path = folder / "twelve-minutes.wav"
-    sf.write(path, np.tile(audio, 10), rate, subtype="PCM_16")
-    return path
-
-
 def _job_started(runs: Path, command: Command, known: set[Path]) -> Path:
     """The folder of ``command``'s run once its job exists and is being followed (its upload is done)."""
     command.wait_for("segments", timeout_s=180)  # the first progress line: the job is queued or running
@@ -157,7 +146,7 @@ def _job_started(runs: Path, command: Command, known: set[Path]) -> Path:
 
 
 def test_on_the_warm_stack_a_stop_a_cancel_an_odd_name_and_the_stacks_end(tmp_path: Path) -> None:
-    runs, long = tmp_path / "runs", _long_recording(tmp_path)
+    runs, long = tmp_path / "runs", long_recording(tmp_path)
     env = {**_env(runs), "DEVHOST_PORT": str(free_port()), "DEVHOST_WORKERS": "1", "DEVHOST_THREADS": "1"}
     up = subprocess.Popen(
         [sys.executable, "-m", "devhost.stack"],

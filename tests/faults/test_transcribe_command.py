@@ -17,7 +17,15 @@ import pytest
 
 from devhost.stack import STATE_FILE, StackState
 from tests.support.impostor import impostor
-from tests.support.transcribe_command import ROOT, Command, kill_leftovers, leftovers, sandbox_script
+from tests.support.transcribe_command import (
+    ROOT,
+    Command,
+    command_line,
+    kill_leftovers,
+    leftovers,
+    long_recording,
+    sandbox_script,
+)
 
 SPEECH = ROOT / "tests" / "data" / "speech_16k_mono.wav"
 KEY = "never-sent-to-a-stranger"
@@ -115,6 +123,27 @@ def test_a_file_the_service_refuses_gets_no_resume_hint(tmp_path: Path) -> None:
     assert code == 1 and "file_too_large (413)" in command.err, command.err
     assert "resume with" not in command.err and "Traceback" not in command.err
     assert _run_folders(runs) == []
+
+
+# Item 9: the run's own stack dies under its job.
+
+
+def test_a_run_whose_own_stack_dies_stops_with_the_resume_hint(tmp_path: Path) -> None:
+    import os
+
+    runs = tmp_path / "runs"
+    command = Command.module([str(long_recording(tmp_path)), "--workers", "1", "--out", str(tmp_path / "out")], runs)
+    try:
+        command.wait_for("segments", timeout_s=180)  # the job is being followed
+        (devhost,) = [pid for pid in leftovers(runs) if "devhost" in command_line(pid)[1:3]]
+        os.kill(devhost, signal.SIGKILL)
+        code = command.finish(timeout_s=60)  # not the 6 hours of --timeout
+    finally:
+        left = kill_leftovers(runs)
+    assert code == 1, command.err
+    assert "error: this run's stack stopped (its devhost exited with -9)" in command.err
+    assert "resume with: scripts/transcribe --resume" in command.err and "Traceback" not in command.err
+    assert left == []  # the rest of its stack was stopped
 
 
 # Item 14: relative paths are the caller's, through the real script.

@@ -123,6 +123,24 @@ class Command:
         self.process.wait()
 
 
+def long_recording(folder: Path) -> Path:
+    """long.flac ten times over (12 minutes): on any CPU its job is still running seconds after it starts."""
+    import numpy as np
+    import soundfile as sf
+
+    audio, rate = sf.read(ROOT / "tests" / "data" / "long.flac", dtype="int16")
+    path = folder / "twelve-minutes.wav"
+    sf.write(path, np.tile(audio, 10), rate, subtype="PCM_16")
+    return path
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
 def _catches(pid: int, signum: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
