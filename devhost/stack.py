@@ -5,7 +5,8 @@ Used by ``scripts/transcribe``, ``scripts/up``, the tests and the benchmarks, so
 for the machine (``worker.layout``) unless ``DEVHOST_WORKERS``, ``DEVHOST_THREADS`` or ``DEVHOST_BATCH_SIZE`` say
 otherwise (``DEVHOST_WORKERS=0``: the API only, bring your own workers). While it runs it keeps its address, key,
 processes and settings in ``<runs>/stack.json`` (``.transcribe/`` or ``TRANSCRIBE_RUNS_DIR``; mode 0600), where
-``scripts/transcribe`` finds it and sends its jobs to this warm stack instead of starting one.
+``scripts/transcribe`` finds it and sends its jobs to this warm stack instead of starting one, once the process
+listening on its port is proven to be its devhost (``devhost.port_owner``): the file can outlive its stack.
 """
 
 from __future__ import annotations
