@@ -277,7 +277,13 @@ def _check_resumable(run: Run) -> None:
 def finish(run: Run, timeout_s: float, given: frozenset[str]) -> int:
     """Transcribe ``run`` and say how it ended: the text, or the error and whether (and how) to resume."""
     try:
-        job, telemetry = transcribe(run, timeout_s, given)
+        try:
+            job, telemetry = transcribe(run, timeout_s, given)
+        except Exception:
+            # After a signal, what broke on the way out is its doing (e.g. a process being started when it came,
+            # whose start failed with it), not an error of its own
+            interrupts.check()
+            raise
         interrupts.check()  # a signal whose first raise was swallowed (a finalizer) still stops the run
     except interrupts.Interrupted as exc:
         print(f"\n{exc}. {_stopped(run)}", file=sys.stderr)
