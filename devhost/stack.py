@@ -5,7 +5,8 @@ Used by ``scripts/transcribe``, ``scripts/up``, the tests and the benchmarks, so
 for the machine (``worker.layout``) unless ``DEVHOST_WORKERS``, ``DEVHOST_THREADS`` or ``DEVHOST_BATCH_SIZE`` say
 otherwise (``DEVHOST_WORKERS=0``: the API only, bring your own workers). While it runs it keeps its address, key,
 processes and settings in ``<runs>/stack.json`` (``.transcribe/`` or ``TRANSCRIBE_RUNS_DIR``; mode 0600), where
-``scripts/transcribe`` finds it and sends its jobs to this warm stack instead of starting one.
+``scripts/transcribe`` finds it and sends its jobs to this warm stack instead of starting one, once the process
+listening on its port is proven to be its devhost (``devhost.port_owner``): the file can outlive its stack.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 from devhost.azurite import Azurite
+from devhost.port_owner import holds_port
 from devhost.processes import ManagedProcess, free_port, stop_all, wait_all_ready
 
 if TYPE_CHECKING:
@@ -234,6 +237,17 @@ class LocalStack:
         processes = [self.azurite.process, *([self.devhost] if self.devhost else []), *self.workers]
         return {p.name: p.pid for p in processes if p.pid is not None}
 
+    def gone(self) -> str | None:
+        """Which of the stack's own processes has exited (the job cannot go on without it), or None."""
+        core = [self.azurite.process, *([self.devhost] if self.devhost else [])]
+        for process in core:
+            code = process.proc.poll() if process.proc is not None else None
+            if code is not None:
+                return f"its {process.name} exited with {code}"
+        if self.workers and all(w.proc is not None and w.proc.poll() is not None for w in self.workers):
+            return "all its workers exited"
+        return None
+
     def kill_devhost(self) -> None:
         """SIGKILL the host: a crash, with no chance to clean up."""
         if self.devhost is not None:
@@ -339,10 +353,10 @@ class StackState:
     def read(cls, path: Path) -> StackState | None:
         """The state in ``path``, or None when there is none (or it cannot be read)."""
         try:
-            data = json.loads(path.read_text())
-            return cls(**data)
+            state = cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             return None
+        return state if _well_formed(state) else None
 
     def remove(self, path: Path) -> None:
         """Delete ``path`` if it is still this stack's (another scripts/up may have written it since)."""
@@ -350,14 +364,55 @@ class StackState:
         if current is not None and current.id == self.id:
             path.unlink(missing_ok=True)
 
-    def problem(self, ping: Callable[[str], bool] = _http_ok) -> str | None:
-        """Why this stack cannot be used (a process gone, the host not answering), or None when it is healthy."""
-        for name, pid in {"scripts/up": self.pid, **self.pids}.items():
-            if not pid_alive(pid):
-                return f"its {name} (pid {pid}) is gone"
+    def problem(
+        self, ping: Callable[[str], bool] = _http_ok, holds: Callable[[int, int], bool | None] = holds_port
+    ) -> str | None:
+        """Why this stack cannot be used (a process gone, its port not its devhost's, the host not answering), or
+        None when it is healthy and is what answers on its address: only then may it be sent the function key."""
+        gone = self.gone()
+        if gone is not None:
+            return gone
+        impostor = self._not_ours(holds)
+        if impostor is not None:
+            return impostor
         if not ping(f"{self.base_url}/admin/host/ping"):
             return f"its host does not answer on {self.base_url}"
         return None
+
+    def gone(self) -> str | None:
+        """Which of its processes is gone (cheap: no request), or None while all run."""
+        for name, pid in {"scripts/up": self.pid, **self.pids}.items():
+            if not pid_alive(pid):
+                return f"its {name} (pid {pid}) is gone"
+        return None
+
+    def _not_ours(self, holds: Callable[[int, int], bool | None]) -> str | None:
+        """Why what answers on ``base_url`` may not be this stack's devhost (it would be sent the key)."""
+        address = urlsplit(self.base_url)
+        try:
+            port = address.port
+        except ValueError:
+            port = None
+        devhost = self.pids.get("devhost")
+        if address.hostname not in ("127.0.0.1", "localhost", "::1") or port is None or devhost is None:
+            return f"its address {self.base_url} is not a devhost of its own on this machine"
+        held = holds(devhost, port)
+        if held is None:
+            return "this machine cannot tell which process answers on its port"
+        if not held:
+            return f"port {port} is not held by its devhost (pid {devhost}): another process answers there"
+        return None
+
+
+def _well_formed(state: StackState) -> bool:
+    """Each field of the right type (a garbled file is no stack, and must not raise where it is used)."""
+    texts = (state.id, state.base_url, state.function_key, state.layout, state.workdir)
+    ints = (state.pid, *state.pids.values()) if isinstance(state.pids, dict) else ("",)
+    return (
+        all(isinstance(text, str) for text in texts)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in ints)
+        and isinstance(state.settings, dict)
+    )
 
 
 def pid_alive(pid: int) -> bool:

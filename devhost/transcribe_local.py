@@ -7,7 +7,11 @@ as the devhost answers, while the workers load their models; follows the job's p
 ``transcript.{json,txt,srt,vtt}`` to ``--out`` (default ``./transcripts/<name>/``) and prints the text. The stack
 keeps its state in ``.transcribe/<run>/`` until the job is done, so an interrupted run (Ctrl-C, a crash, a slow
 service) is resumed with ``scripts/transcribe --resume .transcribe/<run>``: the upload continues where it stopped and
-the job where its orchestration was.
+the job where its orchestration was; ``scripts/transcribe --cancel .transcribe/<run>`` drops it instead (and cancels
+its job on a warm stack). Each run's folder is its own (``devhost.run_folders``), and what would make a job fail
+anyway is refused before a stack starts (``devhost.preflight``). Ctrl-C and SIGTERM stop the command within seconds
+whenever they come, exit 130 or 143, and stop what it started (``devhost.interrupts``); a stack that dies under a
+job ends the run with the resume hint instead of retries until ``--timeout``.
 
 When ``scripts/up`` keeps a stack running (its state in ``.transcribe/stack.json``), healthy and with this run's
 model and windows (and layout, where the command line sets one), the job goes to that stack and none is started;
@@ -21,11 +25,12 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -33,7 +38,13 @@ from client.api import ApiError, TranscriptionApi
 from client.block_upload import UploadError
 from client.follow import follow_job
 from client.uploads import upload_file
+from devhost import interrupts
+from devhost.preflight import Refused, check_audio, check_out, display_name, from_caller
+from devhost.run_cancel import CancelError, cancel_job
+from devhost.run_folders import RunFolderError, RunLock, new_folder, read_run_file, write_run_file
 from devhost.stack import STATE_FILE, LocalStack, StackState, job_settings, pid_alive, runs_dir, worker_layout
+from shared.errors import ServiceError
+from shared.filenames import sanitize_filename
 from worker.layout import window_for
 
 FORMATS = ("json", "txt", "srt", "vtt")
@@ -41,6 +52,7 @@ LAYOUT_PARTS = ("workers", "threads", "batch_size")
 # One folder per run until it finishes (the stack's state, so Ctrl-C loses nothing); tests point it elsewhere. A
 # running scripts/up leaves its stack's state here too (STATE_FILE).
 RUNS = runs_dir()
+T = TypeVar("T")
 # The local service is on this machine: polling it twice a second costs little and finds the end sooner than the
 # Retry-After (at least 2 s) that remote callers are asked to wait.
 LOCAL_POLL_S = 0.5
@@ -106,8 +118,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--resume", type=Path, metavar="DIR", help="continue an interrupted run from its folder (with its layout)"
     )
+    parser.add_argument(
+        "--cancel", type=Path, metavar="DIR", help="drop an interrupted run, canceling its job where it still runs"
+    )
     args = parser.parse_args(argv)
-    if args.resume is None and args.audio is None:
+    if args.resume is not None and args.cancel is not None:
+        parser.error("--resume and --cancel exclude each other")
+    if args.resume is None and args.cancel is None and args.audio is None:
         parser.error("give the recording to transcribe, or --resume DIR")
     return args
 
@@ -135,9 +152,9 @@ class Run:
 
     @classmethod
     def new(cls, args: argparse.Namespace) -> Run:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        folder = RUNS / f"{stamp}-{args.audio.stem}"[:80]
-        out = args.out or Path("transcripts") / args.audio.stem
+        audio = from_caller(args.audio)
+        folder = new_folder(RUNS, _label(audio))
+        out = from_caller(args.out or Path("transcripts") / audio.stem)
         layout, line = worker_layout(
             args.model,
             workers=args.workers,
@@ -147,7 +164,7 @@ class Run:
         )
         run = cls(
             folder,
-            args.audio.resolve(),
+            audio.resolve(),
             out,
             args.language,
             layout.processes,
@@ -164,13 +181,26 @@ class Run:
 
     @classmethod
     def load(cls, folder: Path) -> Run:
-        data = json.loads((folder / "run.json").read_text())
+        """The run kept in ``folder``; :class:`RunFolderError` if its ``run.json`` is missing or damaged."""
+        data = read_run_file(folder)
         return cls(**{**data, "folder": folder, "audio": Path(data["audio"]), "out": Path(data["out"])})
+
+    def upload_path(self) -> Path:
+        """The recording under the name the API gets (``preflight.display_name``): itself, or a link to it in the
+        run's folder when its name holds bytes that are not UTF-8 (the client sends the name it sees)."""
+        name = display_name(self.audio)
+        if name == self.audio.name:
+            return self.audio
+        link = self.folder / "upload" / name
+        if not link.is_symlink():
+            link.parent.mkdir(exist_ok=True)
+            link.symlink_to(self.audio)
+        return link
 
     def save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         data = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k != "folder"}
-        (self.folder / "run.json").write_text(json.dumps(data, indent=2))
+        write_run_file(self.folder, data)
 
     def env(self) -> dict[str, str]:
         env = {"TRANSCRIBE_EXPECTED_WORKERS": str(self.workers), **job_settings(self.model, self.window)}
@@ -189,34 +219,88 @@ def download(api: TranscriptionApi, job_id: str, out: Path) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    interrupts.install()  # again, for a direct `python -m devhost.transcribe_local`
     PHASES.mark("python")
     args = parse_args(argv)
-    given: frozenset[str] = frozenset()
-    if args.resume is not None:
-        if not (args.resume / "run.json").is_file():
-            print(f"error: {args.resume} is not the folder of an interrupted run", file=sys.stderr)
-            return 2
-        run = Run.load(args.resume)
-    elif not args.audio.is_file():
-        print(f"error: {args.audio} is not a file", file=sys.stderr)
-        return 2
-    else:
-        run = Run.new(args)
-        given = frozenset(part for part in LAYOUT_PARTS if getattr(args, part) is not None)
+    run: Run | None = None
     try:
-        job, telemetry = transcribe(run, args.timeout, given)
-    except KeyboardInterrupt:
-        print(f"\nInterrupted. {_kept(run)}", file=sys.stderr)
-        return 130
+        if args.cancel is not None:
+            return cancel(from_caller(args.cancel))
+        try:
+            with interrupts.deferred():  # a signal meanwhile comes after: the run's folder is never left behind
+                run, given, lock = prepare(args)
+        except (Refused, RunFolderError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        try:
+            return finish(run, args.timeout, given)
+        finally:
+            lock.release()
+    except interrupts.Interrupted as exc:  # before finish() took over: no job yet, nothing to resume
+        print(f"\n{exc}." + (f" {_stopped(run)}" if run is not None else ""), file=sys.stderr)
+        return exc.exit_code
+
+
+def prepare(args: argparse.Namespace) -> tuple[Run, frozenset[str], RunLock]:
+    """The run to do, its folder locked for this process: a new one, or the one ``--resume`` names.
+
+    Refuses (:class:`Refused`, :class:`RunFolderError`) what would fail anyway, before any stack starts.
+    """
+    if args.resume is not None:
+        folder = from_caller(args.resume)
+        run = Run.load(folder)
+        lock = RunLock(folder).acquire()
+        try:
+            _check_resumable(run)
+        except BaseException:
+            lock.release()
+            raise
+        return run, frozenset(), lock
+    check_audio(from_caller(args.audio))
+    check_out(from_caller(args.out or Path("transcripts") / from_caller(args.audio).stem))
+    run = Run.new(args)
+    lock = RunLock(run.folder).acquire()
+    return run, frozenset(part for part in LAYOUT_PARTS if getattr(args, part) is not None), lock
+
+
+def _check_resumable(run: Run) -> None:
+    try:
+        check_audio(run.audio)
+        check_out(run.out)
+    except Refused as exc:
+        raise Refused(
+            f"{exc}: this run cannot be resumed as it is; fix that, or drop it with: "
+            f"scripts/transcribe --cancel {run.folder}"
+        ) from None
+
+
+def finish(run: Run, timeout_s: float, given: frozenset[str]) -> int:
+    """Transcribe ``run`` and say how it ended: the text, or the error and whether (and how) to resume."""
+    try:
+        try:
+            job, telemetry = transcribe(run, timeout_s, given)
+        except Exception:
+            # After a signal, what broke on the way out is its doing (e.g. a process being started when it came,
+            # whose start failed with it), not an error of its own
+            interrupts.check()
+            raise
+        interrupts.check()  # a signal whose first raise was swallowed (a finalizer) still stops the run
+    except interrupts.Interrupted as exc:
+        print(f"\n{exc}. {_stopped(run)}", file=sys.stderr)
+        return exc.exit_code
+    except StackGone as exc:
+        print(f"error: {exc}. {_kept(run)}", file=sys.stderr)
+        return 1
     except (ApiError, UploadError) as exc:
         failed = exc.problem.get("job_error_code") if isinstance(exc, ApiError) else None
         print(f"error: {failed + ': ' if failed else ''}{exc}", file=sys.stderr)
-        if isinstance(exc, ApiError) and failed:  # the job's own end: nothing to resume
-            shutil.rmtree(run.folder, ignore_errors=True)
+        refused = isinstance(exc, ApiError) and run.job_id is None and 400 <= exc.status < 500
+        if failed or refused:  # the job's own end, or no job and the service said no: nothing to resume
+            _drop(run)
             return 1
         print(_kept(run), file=sys.stderr)
         return 1
-    except (httpx.HTTPError, TimeoutError, OSError) as exc:
+    except (httpx.HTTPError, TimeoutError, OSError, RuntimeError) as exc:
         print(f"error: {type(exc).__name__}: {exc}. {_kept(run)}", file=sys.stderr)
         return 1
     result = job["result"]
@@ -230,10 +314,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     if run.timings and telemetry is not None:
         print_timings(telemetry, str(run.job_id))
-    shutil.rmtree(run.folder, ignore_errors=True)  # done: nothing left to resume
+    _drop(run)  # done: nothing left to resume
     PHASES.mark("done")
     PHASES.report(turnaround_s=turnaround)
     return 0
+
+
+def cancel(folder: Path) -> int:
+    """``--cancel DIR``: cancel the run's job where it may still run (a warm stack), then delete its folder."""
+    try:
+        run = Run.load(folder)
+        lock = RunLock(folder).acquire()
+    except RunFolderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        said = cancel_job(run.job_id, run.stack_id, RUNS / STATE_FILE)
+    except (CancelError, httpx.HTTPError) as exc:
+        print(f"error: {exc}; the run is kept in {folder}", file=sys.stderr)
+        return 1
+    finally:
+        lock.release()
+    _drop(run)
+    print(f"{said} Deleted {folder}.", file=sys.stderr)
+    return 0
+
+
+class StackGone(Exception):
+    """The stack the job runs on stopped under it: no answer will come, however long the command waits."""
 
 
 def transcribe(run: Run, timeout_s: float, given: frozenset[str] = frozenset()) -> tuple[dict[str, Any], Path | None]:
@@ -257,7 +365,9 @@ def transcribe(run: Run, timeout_s: float, given: frozenset[str] = frozenset()) 
             run.save()
             api = TranscriptionApi(warm.base_url, warm.function_key)
             try:
-                job = _job(run, api, timeout_s, lambda: None)
+                job = _job(
+                    run, api, timeout_s, lambda: None, Watch(f"the stack from scripts/up at {warm.base_url}", warm.gone)
+                )
             finally:
                 api.close()
             telemetry = warm.settings.get("telemetry_dir")
@@ -274,38 +384,98 @@ def transcribe(run: Run, timeout_s: float, given: frozenset[str] = frozenset()) 
         workdir=run.folder / "stack",
         wait_for_workers=False,  # the upload starts while the workers load their models
     )
-    with stack:
+    stack.start()  # stops what it started if it fails (or is interrupted) on the way
+    try:
         PHASES.mark("azurite", stack.azurite.process.ready_at)
         PHASES.mark("devhost", stack.devhost.ready_at if stack.devhost else None)
         api = TranscriptionApi(stack.base_url, stack.function_key)
         try:
-            job = _job(run, api, timeout_s, stack.wait_workers)
+            job = _job(run, api, timeout_s, stack.wait_workers, Watch("this run's stack", stack.gone))
         finally:
             api.close()
         for worker in stack.workers:
             PHASES.mark(worker.name, worker.ready_at)
+    finally:
+        with interrupts.deferred():  # a signal now must not cut the stop short (and leave processes behind)
+            stack.stop()
     PHASES.mark("stop")
     return job, run.folder / "telemetry"
 
 
-def _job(run: Run, api: TranscriptionApi, timeout_s: float, workers_ready: Callable[[], None]) -> dict[str, Any]:
+class Watch:
+    """Between polls: stop for a signal, and notice the stack is gone (a stopped ``scripts/up``, a crashed devhost)
+    instead of retrying "the service did not answer" until ``--timeout``."""
+
+    def __init__(self, stack: str, gone: Callable[[], str | None]) -> None:
+        self.stack, self.gone = stack, gone
+
+    def check(self) -> None:
+        interrupts.check()
+        problem = self.gone()
+        if problem is not None:
+            raise StackGone(f"{self.stack} stopped ({problem})")
+
+    def sleep(self, seconds: float) -> None:
+        self.check()
+        time.sleep(seconds)
+
+
+def _job(
+    run: Run, api: TranscriptionApi, timeout_s: float, workers_ready: Callable[[], None], watch: Watch
+) -> dict[str, Any]:
     show = sys.stderr.isatty()
 
     def remember(session: dict[str, Any]) -> None:
         run.job_id = str(session["job_id"])
         run.save()
 
-    upload_file(
-        api, run.audio, resume_job_id=run.job_id, language=run.language, show_progress=show, on_session=remember
-    )
-    PHASES.mark("upload")
-    workers_ready()  # the job was probed and planned meanwhile; its segments need the workers
-    PHASES.mark("workers")
-    job = follow_job(api, str(run.job_id), timeout_s, show, max_poll_s=LOCAL_POLL_S)
-    PHASES.mark("job")
-    download(api, str(run.job_id), run.out)
+    try:
+        source = run.upload_path()
+        _in_thread(
+            lambda: upload_file(
+                api, source, resume_job_id=run.job_id, language=run.language, show_progress=show, on_session=remember
+            )
+        )
+        watch.check()
+        PHASES.mark("upload")
+        workers_ready()  # the job was probed and planned meanwhile; its segments need the workers
+        PHASES.mark("workers")
+        job = follow_job(api, str(run.job_id), timeout_s, show, sleep=watch.sleep, max_poll_s=LOCAL_POLL_S)
+        watch.check()
+        PHASES.mark("job")
+        download(api, str(run.job_id), run.out)
+    except (httpx.HTTPError, UploadError, ApiError, RuntimeError) as exc:
+        problem = watch.gone()  # the stack died under the call: say that, not the call's symptom
+        if problem is not None:
+            raise StackGone(f"{watch.stack} stopped ({problem})") from exc
+        raise
     PHASES.mark("download")
     return job
+
+
+def _in_thread(work: Callable[[], T]) -> T:
+    """``work()`` in a thread of its own, this (main) thread waiting in short joins where a signal is handled at once.
+
+    On Ctrl-C during an upload the client stops starting blocks but waits for those in flight, which on a busy
+    stack took many seconds: the run was still going 20 s after its Ctrl-C. Here the command stops the stack and
+    leaves without them (``devhost.transcribe_command``); the service keeps what arrived, and a resume sends the rest.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the main thread, raised there
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="upload", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _usable(state: StackState | None, stack_id: str | None = None) -> StackState | None:
@@ -384,8 +554,28 @@ def _kept(run: Run) -> str:
     job = f"job {run.job_id}" if run.job_id else "the upload"
     return (
         f"The state of {job} is kept in {run.folder}; resume with: scripts/transcribe --resume {run.folder} "
-        "(or delete that folder to drop the job)"
+        f"(or drop it with: scripts/transcribe --cancel {run.folder})"
     )
+
+
+def _stopped(run: Run) -> str:
+    """After a signal: the resume hint once a job exists; before that there is nothing to resume."""
+    if run.job_id:
+        return _kept(run)
+    _drop(run)
+    return "No job had been created: nothing to resume."
+
+
+def _drop(run: Run) -> None:
+    shutil.rmtree(run.folder, ignore_errors=True)
+
+
+def _label(audio: Path) -> str:
+    """The run folder's name part for ``audio``: the API's ASCII slug of its name (safe to copy from a hint)."""
+    try:
+        return Path(sanitize_filename(display_name(audio)).blob_name).stem
+    except ServiceError:
+        return "audio"
 
 
 def print_timings(folder: Path, job_id: str) -> None:
@@ -397,4 +587,6 @@ def print_timings(folder: Path, job_id: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from devhost.transcribe_command import leave
+
+    leave(main())

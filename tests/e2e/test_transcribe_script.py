@@ -1,10 +1,13 @@
 """``scripts/transcribe`` survives an interruption, and uses the stack ``scripts/up`` keeps warm.
 
-The real script in a subprocess (``python -m devhost.transcribe_local``), as a user runs it: it is interrupted
-with SIGINT once its job is transcribing, must say how to resume and print no traceback, and the resumed run
+The real script in a subprocess (``python -m devhost.transcribe_command``, what it execs), as a user runs it: it is
+interrupted with SIGINT once its job is transcribing, must say how to resume and print no traceback, and the resumed run
 (a new stack on the same state: Azurite's data and the durable store) must finish the same job, write the
 transcripts and clean its folder up. With ``python -m devhost.stack`` (``scripts/up``) running, its jobs go to
-that stack, a resumed one too, and none of its own is started.
+that stack, a resumed one too, and none of its own is started. On that stack (issue 22): SIGTERM mid-job ends the
+command with 143 and the resume hint; the hint's ``--cancel`` really cancels the job; a file whose name holds bytes
+that are not UTF-8, given by a relative path to the real ``scripts/transcribe``, is transcribed; and when
+``scripts/up`` stops under a job, the command says so and ends instead of retrying for hours.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from devhost.processes import free_port
+from tests.support.transcribe_command import Command, kill_leftovers, long_recording, sandbox_script
 from tests.support.wer import wer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +41,7 @@ def _env(runs: Path) -> dict[str, str]:
 def _script(args: list[str], runs: Path) -> subprocess.Popen[str]:
     env = _env(runs)
     return subprocess.Popen(
-        [sys.executable, "-m", "devhost.transcribe_local", *args],
+        [sys.executable, "-m", "devhost.transcribe_command", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -131,3 +135,87 @@ def test_a_stack_kept_by_scripts_up_is_used_and_resumed_on(tmp_path: Path) -> No
         log = up.communicate(timeout=60)[0].decode(errors="replace")
     assert up.returncode == 0, log
     assert not state_path.exists()  # removed on the way out
+
+
+def _job_started(runs: Path, command: Command, known: set[Path]) -> Path:
+    """The folder of ``command``'s run once its job exists and is being followed (its upload is done)."""
+    command.wait_for("segments", timeout_s=180)  # the first progress line: the job is queued or running
+    (folder,) = [p for p in runs.iterdir() if p.is_dir() and p not in known]
+    assert json.loads((folder / "run.json").read_text())["job_id"]
+    return folder
+
+
+def test_on_the_warm_stack_a_stop_a_cancel_an_odd_name_and_the_stacks_end(tmp_path: Path) -> None:
+    runs, long = tmp_path / "runs", long_recording(tmp_path)
+    env = {**_env(runs), "DEVHOST_PORT": str(free_port()), "DEVHOST_WORKERS": "1", "DEVHOST_THREADS": "1"}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "devhost.stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    state_path = runs / "stack.json"
+    commands: list[Command] = []
+    try:
+        deadline = time.monotonic() + 180
+        while not state_path.exists():
+            assert up.poll() is None and time.monotonic() < deadline, "scripts/up never wrote its state"
+            time.sleep(0.2)
+        state = json.loads(state_path.read_text())
+        headers = {"x-functions-key": state["function_key"]}
+
+        # item 11: SIGTERM mid-job: 143, no traceback, the hint, and a --cancel that exists
+        stopped = Command.module([str(long), "--out", str(tmp_path / "one")], runs)
+        commands.append(stopped)
+        folder = _job_started(runs, stopped, set())
+        job_id = json.loads((folder / "run.json").read_text())["job_id"]
+        stopped.signal_group(signal.SIGTERM)
+        assert stopped.finish(timeout_s=30) == 143, stopped.err
+        assert "Stopped (SIGTERM)" in stopped.err and "Traceback" not in stopped.err
+        assert f"resume with: scripts/transcribe --resume {folder}" in stopped.err
+        assert f"scripts/transcribe --cancel {folder}" in stopped.err
+
+        # item 13: that command cancels the job on the warm stack (it went on without the command)
+        assert httpx.get(f"{state['base_url']}/api/jobs/{job_id}", headers=headers, timeout=10).status_code == 202
+        canceled = Command.module(["--cancel", str(folder)], runs)
+        commands.append(canceled)
+        assert canceled.finish(timeout_s=60) == 0, canceled.err
+        assert f"Canceled job {job_id} on the stack from scripts/up." in canceled.err and not folder.exists()
+        answer = httpx.get(f"{state['base_url']}/api/jobs/{job_id}", headers=headers, timeout=10)
+        assert answer.status_code == 409 and answer.json()["code"] == "job_canceled", answer.text
+
+        # items 7 and 14: a name that is not UTF-8, by a relative path from the caller's folder, through the script
+        caller = tmp_path / "caller"
+        caller.mkdir()
+        odd = os.fsdecode(b"caf\xe9 talk.wav")
+        (caller / odd).write_bytes(SPEECH.read_bytes())
+        named = Command([str(sandbox_script(tmp_path)), odd, "--out", "odd"], runs, cwd=caller)
+        commands.append(named)
+        assert named.finish(timeout_s=180) == 0, named.err
+        assert "Traceback" not in named.err and "Reusing the stack from scripts/up" in named.err
+        assert wer((ROOT / "tests" / "data" / "speech.txt").read_text(), named.out) < 0.15
+        assert (caller / "odd" / "transcript.txt").read_text() == named.out
+        match = re.search(r"Job (\S+): ", named.err)
+        assert match, named.err
+        job = httpx.get(f"{state['base_url']}/api/jobs/{match.group(1)}", headers=headers, timeout=10).json()
+        assert job["filename"] == "caf\ufffd talk.wav"
+
+        # item 9: scripts/up stops under a job: the command notices, ends, and says how to resume
+        orphan = Command.module([str(long), "--out", str(tmp_path / "three")], runs)
+        commands.append(orphan)
+        folder = _job_started(runs, orphan, set())
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=60) == 0
+        assert orphan.finish(timeout_s=60) == 1, orphan.err
+        assert f"the stack from scripts/up at {state['base_url']} stopped" in orphan.err, orphan.err
+        assert f"resume with: scripts/transcribe --resume {folder}" in orphan.err and "Traceback" not in orphan.err
+    finally:
+        for command in commands:
+            if command.process.poll() is None:
+                command.kill()
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+            up.wait(timeout=60)
+        kill_leftovers(runs)

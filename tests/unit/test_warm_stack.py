@@ -8,6 +8,7 @@ case, new runs and resumed ones, with the stack, the API and the upload replaced
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 import time
@@ -81,18 +82,85 @@ def test_the_state_file_is_private_and_removed_only_by_its_own_stack(tmp_path: P
     assert not path.exists() and StackState.read(path) is None
     path.write_text("{not json")
     assert StackState.read(path) is None  # a garbled file is no stack
+    for garbled in ({"pids": []}, {"pid": "1"}, {"base_url": 7071}, {"pids": {"devhost": None}}):
+        path.write_text(json.dumps({**dataclasses.asdict(mine), **garbled}))
+        assert StackState.read(path) is None, garbled  # nor is one with fields of the wrong types
 
 
 def test_a_stack_is_healthy_only_with_every_process_alive_and_the_host_answering() -> None:
     import os
 
     alive = dataclasses.replace(state(), pid=os.getpid(), pids={"devhost": os.getpid()})
-    assert alive.problem(ping=lambda url: url == "http://127.0.0.1:7071/admin/host/ping") is None
-    assert alive.problem(ping=lambda url: False) == "its host does not answer on http://127.0.0.1:7071"
+    ours = lambda pid, port: pid == os.getpid() and port == 7071  # noqa: E731  # its devhost holds its port
+    assert alive.problem(ping=lambda url: url == "http://127.0.0.1:7071/admin/host/ping", holds=ours) is None
+    assert alive.problem(ping=lambda url: False, holds=ours) == "its host does not answer on http://127.0.0.1:7071"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     dead = dataclasses.replace(alive, pids={"devhost": os.getpid(), "worker-1": gone.pid})
-    assert dead.problem(ping=lambda url: True) == f"its worker-1 (pid {gone.pid}) is gone"
+    assert dead.problem(ping=lambda url: True, holds=ours) == f"its worker-1 (pid {gone.pid}) is gone"
+
+
+# Whose port it is (issue 22, item 5): a 200 from the state's address proves nothing; its devhost must hold the port.
+
+
+def test_the_key_goes_only_to_the_devhost_holding_the_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from tests.support.impostor import impostor
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with impostor(tmp_path) as stranger:
+            # a scripts/up and a devhost that are alive, but another process answers on the state's port
+            stale = dataclasses.replace(
+                state(), pid=os.getpid(), pids={"devhost": sleeper.pid}, base_url=f"http://127.0.0.1:{stranger.port}"
+            )
+            problem = (
+                f"port {stranger.port} is not held by its devhost (pid {sleeper.pid}): another process answers there"
+            )
+            assert stale.problem() == problem
+            stale.write(transcribe_local.RUNS / STATE_FILE)
+            run, given = new_run(tmp_path)
+            assert transcribe_local.warm_stack(run, given, transcribe_local.RUNS / STATE_FILE) is None
+            assert f"Not using the stack from scripts/up ({transcribe_local.RUNS / STATE_FILE}): {problem}." in (
+                capsys.readouterr().err
+            )
+            assert not any(KEY in line for line in stranger.requests)  # it was never sent the key
+            # the same server as the stack's own devhost: the stack is used
+            own = dataclasses.replace(stale, pids={"devhost": stranger.pid})
+            assert own.problem() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_who_holds_a_port() -> None:
+    import os
+
+    from devhost.port_owner import holds_port
+
+    listener = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen();"
+            "print(s.getsockname()[1], flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert listener.stdout is not None
+        port = int(listener.stdout.readline())
+        assert holds_port(listener.pid, port) is True
+        assert holds_port(os.getpid(), port) is False
+        assert holds_port(listener.pid, port + 1 if port < 65535 else port - 1) is False
+        assert holds_port(listener.pid, port, proc=Path("/nonexistent")) is None  # cannot tell: not trusted
+    finally:
+        listener.kill()
+        listener.wait()
 
 
 def test_a_zombie_is_not_alive() -> None:
@@ -156,10 +224,13 @@ class OwnStack:
     def wait_workers(self) -> None:
         pass
 
-    def __enter__(self) -> OwnStack:
+    def gone(self) -> str | None:
+        return None
+
+    def start(self) -> OwnStack:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         pass
 
 
@@ -192,6 +263,7 @@ def up(monkeypatch: pytest.MonkeyPatch, running: StackState | None, healthy: boo
     if running is not None:
         running.write(transcribe_local.RUNS / STATE_FILE)
     monkeypatch.setattr(StackState, "problem", lambda self, ping=None: None if healthy else "its host is gone")
+    monkeypatch.setattr(StackState, "gone", lambda self: None)  # its processes: stand-ins, "running"
 
 
 def test_a_new_run_uses_a_fitting_stack_from_scripts_up(
