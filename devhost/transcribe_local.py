@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import httpx
 
 from client.api import ApiError, TranscriptionApi
-from client.block_upload import UploadError
+from client.block_upload import FileChangedError, UploadError
 from client.follow import follow_job
 from client.uploads import upload_file
 from devhost import interrupts
@@ -295,7 +295,10 @@ def finish(run: Run, timeout_s: float, given: frozenset[str]) -> int:
         failed = exc.problem.get("job_error_code") if isinstance(exc, ApiError) else None
         print(f"error: {failed + ': ' if failed else ''}{exc}", file=sys.stderr)
         refused = isinstance(exc, ApiError) and run.job_id is None and 400 <= exc.status < 500
-        if failed or refused:  # the job's own end, or no job and the service said no: nothing to resume
+        # The file is not the one the upload began with: a resume would be refused too (the client's message says
+        # to start a new upload of the file as it is now), so no hint.
+        changed = isinstance(exc, FileChangedError)
+        if failed or refused or changed:  # the job's own end, or the service or the file said no: nothing to resume
             _drop(run)
             return 1
         print(_kept(run), file=sys.stderr)
@@ -312,6 +315,8 @@ def finish(run: Run, timeout_s: float, given: frozenset[str]) -> int:
         f"{result['language']}{took}, RTFx {result['rtfx']}; transcripts in {run.out}/",
         file=sys.stderr,
     )
+    for warning in result.get("warnings") or []:  # what the transcript must not hide (issue 22)
+        print(f"warning {warning['code']}: {warning['message']}", file=sys.stderr)
     if run.timings and telemetry is not None:
         print_timings(telemetry, str(run.job_id))
     _drop(run)  # done: nothing left to resume

@@ -125,6 +125,23 @@ def test_a_file_the_service_refuses_gets_no_resume_hint(tmp_path: Path) -> None:
     assert _run_folders(runs) == []
 
 
+# Items 1 and 3 where a person reads them: a completed job's warnings are printed with its summary.
+
+
+def test_a_completed_jobs_warnings_are_printed(tmp_path: Path) -> None:
+    """20 s of hiss: the job completes with no words and ``no_words_heard``, which the command must not hide."""
+    from tests.faults.bad_inputs import hiss
+
+    runs, audio = tmp_path / "runs", hiss(tmp_path)
+    command = Command.module([str(audio), "--workers", "1", "--out", str(tmp_path / "out")], runs)
+    try:
+        code = command.finish(timeout_s=240)
+    finally:
+        kill_leftovers(runs)
+    assert code == 0, command.err
+    assert "0 words" in command.err and "warning no_words_heard: " in command.err, command.err
+
+
 # Item 9: the run's own stack dies under its job.
 
 
