@@ -59,3 +59,17 @@ def make_file(path: Path, size: int, seed: int = 1) -> Path:
             out.write(rng.randbytes(n))
             left -= n
     return path
+
+
+@pytest.fixture
+def app_storage(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[BlobServiceClient]:
+    """The app's own storage settings pointed at the session's stack (for calling activities in-process)."""
+    from shared import storage
+    from shared.config import get_settings
+
+    monkeypatch.setenv("Storage", stack.connection_string)
+    get_settings.cache_clear()
+    storage.blob_service.cache_clear()
+    yield BlobServiceClient.from_connection_string(stack.connection_string)
+    get_settings.cache_clear()
+    storage.blob_service.cache_clear()

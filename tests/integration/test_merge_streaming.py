@@ -21,8 +21,6 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from devhost.stack import LocalStack
-from shared.config import get_settings
 from shared.contracts import Segment, SegmentResult, Span, Transcript, Window, Word
 from shared.formats import to_srt, to_txt, to_vtt, transcript_json
 from shared.models import JobStatus
@@ -30,18 +28,6 @@ from shared.stitching import stitch
 from tests.support.records import job_record
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "worker_outputs"
-
-
-@pytest.fixture
-def app_storage(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[BlobServiceClient]:
-    from shared import storage
-
-    monkeypatch.setenv("Storage", stack.connection_string)
-    get_settings.cache_clear()
-    storage.blob_service.cache_clear()
-    yield BlobServiceClient.from_connection_string(stack.connection_string)
-    get_settings.cache_clear()
-    storage.blob_service.cache_clear()
 
 
 def _merge(payload: dict[str, Any]) -> dict[str, Any]:

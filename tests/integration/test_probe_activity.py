@@ -1,37 +1,22 @@
 """The ``probe_audio`` activity against Azurite: the caller's pick of an audio stream (``job["audio_stream"]``)
 reaches the probe, and without one the stream with sound is chosen (shared/audio/streams.py).
 
-The pick is read from the orchestration's input, where the upload API is to put it (issue 22: the API field itself
-is for the owners of functions/uploads.py and shared/upload_sessions.py); a stream the file does not have fails the
-activity with ``audio_stream_not_found``, which the orchestration records as the job's error code.
+The pick is read from the orchestration's input, where ``functions/ingest.py`` puts the upload's ``audio_stream``; a
+stream the file does not have fails the activity with ``audio_stream_not_found``, which the orchestration records
+as the job's error code.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from devhost.stack import LocalStack
-from shared.config import get_settings
 from shared.errors import ErrorCode, PermanentError
 from tests.faults.bad_inputs import two_track_mp4
-
-
-@pytest.fixture
-def app_storage(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[BlobServiceClient]:
-    from shared import storage
-
-    monkeypatch.setenv("Storage", stack.connection_string)
-    get_settings.cache_clear()
-    storage.blob_service.cache_clear()
-    yield BlobServiceClient.from_connection_string(stack.connection_string)
-    get_settings.cache_clear()
-    storage.blob_service.cache_clear()
 
 
 def _job(blobs: BlobServiceClient, path: Path, **extra: Any) -> dict[str, Any]:

@@ -14,17 +14,12 @@ from pathlib import Path
 import pytest
 
 from devhost import transcribe_local
-from worker import layout
-
-GIB = 1024**3
+from tests.support.machine import pretend_machine
 
 
 @pytest.fixture(autouse=True)
 def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(layout, "detect_cores", lambda: 2)
-    monkeypatch.setattr(layout, "detect_memory_bytes", lambda: 24 * GIB)
-    monkeypatch.setattr(layout, "detect_gpu_memory_bytes", lambda: [])
-    monkeypatch.setattr(transcribe_local, "RUNS", tmp_path / "runs")
+    pretend_machine(monkeypatch, tmp_path)
 
 
 def test_two_runs_of_same_named_files_in_the_same_second_get_their_own_folders(

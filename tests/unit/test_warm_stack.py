@@ -21,19 +21,15 @@ import pytest
 from devhost import transcribe_local
 from devhost.stack import STATE_FILE, StackState, pid_alive
 from devhost.transcribe_local import Run, conflicts, transcribe
-from worker import layout
+from tests.support.machine import pretend_machine
 
-GIB = 1024**3
 KEY = "the-function-key-never-printed"
 
 
 @pytest.fixture(autouse=True)
 def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """2 cores, 24 GiB, no GPU; runs (and the state file) in a temporary folder."""
-    monkeypatch.setattr(layout, "detect_cores", lambda: 2)
-    monkeypatch.setattr(layout, "detect_memory_bytes", lambda: 24 * GIB)
-    monkeypatch.setattr(layout, "detect_gpu_memory_bytes", lambda: [])
-    monkeypatch.setattr(transcribe_local, "RUNS", tmp_path / "runs")
+    pretend_machine(monkeypatch, tmp_path)
 
 
 def state(**settings: Any) -> StackState:
