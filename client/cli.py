@@ -23,6 +23,7 @@ from client.block_upload import FileChangedError, UploadError, UploadOptions
 from client.follow import follow_job
 from client.local_names import readable
 from client.uploads import UploadResult, upload_file
+from shared.output_formats import EXTENSIONS
 
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     wt = sub.add_parser("wait", help="wait for a job (honouring Retry-After), then download its transcripts")
     wt.add_argument("job_id")
-    wt.add_argument("--out", type=Path, help="folder for transcript.{json,txt,srt,vtt}")
+    wt.add_argument("--out", type=Path, help=f"folder for transcript.{{{','.join(EXTENSIONS)}}}")
     wt.add_argument("--timeout", type=float, default=24 * 3600)
     wt.add_argument("--json", action="store_true", help="print the finished job as JSON (with its read links)")
     return parser
@@ -81,7 +82,7 @@ def _wait(api: TranscriptionApi, args: argparse.Namespace) -> int:
     written = []
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        for fmt in ("json", "txt", "srt", "vtt"):
+        for fmt in EXTENSIONS:
             path = args.out / f"transcript.{fmt}"
             path.write_bytes(api.transcript(args.job_id, fmt))
             written.append(path)

@@ -45,9 +45,10 @@ from devhost.run_folders import RunFolderError, RunLock, new_folder, read_run_fi
 from devhost.stack import STATE_FILE, LocalStack, StackState, job_settings, pid_alive, runs_dir, worker_layout
 from shared.errors import ServiceError
 from shared.filenames import sanitize_filename
+from shared.output_formats import EXTENSIONS
 from worker.layout import window_for
 
-FORMATS = ("json", "txt", "srt", "vtt")
+FORMATS = EXTENSIONS  # what a run downloads: every format (shared/output_formats.py)
 LAYOUT_PARTS = ("workers", "threads", "batch_size")
 # One folder per run until it finishes (the stack's state, so Ctrl-C loses nothing); tests point it elsewhere. A
 # running scripts/up leaves its stack's state here too (STATE_FILE).

@@ -34,8 +34,9 @@ from shared.contracts import BATCH_CLEANUP_QUEUE
 from shared.errors import ErrorCode, PermanentError, ServiceError, TransientError
 from shared.inflight import InflightReport, inflight_report
 from shared.job_views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
-from shared.jobs import JobStore
+from shared.jobs import JobStore, job_store
 from shared.models import JobError, JobRecord, JobStatus
+from shared.output_formats import BY_EXTENSION, transcript_blob
 from shared.progress import progress
 from shared.queue_wait import QueueWait, queue_backlog, queue_wait
 from shared.queues import queue
@@ -44,11 +45,10 @@ from shared.sas import BlobSigner
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
 INLINE_LIMIT = 256 * 1024  # smaller transcripts are returned directly; larger ones by a redirect to a read SAS
-_MEDIA_TYPES = {"json": "application/json", "txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt"}
 
 
 def _jobs() -> JobStore:
-    return JobStore(storage.container(get_settings().jobs_container))
+    return job_store()
 
 
 def read_signer() -> BlobSigner:
@@ -259,14 +259,14 @@ def get_transcript(req: func.HttpRequest) -> func.HttpResponse:
     if record.status != JobStatus.COMPLETED:
         raise PermanentError(ErrorCode.TRANSCRIPT_NOT_READY, f"the job is {record.status.value}; no transcript yet")
     settings = get_settings()
-    blob = storage.container(settings.results_container).get_blob_client(f"{record.job_id}/transcript.{fmt}")
+    blob = storage.container(settings.results_container).get_blob_client(transcript_blob(record.job_id, fmt))
     size = blob.get_blob_properties().size
     if size <= INLINE_LIMIT:
-        charset = "" if fmt == "json" else "; charset=utf-8"
+        served = BY_EXTENSION[fmt]
         return func.HttpResponse(
             blob.download_blob().readall(),
-            mimetype=_MEDIA_TYPES[fmt],
-            headers={"Content-Type": _MEDIA_TYPES[fmt] + charset},
+            mimetype=served.media_type,
+            headers={"Content-Type": served.content_type},
         )
     view = job_view(record, None, base_url(req), read_signer(), settings.results_container)
     assert view.result is not None

@@ -22,7 +22,7 @@ from shared.config import get_settings
 from shared.contracts import BATCH_CLEANUP_QUEUE, AudioInfo, SegmentJob, SegmentResult, Window
 from shared.errors import ErrorCode, PermanentError, TransientError
 from shared.inflight import sightings
-from shared.jobs import JobStore
+from shared.jobs import JobStore, job_store
 from shared.models import JobError, JobRecord, JobStatus, WebhookState
 from shared.queues import queue
 from shared.untranscribed import Untranscribed
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 
 def jobs() -> JobStore:
-    return JobStore(storage.container(get_settings().jobs_container))
+    return job_store()
 
 
 @bp.activity_trigger(input_name="update")

@@ -11,11 +11,12 @@ from pydantic import BaseModel, Field
 
 from shared.contracts import JobWarning
 from shared.models import JobError, JobRecord, JobStatus, WebhookState
+from shared.output_formats import EXTENSIONS, transcript_blob
 from shared.sas import BlobSigner, read_permission
 
 RUNNING = frozenset({JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED, JobStatus.TRANSCRIBING, JobStatus.MERGING})
 READ_LINK_TTL = timedelta(hours=1)
-FORMATS = ("json", "txt", "srt", "vtt")
+FORMATS = EXTENSIONS  # the links a completed job carries: one per format (shared/output_formats.py)
 
 
 class Progress(BaseModel):
@@ -120,7 +121,7 @@ def _result(record: JobRecord, signer: BlobSigner, results_container: str) -> Jo
         return None
     expiry = datetime.now(UTC) + READ_LINK_TTL
     links = {
-        ext: signer.blob_url(results_container, f"{record.job_id}/transcript.{ext}", read_permission(), expiry)
+        ext: signer.blob_url(results_container, transcript_blob(record.job_id, ext), read_permission(), expiry)
         for ext in FORMATS
     }
     ended = record.finished_at or record.updated_at  # records written before finished_at existed

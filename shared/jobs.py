@@ -17,6 +17,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
+from shared import storage
+from shared.config import get_settings
 from shared.errors import ErrorCode, PermanentError, TransientError
 from shared.ids import is_job_id
 from shared.models import JobRecord
@@ -142,3 +144,9 @@ def _stamp_finish(before: JobRecord, after: JobRecord) -> JobRecord:
         moved = after.updated_at > before.updated_at  # most writers stamp the change; the rest did it now
         return after.model_copy(update={"finished_at": after.updated_at if moved else datetime.now(UTC)})
     return after
+
+
+def job_store() -> JobStore:
+    """The job records of this deployment (the settings' jobs container), for the app and the worker alike: the
+    one place that says where they live."""
+    return JobStore(storage.container(get_settings().jobs_container))

@@ -17,6 +17,8 @@ from pydantic.json_schema import models_json_schema
 
 from shared.job_views import JobPage, JobView
 from shared.models import JobStatus, UploadRequest, UploadSession
+from shared.output_formats import EXTENSIONS
+from shared.output_formats import FORMATS as OUTPUT_FORMATS
 
 TITLE = "Transcription service"
 VERSION = "1.0.0"
@@ -171,8 +173,10 @@ def _paths() -> dict[str, Any]:
                         "name": "format",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "string", "enum": ["json", "txt", "srt", "vtt"], "default": "json"},
-                        "description": "Transcript format: json (segments and words), txt, srt or vtt.",
+                        "schema": {"type": "string", "enum": list(EXTENSIONS), "default": "json"},
+                        "description": "Transcript format: "
+                        + ", ".join(f"{f.ext} ({f.holds})" for f in OUTPUT_FORMATS)
+                        + ".",
                     },
                 ],
                 "description": "The transcript, or a redirect to a short-lived read link for large ones.",
@@ -180,10 +184,7 @@ def _paths() -> dict[str, Any]:
                     "200": {
                         "description": "The transcript",
                         "content": {
-                            "application/json": {"schema": {}},
-                            "text/plain": {"schema": {"type": "string"}},
-                            "application/x-subrip": {"schema": {"type": "string"}},
-                            "text/vtt": {"schema": {"type": "string"}},
+                            f.media_type: {"schema": {"type": "string"} if f.text else {}} for f in OUTPUT_FORMATS
                         },
                     },
                     "302": {"description": "A read link", "headers": {"Location": _POLL_HEADERS["Location"]}},

@@ -20,15 +20,11 @@ from pydantic import TypeAdapter
 
 from shared.contracts import JobWarning, Segment, Span
 from shared.formats import VTT_HEADER, CueBuilder, srt_block, txt_line, vtt_block
+from shared.output_formats import FORMATS, transcript_blob
 
 BLOCK_BYTES = 4 << 20
 _JSON = TypeAdapter(Any)  # pydantic's own JSON serializer: the bytes of a whole model_dump_json, in pieces
-CONTENT_TYPES = {
-    "json": "application/json",
-    "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-}
+CONTENT_TYPES = {f.ext: f.content_type for f in FORMATS}
 
 
 class StagedBlob:
@@ -68,7 +64,7 @@ class TranscriptWriter:
 
     def __init__(self, results: ContainerClient, job_id: str) -> None:
         blob = results.get_blob_client
-        self.paths = {ext: f"{job_id}/transcript.{ext}" for ext in CONTENT_TYPES}
+        self.paths = {ext: transcript_blob(job_id, ext) for ext in CONTENT_TYPES}
         self.json = StagedBlob(
             blob(self.paths["json"]), ["head", "text", "middle", "segments", "between", "untranscribed", "tail"]
         )

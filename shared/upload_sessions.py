@@ -26,7 +26,7 @@ from shared.config import Settings, get_settings
 from shared.errors import ErrorCode, PermanentError
 from shared.filenames import SafeFilename, sanitize_filename
 from shared.ids import new_job_id
-from shared.jobs import JobStore
+from shared.jobs import JobStore, job_store
 from shared.models import (
     PLAIN_BLOCK_IDS,
     TAGGED_BLOCK_IDS,
@@ -268,4 +268,4 @@ def check_same_file(record: JobRecord, file_fingerprint: str | None) -> None:
 def upload_sessions() -> UploadSessions:
     settings = get_settings()
     signer = storage.blob_signer()
-    return UploadSessions(settings, JobStore(storage.container(settings.jobs_container)), signer)
+    return UploadSessions(settings, job_store(), signer)

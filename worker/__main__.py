@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from shared import job_metrics, storage, telemetry
 from shared.config import get_settings
 from shared.contracts import SEGMENT_RESULTS_QUEUE
-from shared.jobs import JobStore
+from shared.jobs import job_store
 from shared.logs import configure_logging
 from shared.queues import queue
 from shared.telemetry_names import SERVICE_WORKER
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         loading = loader.submit(Transcriber, spec)
         telemetry.setup(SERVICE_WORKER)
         settings = get_settings()
-        blobs, jobs = storage.blob_service(), JobStore(storage.container(settings.jobs_container))
+        blobs, jobs = storage.blob_service(), job_store()
         segment_jobs, results = queue(settings.segment_jobs_queue), queue(SEGMENT_RESULTS_QUEUE)
         transcriber = loading.result()
     options = WorkerOptions(

@@ -1,0 +1,21 @@
+"""Pieces of knowledge with one owner (issue 23): nothing else in the product writes them out again."""
+
+from __future__ import annotations
+
+from tests.conftest import ROOT
+
+PRODUCT = ("function_app.py", "functions", "shared", "worker", "client", "devhost")
+
+
+def _product_files() -> list[str]:
+    files = []
+    for part in PRODUCT:
+        paths = [ROOT / part] if part.endswith(".py") else sorted((ROOT / part).rglob("*.py"))
+        files += [str(p.relative_to(ROOT)) for p in paths]
+    return files
+
+
+def test_only_shared_jobs_builds_the_job_store() -> None:
+    """Where job records live is said once (``shared.jobs.job_store``); it was built in four places."""
+    builders = [f for f in _product_files() if "JobStore(storage" in (ROOT / f).read_text()]
+    assert builders == ["shared/jobs.py"]

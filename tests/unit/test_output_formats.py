@@ -1,0 +1,48 @@
+"""One owner for the transcript formats (shared/output_formats.py): every place that names them reads the registry.
+
+Before, the list was written out in six modules and the media types in two tables that disagreed (the route served
+``text/plain``, the blob said ``text/plain; charset=utf-8``); adding a format meant finding them all.
+"""
+
+from __future__ import annotations
+
+import re
+
+from devhost import transcribe_local
+from shared import job_views, transcript_writer
+from shared.openapi import openapi31
+from shared.output_formats import BY_EXTENSION, EXTENSIONS, FORMATS, transcript_blob
+from tests.conftest import ROOT
+
+PRODUCT = ("function_app.py", "functions", "shared", "worker", "client", "devhost")
+
+
+def test_every_user_of_the_formats_reads_the_registry() -> None:
+    assert job_views.FORMATS == EXTENSIONS == transcribe_local.FORMATS
+    assert {f.ext: f.content_type for f in FORMATS} == transcript_writer.CONTENT_TYPES
+    route = openapi31()["paths"]["/jobs/{job_id}/transcript"]["get"]
+    (fmt,) = [p for p in route["parameters"] if p.get("name") == "format"]
+    assert fmt["schema"]["enum"] == list(EXTENSIONS)
+    assert set(route["responses"]["200"]["content"]) == {f.media_type for f in FORMATS}
+
+
+def test_text_formats_say_their_charset_and_json_needs_none() -> None:
+    assert BY_EXTENSION["txt"].content_type == "text/plain; charset=utf-8"
+    assert BY_EXTENSION["json"].content_type == "application/json"
+    assert transcript_blob("j1", "srt") == "j1/transcript.srt"
+
+
+def test_no_product_module_spells_the_list_or_a_transcript_blob_name_itself() -> None:
+    """A format list or ``transcript.{ext}`` path written out anywhere else is a second owner."""
+    listed = re.compile(r"""["']json["'],\s*["']txt["']""")
+    path = re.compile(r"""f["'][^"']*/transcript\.\{""")
+    offenders = []
+    for part in PRODUCT:
+        files = [ROOT / part] if part.endswith(".py") else sorted((ROOT / part).rglob("*.py"))
+        for file in files:
+            if file.name == "output_formats.py":
+                continue
+            text = file.read_text()
+            if listed.search(text) or path.search(text):
+                offenders.append(str(file.relative_to(ROOT)))
+    assert offenders == []
