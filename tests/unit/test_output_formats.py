@@ -6,15 +6,10 @@ Before, the list was written out in six modules and the media types in two table
 
 from __future__ import annotations
 
-import re
-
 from devhost import transcribe_local
 from shared import job_views, transcript_writer
 from shared.openapi import openapi31
 from shared.output_formats import BY_EXTENSION, EXTENSIONS, FORMATS, transcript_blob
-from tests.conftest import ROOT
-
-PRODUCT = ("function_app.py", "functions", "shared", "worker", "client", "devhost")
 
 
 def test_every_user_of_the_formats_reads_the_registry() -> None:
@@ -30,19 +25,3 @@ def test_text_formats_say_their_charset_and_json_needs_none() -> None:
     assert BY_EXTENSION["txt"].content_type == "text/plain; charset=utf-8"
     assert BY_EXTENSION["json"].content_type == "application/json"
     assert transcript_blob("j1", "srt") == "j1/transcript.srt"
-
-
-def test_no_product_module_spells_the_list_or_a_transcript_blob_name_itself() -> None:
-    """A format list or ``transcript.{ext}`` path written out anywhere else is a second owner."""
-    listed = re.compile(r"""["']json["'],\s*["']txt["']""")
-    path = re.compile(r"""f["'][^"']*/transcript\.\{""")
-    offenders = []
-    for part in PRODUCT:
-        files = [ROOT / part] if part.endswith(".py") else sorted((ROOT / part).rglob("*.py"))
-        for file in files:
-            if file.name == "output_formats.py":
-                continue
-            text = file.read_text()
-            if listed.search(text) or path.search(text):
-                offenders.append(str(file.relative_to(ROOT)))
-    assert offenders == []
