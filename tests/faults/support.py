@@ -136,6 +136,19 @@ def assert_queues_drain(stack: LocalStack, timeout_s: float = 30.0, expect: dict
         time.sleep(0.25)
 
 
+def assert_orchestrations_end(stack: LocalStack, timeout_s: float = 30.0) -> None:
+    """Every orchestration ends: a job's record reaches its final status before its orchestration returns (the
+    status is one of its last activities), so one looked at the instant its job ended may still be Running for a
+    moment. One still running after ``timeout_s`` is a leak."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        running = [i["instanceId"] for i in instances(stack) if i["runtimeStatus"] in ("Running", "Pending")]
+        if not running:
+            return
+        assert time.monotonic() < deadline, f"orchestrations still running after {timeout_s} s: {running}"
+        time.sleep(0.25)
+
+
 def blobs(stack: LocalStack) -> BlobServiceClient:
     return BlobServiceClient.from_connection_string(stack.connection_string)
 

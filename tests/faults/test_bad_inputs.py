@@ -32,7 +32,7 @@ from shared.blocks import block_name, block_tag
 from shared.contracts import SegmentResult, Transcript
 from tests.faults import bad_inputs
 from tests.faults.bad_inputs import ACCEPTED, AUDIO_CASES, NAME_CASES, AudioCase
-from tests.faults.support import assert_queues_drain, blobs, instances, record
+from tests.faults.support import assert_orchestrations_end, assert_queues_drain, blobs, record
 from tests.support.wer import wer, words
 
 pytestmark = pytest.mark.slow
@@ -444,6 +444,5 @@ def test_a_normal_job_alongside_is_unaffected_and_nothing_is_left_over(
             code, end = outcome.body.get("job_error_code", ""), outcome.last_word_end
             print(f"{name:30} {outcome.status} {code:14} {outcome.seconds:6.1f} s, last word ends {end:6.2f} s")
     assert customer.server_errors == []
-    running = [i["instanceId"] for i in instances(stack) if i["runtimeStatus"] in ("Running", "Pending")]
-    assert running == []
+    assert_orchestrations_end(stack, timeout_s=30)
     assert_queues_drain(stack, timeout_s=30)
