@@ -70,8 +70,19 @@ def _log_counts(paths: Iterable[Path], pattern: re.Pattern[str] = _STARTED) -> C
     return counts
 
 
-def _orchestrations(stack: LocalStack, jobs: set[str]) -> list[str]:
-    """Every job's ``transcription`` instance completed, and no other top-level instance exists."""
+def _orchestrations(stack: LocalStack, jobs: set[str], settle_s: float = 30.0) -> list[str]:
+    """Every job's ``transcription`` instance completed, and no other top-level instance exists. A job's record is
+    final a moment before its orchestration returns (its status is one of the last activities), so an instance
+    still running is looked at again for up to ``settle_s``; one running after that is reported."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        out = _orchestrations_now(stack, jobs)
+        if not any("not completed" in line for line in out) or time.monotonic() >= deadline:
+            return out
+        time.sleep(0.5)
+
+
+def _orchestrations_now(stack: LocalStack, jobs: set[str]) -> list[str]:
     instances: list[dict[str, Any]] = []
     with httpx.Client(base_url=stack.base_url, params=stack.durable_params, timeout=60) as http:
         token = None
