@@ -1,0 +1,2 @@
+"""The Function App's functions: api/ (HTTP) and pipeline/ (triggers, orchestrations, activities), registered by
+``function_app.py``."""

@@ -30,20 +30,15 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from shared.audio.blob_reader import AudioSource
+from shared.audio.pcm import SAMPLE_RATE, MonoResampler, frame_to_mono
 from shared.audio.probe import audio_stream, open_container, soundfile_errors
 from shared.contracts import AudioInfo
 from shared.errors import ErrorCode, PermanentError
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    Samples = npt.NDArray[np.float32]
+    from shared.audio.pcm import Samples
 
 logger = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16000
-"""Rate of every decoded window (Whisper's)."""
 
 _CONTEXT_S = 0.02  # decoded on each side of the window so the resampler's filter sees real audio at the edges
 _BLOCK_FRAMES = 1 << 16  # libsndfile reads per call: bounds the float copy of multi-channel, high-rate audio
@@ -296,51 +291,3 @@ class _Grid:
         self.rate = rate
         self.start = max(0, math.floor((start_s - _CONTEXT_S) * rate)) // step * step
         self.end = math.ceil((n1 / SAMPLE_RATE + _CONTEXT_S) * rate)
-
-
-def frame_to_mono(frame: Any) -> Samples:
-    """A decoded ``av.AudioFrame`` (any sample format, planar or packed) as mono float32, channels averaged."""
-    import numpy as np
-
-    data = frame.to_ndarray()
-    channels = frame.layout.nb_channels
-    if not frame.format.is_planar:
-        data = data.reshape(-1, channels).T
-    if data.dtype == np.uint8:
-        data = (data.astype(np.float32) - 128.0) / 128.0
-    elif data.dtype.kind == "i":
-        data = data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1))
-    mono = data.mean(axis=0, dtype=np.float32) if channels > 1 else data[0]
-    return np.ascontiguousarray(mono, dtype=np.float32)
-
-
-class MonoResampler:
-    """Streaming mono float32 resampling to 16 kHz with libswresample, through PyAV.
-
-    libswresample compensates its filter delay: output sample 0 is input sample 0, and the output of a stream fed
-    in blocks equals that of the whole stream fed at once, so windows line up to the sample.
-    """
-
-    def __init__(self, rate: int) -> None:
-        import av
-
-        self.rate = rate
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-
-    def feed(self, samples: Samples) -> Samples:
-        import av
-
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
-        frame.sample_rate = self.rate
-        return self._collect(self._resampler.resample(frame))
-
-    def flush(self) -> Samples:
-        return self._collect(self._resampler.resample(None))
-
-    @staticmethod
-    def _collect(frames: list[Any]) -> Samples:
-        import numpy as np
-
-        if not frames:
-            return np.zeros(0, np.float32)
-        return np.concatenate([f.to_ndarray()[0] for f in frames])

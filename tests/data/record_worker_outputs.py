@@ -79,8 +79,9 @@ def record(case: str) -> dict[str, Any]:
 
 def describe(case: str, recorded: dict[str, Any]) -> None:
     """What a maintainer re-checks after recording: the text around each seam and every difference."""
-    from shared.contracts import SegmentResult, Word
     from shared.stitching import stitch
+
+    from shared.contracts import SegmentResult, Word
     from tests.support.fidelity import compare
 
     results = [SegmentResult.model_validate(r) for r in recorded["windows"]]

@@ -83,6 +83,16 @@ def test_every_file_the_image_copies_exists_in_a_clean_clone_and_is_sent() -> No
             assert _sent(str(match.relative_to(ROOT))), f"COPY {source}: .dockerignore keeps {match} out"
 
 
+def test_the_image_holds_every_module_of_the_worker_and_of_shared() -> None:
+    """``python -m worker`` imports worker/ subpackages and shared/: a module no COPY names is an ImportError in Azure
+    only (the one-machine stack runs from the work tree), so every one must be under a copied source."""
+    copied = [p for source in _copied_sources() for p in ROOT.glob(source)]
+    for module in [*ROOT.glob("worker/**/*.py"), *ROOT.glob("shared/**/*.py")]:
+        if "__pycache__" in module.parts:
+            continue
+        assert any(module == c or c in module.parents for c in copied), f"the image lacks {module.relative_to(ROOT)}"
+
+
 @pytest.mark.parametrize(
     "path",
     [".venv/bin/python", "node_modules/azurite", ".devhost/durable.sqlite3", "tests/data/long.flac", ".git/HEAD"],

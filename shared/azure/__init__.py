@@ -1,0 +1,1 @@
+"""Azure Storage as the service uses it: clients built once from settings, queues, SAS signing."""
