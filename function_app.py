@@ -7,25 +7,10 @@ settings are read lazily inside handlers and heavy libraries (PyAV, numpy, faste
 import azure.functions as func
 
 from functions.api import health, jobs, openapi, unlisted_methods, uploads
-from functions.pipeline import activities as pipeline_activities
-from functions.pipeline import batch_cleanup, ingest
-from functions.pipeline import batches as segment_batches
-from functions.pipeline import orchestrator as transcription
-from functions.pipeline import segment_results as segments
+from functions.pipeline import activities, batch_cleanup, batches, ingest, orchestrator, segment_results
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-BLUEPRINTS = (
-    uploads,
-    jobs,
-    health,
-    openapi,
-    ingest,
-    transcription,
-    segment_batches,
-    pipeline_activities,
-    segments,
-    batch_cleanup,
-    unlisted_methods,
-)
-for module in BLUEPRINTS:
+API = (uploads, jobs, health, openapi, unlisted_methods)
+PIPELINE = (ingest, orchestrator, batches, activities, segment_results, batch_cleanup)
+for module in (*API, *PIPELINE):
     app.register_functions(module.bp)
