@@ -183,5 +183,6 @@ class Transcript(_Contract):
     )
     timings: dict[str, float] = Field(default_factory=dict)
     warnings: list[JobWarning] = Field(
-        default_factory=list, description="what the job's result must not hide (shared/jobs/warnings.py); [] is good"
+        default_factory=list,
+        description="what the job's result must not hide (shared/transcripts/warnings.py); [] is good",
     )

@@ -29,7 +29,7 @@ from shared.telemetry import job_metrics, tracing
 from shared.transcripts.untranscribed import Untranscribed
 
 if TYPE_CHECKING:
-    from shared.jobs.warnings import Findings
+    from shared.transcripts.warnings import Findings
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
@@ -166,8 +166,8 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
     """Stitch the segment results and write transcript.{json,txt,srt,vtt}, streaming: results are read one at a
     time in window order and each stitched segment goes straight to the four files (shared/transcripts/writer.py),
     so memory does not grow with the number of segments. Rewriting the files is idempotent."""
-    from shared.jobs.warnings import Findings
     from shared.transcripts.stitching import stitch_stream
+    from shared.transcripts.warnings import Findings
     from shared.transcripts.writer import TranscriptWriter
 
     settings, job = get_settings(), payload["job"]

@@ -86,7 +86,7 @@ class TranscriptWriter:
         self, head: dict[str, Any], timings: dict[str, float], warnings: Sequence[JobWarning] = ()
     ) -> dict[str, str]:
         """``head``: the transcript's fields before ``text`` (job_id, filename, language, duration_s, model);
-        ``warnings``: what the job must not hide (shared/jobs/warnings.py), the document's last field."""
+        ``warnings``: what the job must not hide (shared/transcripts/warnings.py), the document's last field."""
         for f in FORMATS:
             self._streams[f.ext].finish(head, timings, warnings)
             self._staged[f.ext].commit(f.content_type)

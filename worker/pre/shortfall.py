@@ -3,7 +3,7 @@
 The planner cuts windows up to the duration the probe found; a file that holds less than that (headers that
 declare more than is there, an estimate from the bitrate that was too long) gives windows that end early or hold
 nothing. The worker says where its audio ended (``SegmentResult.audio_end_s``), and the merge reports the job's
-real duration with a ``duration_mismatch`` warning rather than the declared one (shared/jobs/warnings.py).
+real duration with a ``duration_mismatch`` warning rather than the declared one (shared/transcripts/warnings.py).
 
 A window may come back a little short for honest reasons: the last window ends at the declared duration, which
 FFmpeg rounds or estimates (an MP3's padding, 16 ms in ``speech.mp3``), and a damaged MP3 loses the frames that do
