@@ -62,3 +62,14 @@ def test_a_forbidden_import_breaks_its_contract(tmp_path: Path, module: str, bad
     assert result.returncode != 0, result.stdout
     broken = [line for line in result.stdout.splitlines() if line.rstrip().endswith("BROKEN")]
     assert any(contract in line for line in broken), result.stdout
+
+
+def test_git_ignores_no_module_of_the_product() -> None:
+    """A clean clone has only what git tracks: an ignore rule that matches a package folder (``transcripts/`` once
+    matched ``shared/transcripts/``) leaves its new modules out of every clone while the work tree still passes."""
+    modules = [str(p.relative_to(ROOT)) for package in PACKAGES for p in (ROOT / package).rglob("*.py")]
+    modules = [m for m in modules if "__pycache__" not in m]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *modules], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert ignored == []
