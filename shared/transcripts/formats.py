@@ -3,9 +3,8 @@
 Everything that names the formats reads them from here: the writer (the blobs' content types), the job view (its
 links), the transcript route (its ``format`` values and the type it serves), the OpenAPI document, the client and
 ``scripts/transcribe`` (what they download). Before, the list was written in six places and two tables of media
-types disagreed (``text/plain`` served, ``text/plain; charset=utf-8`` stored). The renderers stay in
-``shared/transcripts/render.py`` and ``shared/transcripts/writer.py``; a new format is an entry here and its renderer there.
-Dependency-free: the client imports it.
+types disagreed (``text/plain`` served, ``text/plain; charset=utf-8`` stored). How each is written is its stream in
+``format_streams.py``: a new format is an entry here and a stream there. Dependency-free: the client imports it.
 """
 
 from __future__ import annotations
