@@ -28,6 +28,7 @@ from azure.storage.queue import QueueMessage
 from shared import storage
 from shared.config import get_settings
 from shared.contracts import SEGMENT_RESULTS_QUEUE, Segment, SegmentJob, SegmentResult, Word
+from shared.errors import ErrorCode
 from shared.jobs import JobStore
 from shared.queues import queue
 from worker.segment_worker import SegmentWorker, WorkerOptions
@@ -64,7 +65,7 @@ class NoopWorker(SegmentWorker):
         job: SegmentJob,
         ok: bool,
         result: SegmentResult | None = None,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         error: str | None = None,
     ) -> None:
         for _ in range(2 if self.report_twice else 1):
