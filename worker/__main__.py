@@ -31,6 +31,7 @@ from shared.jobs import job_store
 from shared.logs import configure_logging
 from shared.queues import queue
 from shared.telemetry_names import SERVICE_WORKER
+from worker.engine import ModelSpec
 from worker.segment_worker import SegmentWorker, WorkerOptions
 from worker.settings import (
     COMPUTE_TYPES,
@@ -40,7 +41,7 @@ from worker.settings import (
     get_worker_settings,
     with_overrides,
 )
-from worker.transcriber import ModelSpec, Transcriber
+from worker.transcriber import Transcriber
 
 SETTING_FLAGS = {
     "model": "model",

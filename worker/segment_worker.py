@@ -40,9 +40,9 @@ from shared.inflight import InflightProgress, mark_taken
 from shared.jobs import JobStore
 from shared.models import JobStatus
 from shared.telemetry_names import Attr, Span
+from worker.engine import Heard, Stopped, TranscriptionEngine
 from worker.quiet import is_quiet
 from worker.shortfall import audio_end_s
-from worker.transcriber import Heard, Stopped, Transcriber
 
 logger = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
@@ -144,9 +144,12 @@ class VisibilityRenewer:
 
 
 class SegmentWorker:
+    """The queue loop around one loaded engine: any :class:`~worker.engine.TranscriptionEngine`, so the loop does
+    not change with the model behind it."""
+
     def __init__(
         self,
-        transcriber: Transcriber,
+        transcriber: TranscriptionEngine,
         blobs: BlobServiceClient,
         jobs_queue: QueueClient,
         results_queue: QueueClient,
