@@ -29,6 +29,7 @@ import azure.functions as func
 from functions.http_support import api_errors, base_url, json_response, problem_response, who
 from functions.job_spans import job_canceled
 from shared import job_metrics, storage
+from shared.blob_paths import transcript_blob
 from shared.config import get_settings
 from shared.contracts import BATCH_CLEANUP_QUEUE
 from shared.errors import ErrorCode, PermanentError, ServiceError, TransientError
@@ -36,7 +37,7 @@ from shared.inflight import InflightReport, inflight_report
 from shared.job_views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
 from shared.jobs import JobStore, job_store
 from shared.models import JobError, JobRecord, JobStatus
-from shared.output_formats import BY_EXTENSION, transcript_blob
+from shared.output_formats import BY_EXTENSION
 from shared.progress import progress
 from shared.queue_wait import QueueWait, queue_backlog, queue_wait
 from shared.queues import queue

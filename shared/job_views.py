@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.blob_paths import transcript_blob
 from shared.contracts import JobWarning
 from shared.models import JobError, JobRecord, JobStatus, WebhookState
-from shared.output_formats import EXTENSIONS, transcript_blob
+from shared.output_formats import EXTENSIONS
 from shared.sas import BlobSigner, read_permission
 
 RUNNING = frozenset({JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED, JobStatus.TRANSCRIBING, JobStatus.MERGING})

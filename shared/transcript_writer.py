@@ -18,9 +18,10 @@ from typing import Any
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 from pydantic import TypeAdapter
 
+from shared.blob_paths import transcript_blob
 from shared.contracts import JobWarning, Segment, Span
 from shared.formats import VTT_HEADER, CueBuilder, srt_block, txt_line, vtt_block
-from shared.output_formats import FORMATS, transcript_blob
+from shared.output_formats import FORMATS
 
 BLOCK_BYTES = 4 << 20
 _JSON = TypeAdapter(Any)  # pydantic's own JSON serializer: the bytes of a whole model_dump_json, in pieces

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import storage
+from shared import blob_paths, storage
 from shared.audio_types import resolve_content_type
 from shared.blocks import BlockPlan, block_tag, received_indices, to_ranges
 from shared.config import Settings, get_settings
@@ -160,7 +160,7 @@ class UploadSessions:
             created_at=now,
             updated_at=now,
             filename=name.display,
-            blob_name=f"{job_id}/{name.blob_name}",
+            blob_name=blob_paths.upload_blob(job_id, name.blob_name),
             size_bytes=request.size_bytes,
             content_type=content_type,
             language=request.language,

@@ -34,6 +34,7 @@ from pydantic import ValidationError
 
 from shared import job_metrics, tracing
 from shared.audio.level import peak_dbfs
+from shared.blob_paths import blob_path
 from shared.contracts import SegmentDone, SegmentJob, SegmentResult
 from shared.errors import ErrorCode, PermanentError
 from shared.inflight import InflightProgress, mark_taken
@@ -440,7 +441,7 @@ class SegmentWorker:
             index=job.index,
             attempt=job.attempt,
             ok=ok,
-            result_blob=f"{job.result_container}/{job.result_blob}" if ok else None,
+            result_blob=blob_path(job.result_container, job.result_blob) if ok else None,
             error_code=code.slug if code else None,
             error_message=error[:MAX_ERROR_CHARS] if error else None,  # a queue message is 64 KiB at most
             audio_s=round(job.window.end_s - job.window.start_s, 3) if ok else 0.0,

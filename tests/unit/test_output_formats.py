@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from devhost import transcribe_local
 from shared import job_views, transcript_writer
+from shared.blob_paths import transcript_blob
 from shared.openapi import openapi31
-from shared.output_formats import BY_EXTENSION, EXTENSIONS, FORMATS, transcript_blob
+from shared.output_formats import BY_EXTENSION, EXTENSIONS, FORMATS
 
 
 def test_every_user_of_the_formats_reads_the_registry() -> None:
