@@ -6,6 +6,7 @@ import ast
 import re
 
 from shared import blob_paths
+from shared.errors import ErrorCode
 from tests.conftest import ROOT
 
 PRODUCT = ("function_app.py", "functions", "shared", "worker", "client", "devhost")
@@ -130,4 +131,20 @@ def test_only_shared_blob_paths_builds_blob_names() -> None:
         for f in _product_files()
         if f != "shared/blob_paths.py" and (lines := _builds_blob_names((ROOT / f).read_text()))
     }
+    assert offenders == {}
+
+
+def _error_code_literals(source: str) -> list[int]:
+    """Lines of ``source`` holding an error code as a bare string (``"segment_failed"``) instead of an
+    ``ErrorCode`` member."""
+    slugs = {code.slug for code in ErrorCode}
+    return sorted({line for line, text, _ in _strings(source) if text in slugs})
+
+
+def test_the_worker_names_error_codes_by_their_enum_members() -> None:
+    """Error codes are ``shared/errors.py``'s ``ErrorCode`` (a public contract: a typo in a literal would send a
+    code no customer branches on); the worker wrote three as strings (issue 23)."""
+    assert _error_code_literals('self._report(job, ok=False, code="segment_failed", error=error)') == [1]
+    worker = [f for f in _product_files() if f.startswith("worker/")]
+    offenders = {f: lines for f in worker if (lines := _error_code_literals((ROOT / f).read_text()))}
     assert offenders == {}
