@@ -3,8 +3,11 @@ with the variable's or the flag's name."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from tests.conftest import ROOT
 from worker.__main__ import SETTING_FLAGS, parse_args
 from worker.settings import (
     WorkerSettingsError,
@@ -134,3 +137,15 @@ def test_an_override_is_checked_by_the_same_rules() -> None:
     assert with_overrides(base, {"batch_size": 8}).batch_size == 8
     with pytest.raises(WorkerSettingsError, match="--x=-8"):
         with_overrides(base, {"batch_size": -8}, lambda field: "--x")
+
+
+def test_the_image_sets_only_variables_the_worker_reads_with_values_it_accepts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """worker/Dockerfile's ``ENV`` (the defaults under Bicep's job settings, tests/unit/test_infra.py)."""
+    text = (ROOT / "worker" / "Dockerfile").read_text()
+    image = dict(re.findall(r"^\s+(TRANSCRIBE_\w+)=(\S+?)\s*\\?$", text, re.MULTILINE))
+    assert set(image) == {"TRANSCRIBE_MODEL", "TRANSCRIBE_DEVICE"} and set(image) <= env_names()
+    for name, value in image.items():
+        monkeypatch.setenv(name, value)
+    assert load_worker_settings().device == image["TRANSCRIBE_DEVICE"]
