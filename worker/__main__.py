@@ -24,14 +24,17 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from shared import job_metrics, storage, telemetry
+from shared.azure import storage
+from shared.azure.queues import queue
 from shared.config import get_settings
 from shared.contracts import SEGMENT_RESULTS_QUEUE
-from shared.jobs import job_store
-from shared.logs import configure_logging
-from shared.queues import queue
-from shared.telemetry_names import SERVICE_WORKER
-from worker.engine import ModelSpec
+from shared.jobs.store import job_store
+from shared.telemetry import job_metrics
+from shared.telemetry import setup as telemetry
+from shared.telemetry.logs import configure_logging
+from shared.telemetry.names import SERVICE_WORKER
+from worker.engines.base import ModelSpec
+from worker.engines.whisper import Transcriber
 from worker.segment_worker import SegmentWorker, WorkerOptions
 from worker.settings import (
     COMPUTE_TYPES,
@@ -41,7 +44,6 @@ from worker.settings import (
     get_worker_settings,
     with_overrides,
 )
-from worker.transcriber import Transcriber
 
 SETTING_FLAGS = {
     "model": "model",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
-from shared import blob_paths
+from shared.azure import paths as blob_paths
 from shared.errors import ErrorCode
 from tests.conftest import ROOT
 
@@ -21,20 +21,20 @@ def _product_files() -> list[str]:
 
 
 def test_only_shared_jobs_builds_the_job_store() -> None:
-    """Where job records live is said once (``shared.jobs.job_store``); it was built in four places."""
+    """Where job records live is said once (``shared.jobs.store.job_store``); it was built in four places."""
     builders = [f for f in _product_files() if "JobStore(storage" in (ROOT / f).read_text()]
-    assert builders == ["shared/jobs.py"]
+    assert builders == ["shared/jobs/store.py"]
 
 
 def test_no_product_module_spells_the_format_list_or_a_transcript_blob_name_itself() -> None:
-    """The formats are ``shared/output_formats.py``'s, the blob name ``shared/blob_paths.py``'s; a list or a
+    """The formats are ``shared/transcripts/formats.py``'s, the blob name ``shared/azure/paths.py``'s; a list or a
     ``transcript.{ext}`` path written out anywhere else is a second owner (before: six modules)."""
     listed = re.compile(r"""["']json["'],\s*["']txt["']""")
     path = re.compile(r"""f["'][^"']*/transcript\.\{""")
     offenders = [
         f
         for f in _product_files()
-        if f not in ("shared/output_formats.py", "shared/blob_paths.py")
+        if f not in ("shared/transcripts/formats.py", "shared/azure/paths.py")
         and (listed.search(text := (ROOT / f).read_text()) or path.search(text))
     ]
     assert offenders == []
@@ -45,7 +45,7 @@ FRAGMENT = re.compile(r"[^{}]*/[^{}]*")
 
 
 def _blob_name_shapes() -> set[str]:
-    """What each name ``shared/blob_paths.py`` builds looks like, with ``{}`` for every value put into it."""
+    """What each name ``shared/azure/paths.py`` builds looks like, with ``{}`` for every value put into it."""
     built = {
         blob_paths.upload_blob(P, P),
         blob_paths.job_record_blob(P),
@@ -90,7 +90,7 @@ def _strings(source: str) -> list[tuple[int, str, bool]]:
 
 def _builds_blob_names(source: str) -> list[int]:
     """Lines of ``source`` that build a product blob name themselves: a string shaped like one of
-    ``shared/blob_paths.py``'s names, holding one of their fixed parts, or a job's value followed by ``/``."""
+    ``shared/azure/paths.py``'s names, holding one of their fixed parts, or a job's value followed by ``/``."""
     shapes = _blob_name_shapes()
     fragments = _fragments(shapes)
     return sorted(
@@ -123,13 +123,13 @@ def test_the_scan_finds_the_names_that_were_written_out_before_blob_paths() -> N
 
 
 def test_only_shared_blob_paths_builds_blob_names() -> None:
-    """Every blob name and prefix the product uses is built by ``shared/blob_paths.py`` (issue 23): before, the
+    """Every blob name and prefix the product uses is built by ``shared/azure/paths.py`` (issue 23): before, the
     segment result name was written out by the dispatch and again by the merge, the in-flight marks' beside
     their readers, the transcript's in the formats registry."""
     offenders = {
         f: lines
         for f in _product_files()
-        if f != "shared/blob_paths.py" and (lines := _builds_blob_names((ROOT / f).read_text()))
+        if f != "shared/azure/paths.py" and (lines := _builds_blob_names((ROOT / f).read_text()))
     }
     assert offenders == {}
 
