@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Fixed, because a queue trigger's decorator needs it at import time, before any setting is read.
 SEGMENT_RESULTS_QUEUE = "segment-results"
-# ends and purges a job's batch sub-orchestrations (functions/pipeline/batch_cleanup.py)
-BATCH_CLEANUP_QUEUE = "batch-cleanup"
+BATCH_CLEANUP_QUEUE = (
+    "batch-cleanup"  # ends and purges a job's batch sub-orchestrations (functions/pipeline/batch_cleanup.py)
+)
 
 
 class _Contract(BaseModel):

@@ -54,6 +54,9 @@ class ErrorCode(Enum):
     # the status is what they would be as errors, never sent.
     DURATION_MISMATCH = (422, "The file holds less audio than its headers declare")
     NO_WORDS_HEARD = (422, "The audio is not silent, but no words were heard")
+    # Telemetry only: the error code on a worker's segment span when an attempt failed in a way another attempt may
+    # not (the message reappears and is retried); never a job's code, never sent.
+    SEGMENT_RETRY = (503, "A segment attempt failed and will be retried")
 
     @property
     def status(self) -> int:

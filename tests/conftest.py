@@ -24,10 +24,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests must not depend on a developer's TRANSCRIBE_* or storage variables."""
+    """Tests must not depend on a developer's TRANSCRIBE_* or storage variables (nor on the worker settings an
+    earlier test read from its own)."""
+    from worker.settings import get_worker_settings
+
     for name in list(os.environ):
         if name.startswith(("TRANSCRIBE_", "Storage", "STORAGE")):
             monkeypatch.delenv(name, raising=False)
+    get_worker_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,10 @@
     python -m worker --batch-size 1            # sequential decoding (default: batched, size from the layout)
     python -m worker --deadline 3480           # take no segment that may still run 3,480 s after the start
 
-Storage comes from the same settings as the Function App (``Storage`` or ``Storage__blobServiceUri`` /
-``Storage__queueServiceUri`` with a managed identity).
+Model, device, compute type, threads, batch size, deadline and segment budget are
+:class:`worker.settings.WorkerSettings` (``TRANSCRIBE_MODEL``, ``TRANSCRIBE_DEVICE``, ...; checked at start-up),
+each overridden by its flag here. Storage comes from the same settings as the Function App (``Storage`` or
+``Storage__blobServiceUri`` / ``Storage__queueServiceUri`` with a managed identity).
 """
 
 from __future__ import annotations
@@ -31,30 +33,65 @@ from shared.telemetry import job_metrics
 from shared.telemetry import setup as telemetry
 from shared.telemetry.logs import configure_logging
 from shared.telemetry.names import SERVICE_WORKER
-from worker.engines.whisper import ModelSpec, Transcriber
+from worker.engines.base import ModelSpec
+from worker.engines.whisper import Transcriber
 from worker.segment_worker import SegmentWorker, WorkerOptions
+from worker.settings import (
+    COMPUTE_TYPES,
+    DEVICES,
+    WorkerSettings,
+    WorkerSettingsError,
+    get_worker_settings,
+    with_overrides,
+)
+
+SETTING_FLAGS = {
+    "model": "model",
+    "device": "device",
+    "compute_type": "compute_type",
+    "cpu_threads": "threads",
+    "batch_size": "batch_size",
+    "deadline_s": "deadline",
+    "segment_budget_s": "segment_budget",
+}
+""":class:`WorkerSettings` field -> the flag's ``argparse`` dest that overrides it."""
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None, settings: WorkerSettings | None = None) -> argparse.Namespace:
+    """Flags over the environment's :class:`WorkerSettings` (``settings``, or the process's, read now); a bad
+    variable or flag ends the process with a usage error that names it."""
+    parser = _parser()
+    try:
+        defaults = settings if settings is not None else get_worker_settings()
+    except WorkerSettingsError as exc:
+        parser.error(str(exc))
+    parser.set_defaults(**{dest: getattr(defaults, field) for field, dest in SETTING_FLAGS.items()})
+    args = parser.parse_args(argv)
+    try:
+        with_overrides(defaults, {field: getattr(args, dest) for field, dest in SETTING_FLAGS.items()}, _flag)
+    except WorkerSettingsError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def _flag(field: str) -> str:
+    return "--" + SETTING_FLAGS.get(field, field).replace("_", "-")
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The flags; those of :data:`SETTING_FLAGS` take their defaults from the settings (``parse_args``)."""
     parser = argparse.ArgumentParser(
         prog="python -m worker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default=os.environ.get("TRANSCRIBE_MODEL", "tiny.en"))
-    parser.add_argument(
-        "--device", default=os.environ.get("TRANSCRIBE_DEVICE", "auto"), choices=["auto", "cpu", "cuda"]
-    )
-    parser.add_argument("--compute-type", default=os.environ.get("TRANSCRIBE_COMPUTE_TYPE"))
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=int(os.environ.get("TRANSCRIBE_CPU_THREADS", "0")),
-        help="CPU threads for the model (0: all cores)",
-    )
+    parser.add_argument("--model", help="a CTranslate2 model folder, or the bundled tiny.en (TRANSCRIBE_MODEL)")
+    parser.add_argument("--device", choices=DEVICES, help="TRANSCRIBE_DEVICE")
+    parser.add_argument("--compute-type", choices=COMPUTE_TYPES, help="TRANSCRIBE_COMPUTE_TYPE")
+    parser.add_argument("--threads", type=int, help="CPU threads for the model (0: all cores; TRANSCRIBE_CPU_THREADS)")
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=int(os.environ.get("TRANSCRIBE_BATCH_SIZE", "0")),
-        help="30 s chunks decoded at once (1: sequential; 0: the layout's choice for the device)",
+        help="30 s chunks decoded at once (1: sequential; 0: the layout's choice for the device; "
+        "TRANSCRIBE_BATCH_SIZE)",
     )
     parser.add_argument("--visibility-timeout", type=int, default=300, help="seconds a taken message stays hidden")
     parser.add_argument("--max-dequeue", type=int, default=5)
@@ -66,20 +103,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--deadline",
         type=float,
-        default=float(os.environ.get("TRANSCRIBE_DEADLINE_S") or 0),
         help="seconds after start (model load included) by which no segment may still run; then the worker takes "
-        "no more and exits (0: none). On Azure: the job's replicaTimeout less a margin",
+        "no more and exits (0: none). On Azure: the job's replicaTimeout less a margin (TRANSCRIBE_DEADLINE_S)",
     )
-    # 600 s: a default 300 s window at half real time, far slower than the worker has run anywhere (docs/
-    # benchmarks.md: RTFx ~6 on one CPU thread, ~50 on a GPU). It judges only segments taken before this process
-    # has timed one (later ones: the times it measured), and is capped at half the time to the deadline.
     parser.add_argument(
         "--segment-budget",
         type=float,
-        default=float(os.environ.get("TRANSCRIBE_SEGMENT_BUDGET_S") or 600),
-        help="seconds a segment may take, assumed until this process has timed one (with --deadline)",
+        help="seconds a segment may take, assumed until this process has timed one (with --deadline; "
+        "TRANSCRIBE_SEGMENT_BUDGET_S)",
     )
-    return parser.parse_args(argv)
+    return parser
 
 
 def batch_size_for(args: argparse.Namespace) -> int:

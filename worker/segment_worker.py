@@ -33,14 +33,15 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from shared.audio.level import peak_dbfs
+from shared.azure.paths import blob_path
 from shared.contracts import SegmentDone, SegmentJob, SegmentResult
-from shared.errors import PermanentError
+from shared.errors import ErrorCode, PermanentError
 from shared.jobs.inflight import InflightProgress, mark_taken
 from shared.jobs.records import JobStatus
 from shared.jobs.store import JobStore
 from shared.telemetry import job_metrics, tracing
 from shared.telemetry.names import Attr, Span
-from worker.engines.whisper import Heard, Stopped, Transcriber
+from worker.engines.base import Heard, Stopped, TranscriptionEngine
 from worker.pre.quiet import is_quiet
 from worker.pre.shortfall import audio_end_s
 
@@ -144,9 +145,12 @@ class VisibilityRenewer:
 
 
 class SegmentWorker:
+    """The queue loop around one loaded engine: any :class:`~worker.engines.base.TranscriptionEngine`, so the loop does
+    not change with the model behind it."""
+
     def __init__(
         self,
-        transcriber: Transcriber,
+        transcriber: TranscriptionEngine,
         blobs: BlobServiceClient,
         jobs_queue: QueueClient,
         results_queue: QueueClient,
@@ -304,7 +308,7 @@ class SegmentWorker:
             where = f"moved to {self.poison_queue.queue_name}"
         logger.error("segment poisoned job_id=%s index=%d attempts=%d; %s", job.job_id, job.index, attempts, where)
         error = f"the segment failed on each of its {attempts} attempts (its message was {where})"
-        self._report(job, ok=False, code="segment_failed", error=error)
+        self._report(job, ok=False, code=ErrorCode.SEGMENT_FAILED, error=error)
         self.jobs_queue.delete_message(message.id, message.pop_receipt)
 
     def _work(self, job: SegmentJob, message: QueueMessage) -> bool:
@@ -316,11 +320,13 @@ class SegmentWorker:
             logger.info("stopped a segment of a canceled job job_id=%s index=%d: %s", job.job_id, job.index, stopped)
             return True  # nothing to report: the orchestration has been terminated
         except ResourceModifiedError:
-            self._report(job, ok=False, code="source_changed", error="the source blob was replaced during the job")
+            self._report(
+                job, ok=False, code=ErrorCode.SOURCE_CHANGED, error="the source blob was replaced during the job"
+            )
             return True
         except PermanentError as exc:
             logger.warning("segment failed for good job_id=%s index=%d: %s", job.job_id, job.index, exc.code.slug)
-            self._report(job, ok=False, code=exc.code.slug, error=exc.detail)
+            self._report(job, ok=False, code=exc.code, error=exc.detail)
             return True
         except Exception as exc:
             logger.exception(
@@ -331,7 +337,7 @@ class SegmentWorker:
             )
             current = trace.get_current_span()
             current.record_exception(exc)
-            tracing.fail(current, "segment_retry", type(exc).__name__)
+            tracing.fail(current, ErrorCode.SEGMENT_RETRY.slug, type(exc).__name__)
             return False
         self._report(job, ok=True, result=result)
         # Timed only when the model heard words: a quiet or speech-free window takes a fraction of a speech one's
@@ -426,16 +432,17 @@ class SegmentWorker:
         job: SegmentJob,
         ok: bool,
         result: SegmentResult | None = None,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         error: str | None = None,
     ) -> None:
+        """Tell the orchestration how the segment ended; a failure without a code is ``transcription_failed``."""
         report = SegmentDone(
             job_id=job.job_id,
             index=job.index,
             attempt=job.attempt,
             ok=ok,
-            result_blob=f"{job.result_container}/{job.result_blob}" if ok else None,
-            error_code=code,
+            result_blob=blob_path(job.result_container, job.result_blob) if ok else None,
+            error_code=code.slug if code else None,
             error_message=error[:MAX_ERROR_CHARS] if error else None,  # a queue message is 64 KiB at most
             audio_s=round(job.window.end_s - job.window.start_s, 3) if ok else 0.0,
             transcribe_s=result.transcribe_s if result else 0.0,
@@ -443,8 +450,9 @@ class SegmentWorker:
             reply_to=job.reply_to,
         )
         if not ok:
-            job_metrics.segment_failed(code or "transcription_failed")
-            tracing.fail(trace.get_current_span(), code or "transcription_failed", error)
+            failed = (code or ErrorCode.TRANSCRIPTION_FAILED).slug
+            job_metrics.segment_failed(failed)
+            tracing.fail(trace.get_current_span(), failed, error)
         self.results_queue.send_message(report.model_dump_json().encode())
 
     def _still_wanted(self, job: SegmentJob) -> Callable[[], bool]:

@@ -28,6 +28,7 @@ import azure.functions as func
 
 from functions.api.http import api_errors, base_url, json_response, problem_response, who
 from shared.azure import storage
+from shared.azure.paths import transcript_blob
 from shared.azure.queues import queue
 from shared.config import get_settings
 from shared.contracts import BATCH_CLEANUP_QUEUE
@@ -40,7 +41,7 @@ from shared.jobs.spans import job_canceled
 from shared.jobs.store import JobStore, job_store
 from shared.jobs.views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
 from shared.telemetry import job_metrics
-from shared.transcripts.formats import BY_EXTENSION, transcript_blob
+from shared.transcripts.formats import BY_EXTENSION
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
@@ -96,9 +97,8 @@ async def _view(req: func.HttpRequest, record: JobRecord, client: df.DurableOrch
             logger.warning("orchestration status unavailable job_id=%s: %s", record.job_id, type(exc).__name__)
             raise TransientError("the job's progress cannot be read right now; retry shortly") from None
     settings = get_settings()
-    return await asyncio.to_thread(
-        job_view, record, custom, base_url(req), storage.blob_signer(), settings.results_container
-    )
+    signer = storage.blob_signer()
+    return await asyncio.to_thread(job_view, record, custom, base_url(req), signer, settings.results_container)
 
 
 async def _with_running_batches(

@@ -18,6 +18,7 @@ from azure.core.exceptions import ResourceModifiedError
 
 from functions.pipeline.spans import traced_activity
 from shared.azure import storage
+from shared.azure.paths import segment_result_blob
 from shared.azure.queues import queue
 from shared.config import get_settings
 from shared.contracts import BATCH_CLEANUP_QUEUE, AudioInfo, SegmentJob, SegmentResult, Window
@@ -130,7 +131,7 @@ def dispatch_segments(payload: dict[str, Any]) -> int:
             model=job["model"],
             language=job.get("language"),
             result_container=settings.segments_container,
-            result_blob=f"{job['job_id']}/{window.index}.json",
+            result_blob=segment_result_blob(job["job_id"], window.index),
             traceparent=traceparent,
             reply_to=payload.get("reply_to") or job["job_id"],
             dispatched_at=datetime.now(UTC),
@@ -221,7 +222,7 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _results_in_order(container: Any, job_id: str, count: int) -> Iterator[SegmentResult]:
     for index in range(count):
-        yield SegmentResult.model_validate_json(container.download_blob(f"{job_id}/{index}.json").readall())
+        yield SegmentResult.model_validate_json(container.download_blob(segment_result_blob(job_id, index)).readall())
 
 
 class _Heard:

@@ -26,6 +26,7 @@ import azurefunctions.extensions.bindings.blob as blob
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError
 
+from shared.azure.paths import UPLOADS_TRIGGER_PATH, upload_job_id
 from shared.blocks import commit_is_whole_plan
 from shared.config import Settings, get_settings
 from shared.errors import ErrorCode, PermanentError
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 # The container is an app setting (a %...% binding expression, resolved by the host at start-up): it must be set
 # wherever the app runs (infra/bicep, local.settings.json, the one-machine stack), as Azure refuses to index a
 # binding whose setting is missing.
-UPLOADS_PATH = "%TRANSCRIBE_UPLOADS_CONTAINER%/{job_id}/{name}"
+UPLOADS_PATH = UPLOADS_TRIGGER_PATH
 
 
 @bp.blob_trigger(arg_name="upload", path=UPLOADS_PATH, connection="Storage", source=func.BlobSource.EVENT_GRID)
@@ -50,7 +51,7 @@ UPLOADS_PATH = "%TRANSCRIBE_UPLOADS_CONTAINER%/{job_id}/{name}"
 async def ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient) -> None:
     from functions.pipeline.activities import jobs
 
-    job_id = upload.blob_name.split("/", 1)[0]
+    job_id = upload_job_id(upload.blob_name)
     if not is_job_id(job_id):
         logger.warning("ignoring a blob outside any upload session: %s", upload.blob_name[:200])
         return

@@ -25,13 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.azure.paths import inflight_blob, inflight_index, inflight_prefix
 from shared.contracts import SegmentJob
 
 logger = logging.getLogger(__name__)
-
-
-def inflight_prefix(job_id: str) -> str:
-    return f"{job_id}/inflight/"
 
 
 class InflightProgress:
@@ -39,7 +36,7 @@ class InflightProgress:
 
     def __init__(self, container: Any, job: SegmentJob, every_s: float) -> None:
         self.container, self.job, self.every_s = container, job, every_s
-        self.name = f"{inflight_prefix(job.job_id)}{job.index}"
+        self.name = inflight_blob(job.job_id, job.index)
         self._last, self._written = time.monotonic(), False
 
     def reached(self, t: float) -> None:
@@ -68,7 +65,7 @@ def mark_taken(container: Any, job: SegmentJob) -> None:
     mark is lost looks untaken, and waits for its report or the batch's queue limit rather than being re-sent."""
     with contextlib.suppress(Exception):
         container.upload_blob(
-            f"{inflight_prefix(job.job_id)}{job.index}", b"", overwrite=True, metadata=_metadata(job, "0.00")
+            inflight_blob(job.job_id, job.index), b"", overwrite=True, metadata=_metadata(job, "0.00")
         )
 
 
@@ -94,11 +91,10 @@ def sightings(container: Any, job_id: str, attempts: dict[int, int], silent_afte
     """Sort ``attempts`` (pending index → the attempt last dispatched) by the marks under the job's in-flight
     prefix: one listing, metadata included. A mark of an earlier attempt does not count for a later one."""
     marks: dict[int, tuple[int, datetime]] = {}
-    prefix = inflight_prefix(job_id)
-    for blob in container.list_blobs(name_starts_with=prefix, include=["metadata"]):
-        index, attempt = blob.name[len(prefix) :], (blob.metadata or {}).get("attempt", "")
-        if index.isdigit() and attempt.isdigit():
-            marks[int(index)] = (int(attempt), blob.last_modified)
+    for blob in container.list_blobs(name_starts_with=inflight_prefix(job_id), include=["metadata"]):
+        index, attempt = inflight_index(job_id, blob.name), (blob.metadata or {}).get("attempt", "")
+        if index is not None and attempt.isdigit():
+            marks[index] = (int(attempt), blob.last_modified)
     now, seen = datetime.now(UTC), Sightings()
     for index, attempt in sorted(attempts.items()):
         mark = marks.get(index)
@@ -123,13 +119,13 @@ class InflightReport:
 def inflight_report(container: Any, job_id: str, pending: set[int]) -> InflightReport:
     """Audio decoded so far by the job's segments its batches still wait for, and which of them a worker has taken:
     a pending segment without a mark still waits in the shared queue (``shared/jobs/queue_wait.py``)."""
-    total, taken, prefix = 0.0, set(), inflight_prefix(job_id)
+    total, taken = 0.0, set()
     try:
-        for blob in container.list_blobs(name_starts_with=prefix, include=["metadata"]):
-            index = blob.name[len(prefix) :]
-            if index.isdigit() and int(index) in pending:
+        for blob in container.list_blobs(name_starts_with=inflight_prefix(job_id), include=["metadata"]):
+            index = inflight_index(job_id, blob.name)
+            if index is not None and index in pending:
                 total += float((blob.metadata or {}).get("audio_done") or 0.0)
-                taken.add(int(index))
+                taken.add(index)
     except Exception:
         logger.warning("in-flight progress unavailable job_id=%s", job_id, exc_info=True)
         return InflightReport(known=False)

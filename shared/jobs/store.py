@@ -17,6 +17,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
+from shared.azure import paths as blob_paths
 from shared.azure import storage
 from shared.azure.storage import storage_errors
 from shared.config import get_settings
@@ -28,20 +29,6 @@ from shared.jobs.records import JobRecord
 _JSON = ContentSettings(content_type="application/json")
 
 
-def _record_blob(job_id: str) -> str:
-    return f"records/{job_id}.json"
-
-
-def _index_blob(record: JobRecord) -> str:
-    """Newest first: names sort by an inverted creation time."""
-    inverted = 10**13 - int(record.created_at.timestamp() * 1000)
-    return f"owners/{owner_key(record.owner)}/{inverted:013d}_{record.job_id}"
-
-
-def _idempotency_blob(key_hash: str) -> str:
-    return f"idempotency/{key_hash}.json"
-
-
 class JobStore:
     def __init__(self, container: ContainerClient) -> None:
         self._container = container
@@ -51,14 +38,15 @@ class JobStore:
         with storage_errors("create job", record.job_id):
             try:
                 self._container.upload_blob(
-                    _record_blob(record.job_id),
+                    blob_paths.job_record_blob(record.job_id),
                     record.model_dump_json().encode(),
                     overwrite=False,
                     content_settings=_JSON,
                 )
             except ResourceExistsError:
                 return self.get(record.job_id)
-            self._container.upload_blob(_index_blob(record), b"", overwrite=True)
+            entry = blob_paths.owner_index_blob(owner_key(record.owner), record.created_at, record.job_id)
+            self._container.upload_blob(entry, b"", overwrite=True)
         return record
 
     def get_owned(self, job_id: str, owner: str) -> JobRecord:
@@ -72,26 +60,26 @@ class JobStore:
 
     def list_owned(self, owner: str, page_size: int, continuation: str | None) -> tuple[list[str], str | None]:
         """Job ids of one owner, newest first, one page at a time (the storage continuation token is passed on)."""
-        prefix = f"owners/{owner_key(owner)}/"
+        prefix = blob_paths.owner_index_prefix(owner_key(owner))
         with storage_errors("list jobs"):
             pages: Any = self._container.list_blobs(name_starts_with=prefix, results_per_page=page_size).by_page(
                 continuation_token=continuation
             )
             page: list[Any] = list(next(pages, []))
-            ids = [blob.name.rsplit("_", 1)[1] for blob in page]
+            ids = [blob_paths.owner_index_job_id(blob.name) for blob in page]
         return ids, pages.continuation_token
 
     def get(self, job_id: str) -> JobRecord:
         with storage_errors("read job", job_id):
             try:
-                data = self._container.download_blob(_record_blob(job_id)).readall()
+                data = self._container.download_blob(blob_paths.job_record_blob(job_id)).readall()
             except ResourceNotFoundError:
                 raise PermanentError(ErrorCode.JOB_NOT_FOUND, f"no job with id '{job_id}'") from None
         return JobRecord.model_validate_json(data)
 
     def update(self, job_id: str, change: Callable[[JobRecord], JobRecord]) -> JobRecord:
         """Read-modify-write with the blob's ETag, retried on a concurrent write; ``change`` must be pure."""
-        name = _record_blob(job_id)
+        name = blob_paths.job_record_blob(job_id)
         for _ in range(10):
             with storage_errors("update job", job_id):
                 try:
@@ -119,10 +107,11 @@ class JobStore:
         body = json.dumps({"job_id": job_id, "fingerprint": fingerprint}).encode()
         with storage_errors("claim idempotency key", job_id):
             try:
-                self._container.upload_blob(_idempotency_blob(key_hash), body, overwrite=False, content_settings=_JSON)
+                claim = blob_paths.idempotency_blob(key_hash)
+                self._container.upload_blob(claim, body, overwrite=False, content_settings=_JSON)
                 return None
             except ResourceExistsError:
-                earlier = json.loads(self._container.download_blob(_idempotency_blob(key_hash)).readall())
+                earlier = json.loads(self._container.download_blob(claim).readall())
         return earlier["job_id"], earlier["fingerprint"]
 
     def wait_for(self, job_id: str, timeout_s: float = 2.0) -> JobRecord | None:

@@ -9,10 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.azure.paths import transcript_blob
 from shared.azure.sas import BlobSigner, read_permission
 from shared.contracts import JobWarning
 from shared.jobs.records import JobError, JobRecord, JobStatus, WebhookState
-from shared.transcripts.formats import EXTENSIONS, transcript_blob
+from shared.transcripts.formats import EXTENSIONS
 
 RUNNING = frozenset({JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED, JobStatus.TRANSCRIBING, JobStatus.MERGING})
 READ_LINK_TTL = timedelta(hours=1)

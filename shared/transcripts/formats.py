@@ -32,8 +32,3 @@ FORMATS = (
 )
 EXTENSIONS = tuple(f.ext for f in FORMATS)
 BY_EXTENSION = {f.ext: f for f in FORMATS}
-
-
-def transcript_blob(job_id: str, ext: str) -> str:
-    """Where a job's transcript in one format lives in the results container."""
-    return f"{job_id}/transcript.{ext}"

@@ -18,9 +18,10 @@ from typing import Any
 
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
 
+from shared.azure.paths import transcript_blob
 from shared.contracts import JobWarning, Segment, Span
 from shared.transcripts.format_streams import STREAMS, FormatStream
-from shared.transcripts.formats import FORMATS, transcript_blob
+from shared.transcripts.formats import FORMATS
 
 BLOCK_BYTES = 4 << 20
 

@@ -20,6 +20,7 @@ from functools import lru_cache
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.audio_types import resolve_content_type
+from shared.azure import paths as blob_paths
 from shared.azure import storage
 from shared.azure.sas import BlobSigner, upload_permission
 from shared.blocks import BlockPlan, block_tag, received_indices, to_ranges
@@ -160,7 +161,7 @@ class UploadSessions:
             created_at=now,
             updated_at=now,
             filename=name.display,
-            blob_name=f"{job_id}/{name.blob_name}",
+            blob_name=blob_paths.upload_blob(job_id, name.blob_name),
             size_bytes=request.size_bytes,
             content_type=content_type,
             language=request.language,

@@ -29,6 +29,7 @@ from shared.azure import storage
 from shared.azure.queues import queue
 from shared.config import get_settings
 from shared.contracts import SEGMENT_RESULTS_QUEUE, Segment, SegmentJob, SegmentResult, Word
+from shared.errors import ErrorCode
 from shared.jobs.store import JobStore
 from worker.segment_worker import SegmentWorker, WorkerOptions
 
@@ -64,7 +65,7 @@ class NoopWorker(SegmentWorker):
         job: SegmentJob,
         ok: bool,
         result: SegmentResult | None = None,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         error: str | None = None,
     ) -> None:
         for _ in range(2 if self.report_twice else 1):

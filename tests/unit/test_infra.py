@@ -24,6 +24,7 @@ from shared.config import Settings
 from shared.contracts import BATCH_CLEANUP_QUEUE, SEGMENT_RESULTS_QUEUE
 from tests.conftest import ROOT
 from tests.support.bicep import Assignment, BicepFile, Ref
+from worker import settings as worker_settings
 
 BICEP = ROOT / "infra" / "bicep"
 CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
@@ -151,9 +152,8 @@ def settings_env_names() -> set[str]:
 
 
 def worker_env_names() -> set[str]:
-    """What the worker reads besides Settings: its command-line defaults (worker/__main__.py)."""
-    source = (ROOT / "worker" / "__main__.py").read_text()
-    return set(re.findall(r"os\.environ\.get\(\"(\w+)\"", source)) | settings_env_names()
+    """What the worker reads besides Settings: its own settings (worker/settings.py), its flags' defaults."""
+    return worker_settings.env_names() | settings_env_names()
 
 
 def data_roles(resources: BicepFile) -> dict[tuple[Any, str, str], frozenset[str]]:

@@ -12,11 +12,12 @@ import pytest
 
 from devhost import transcribe_local
 from functions.api.openapi_document import openapi31
+from shared.azure.paths import transcript_blob
 from shared.contracts import Segment, Word
 from shared.jobs import views as job_views
 from shared.transcripts import format_streams
 from shared.transcripts import writer as transcript_writer
-from shared.transcripts.formats import BY_EXTENSION, EXTENSIONS, FORMATS, OutputFormat, transcript_blob
+from shared.transcripts.formats import BY_EXTENSION, EXTENSIONS, FORMATS, OutputFormat
 
 
 def test_every_user_of_the_formats_reads_the_registry() -> None:

@@ -6,6 +6,7 @@ tests/integration/test_worker_deadline.py, on Azurite.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 
@@ -14,6 +15,7 @@ from azure.storage.queue import QueueMessage
 
 from worker.__main__ import parse_args
 from worker.segment_worker import Deadline, _attempt, _released, _with_release
+from worker.settings import load_worker_settings
 
 
 class Clock:
@@ -82,14 +84,19 @@ def test_releases_are_counted_in_the_message_and_not_as_attempts() -> None:
     assert _with_release(original.decode()) == once.decode()
 
 
+def _args(argv: list[str]) -> argparse.Namespace:
+    """The flags over the environment as it is now (a process reads its settings once, and keeps them)."""
+    return parse_args(argv, load_worker_settings())
+
+
 def test_deadline_and_budget_come_from_the_environment_or_the_flags(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert (parse_args([]).deadline, parse_args([]).segment_budget) == (0, 600)
+    assert (_args([]).deadline, _args([]).segment_budget) == (0, 600)
     monkeypatch.setenv("TRANSCRIBE_DEADLINE_S", "3480")
     monkeypatch.setenv("TRANSCRIBE_SEGMENT_BUDGET_S", "900")
-    assert (parse_args([]).deadline, parse_args([]).segment_budget) == (3480, 900)
-    assert parse_args(["--deadline", "60", "--segment-budget", "30"]).deadline == 60
+    assert (_args([]).deadline, _args([]).segment_budget) == (3480, 900)
+    assert _args(["--deadline", "60", "--segment-budget", "30"]).deadline == 60
     monkeypatch.setenv("TRANSCRIBE_DEADLINE_S", "")  # set but empty, as a template may leave it: no deadline
-    assert parse_args([]).deadline == 0
+    assert _args([]).deadline == 0
 
 
 def test_the_release_count_is_a_field_of_the_segment_job_contract() -> None:

@@ -38,11 +38,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shared.audio.pcm import SAMPLE_RATE
 from shared.contracts import Segment, Span, Window, Word
+from worker.engines.base import Heard, ModelSpec, Stopped
 from worker.post.coverage import fill, redo_clips, uncovered
 from worker.post.doubles import drop_doubled_words
 from worker.post.repetition import remove_loops
@@ -82,26 +83,9 @@ def pick_device(device: str, compute_type: str | None) -> tuple[str, str]:
     return device, compute_type or ("float16" if device == "cuda" else "int8")
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    model: str = "tiny.en"
-    device: str = "auto"
-    compute_type: str | None = None
-    cpu_threads: int = 0  # 0: CTranslate2's default (all cores)
-    batch_size: int = 1  # clips of up to 30 s decoded at once (worker/layout.py picks it for the machine)
-
-
-@dataclass(frozen=True)
-class Heard:
-    """A window's transcription: its segments, the language heard, and the speech that gave no words."""
-
-    segments: list[Segment]
-    language: str | None
-    language_probability: float | None
-    untranscribed: list[Span] = field(default_factory=list)
-
-
 class Transcriber:
+    """faster-whisper as a :class:`worker.engines.base.TranscriptionEngine`: the worker's one engine so far."""
+
     def __init__(self, spec: ModelSpec) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -228,10 +212,6 @@ class _NoSpeech:
 
     language: str | None
     language_probability: float | None = None
-
-
-class Stopped(Exception):
-    """The caller asked to stop mid-window (its job was canceled); nothing of the window is kept."""
 
 
 def _spans(spans: list[Span], offset: float) -> str:
