@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 
@@ -20,6 +20,9 @@ from shared import job_metrics, tracing
 from shared.job_metrics import audio_format
 from shared.models import JobRecord
 from shared.telemetry_names import Attr, Span
+
+if TYPE_CHECKING:
+    from functions.payloads import JobRef
 
 logger = logging.getLogger(__name__)
 
@@ -32,21 +35,17 @@ class SegmentsSpan:
     count: int = 0
 
 
-def segments_span(context: df.DurableOrchestrationContext, job: dict[str, Any]) -> SegmentsSpan:
+def segments_span(context: df.DurableOrchestrationContext, job: JobRef) -> SegmentsSpan:
     """Ids for the "transcribe segments" span, parent of the dispatches and so of every worker's span."""
-    trace = job.get("trace") or {}
+    trace = job.trace or {}
     found = tracing.parse(trace.get("job"))
     own = f"00-{found[0]:032x}-{str(context.new_uuid()).replace('-', '')[:16]}-01" if found else None
     return SegmentsSpan(own, context.current_utc_datetime)
 
 
-def parent_for_activities(job: dict[str, Any]) -> str | None:
-    return (job.get("trace") or {}).get("orchestration")
-
-
 def job_ended(
     context: df.DurableOrchestrationContext,
-    job: dict[str, Any],
+    job: JobRef,
     started: datetime,
     status: str,
     error_code: str | None = None,
@@ -59,38 +58,37 @@ def job_ended(
     try:
         _write(context, job, started, status, error_code, audio_s, segments)
     except Exception:
-        logger.warning("could not write the spans of job_id=%s", job.get("job_id"), exc_info=True)
+        logger.warning("could not write the spans of job_id=%s", job.job_id, exc_info=True)
 
 
 def _write(
     context: df.DurableOrchestrationContext,
-    job: dict[str, Any],
+    job: JobRef,
     started: datetime,
     status: str,
     error_code: str | None,
     audio_s: float | None,
     segments: SegmentsSpan | None,
 ) -> None:
-    trace, now = job.get("trace") or {}, context.current_utc_datetime
-    if not trace.get("job"):
+    trace, now = job.trace or {}, context.current_utc_datetime
+    job_span, orchestration = trace.get("job"), trace.get("orchestration")
+    if not job_span or not orchestration:
         return
     attributes = {
-        Attr.JOB_ID: job["job_id"],
+        Attr.JOB_ID: job.job_id,
         Attr.STATUS: status,
-        Attr.MODEL: job.get("model"),
+        Attr.MODEL: job.model,
         Attr.AUDIO_S: audio_s,
-        Attr.FORMAT: audio_format(job.get("filename", "")),
+        Attr.FORMAT: audio_format(job.filename),
         Attr.SEGMENTS: segments.count if segments else None,
     }
     if segments and segments.own and segments.end:
-        span_attributes = {Attr.JOB_ID: job["job_id"], Attr.SEGMENTS: segments.count}
-        parent = trace.get("orchestration")
-        tracing.emit_span(Span.SEGMENTS, segments.own, parent, segments.start, segments.end, span_attributes)
-    tracing.emit_span(
-        Span.ORCHESTRATION, trace["orchestration"], trace.get("ingest"), started, now, attributes, error_code
-    )
-    created = datetime.fromisoformat(trace["created_at"]) if trace.get("created_at") else started
-    tracing.emit_span(Span.JOB, trace["job"], trace.get("caller"), created, now, attributes, error_code)
+        span_attributes = {Attr.JOB_ID: job.job_id, Attr.SEGMENTS: segments.count}
+        tracing.emit_span(Span.SEGMENTS, segments.own, orchestration, segments.start, segments.end, span_attributes)
+    tracing.emit_span(Span.ORCHESTRATION, orchestration, trace.get("ingest"), started, now, attributes, error_code)
+    created_at = trace.get("created_at")
+    created = datetime.fromisoformat(created_at) if created_at else started
+    tracing.emit_span(Span.JOB, job_span, trace.get("caller"), created, now, attributes, error_code)
 
 
 def job_canceled(record: JobRecord) -> None:

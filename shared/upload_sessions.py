@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import storage
+from shared import job_lifecycle, storage
 from shared.audio_types import resolve_content_type
 from shared.blocks import BlockPlan, block_tag, received_indices, to_ranges
 from shared.config import Settings, get_settings
@@ -154,11 +154,9 @@ class UploadSessions:
     ) -> JobRecord:
         plan = BlockPlan.for_size(request.size_bytes, request.block_size_bytes or self._settings.upload_block_size)
         now = datetime.now(UTC)
-        return JobRecord(
+        return job_lifecycle.opened(
+            now,
             job_id=job_id,
-            status=JobStatus.AWAITING_UPLOAD,
-            created_at=now,
-            updated_at=now,
             filename=name.display,
             blob_name=f"{job_id}/{name.blob_name}",
             size_bytes=request.size_bytes,
