@@ -39,13 +39,7 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         if now != JobStatus.TRANSCRIBING:  # canceled between the commit and this start: the record keeps the last word
             return {"stopped": now}  # the cancel wrote the job's span (functions/job_spans.py: job_canceled)
         audio = AudioInfo.model_validate(checked(probed))
-        count = window_count(
-            audio.duration_s,
-            window_s=job.window_s,
-            overlap_s=job.overlap_s,
-            workers=job.workers,
-            min_window_s=job.min_window_s,
-        )
+        count = _window_count(job, audio)
         batches = len(batch_ranges(count, job.batch_size))
         segments = segments_span(context, job)
         segments.count = count
@@ -71,6 +65,17 @@ def _start(context: df.DurableOrchestrationContext, job: JobInput) -> Generator[
     probe = context.call_activity_with_retry(probe_audio, RETRY, job.wire())
     now, probed = yield context.task_all([update, probe])
     return str(now or JobStatus.TRANSCRIBING.value), probed
+
+
+def _window_count(job: JobInput, audio: AudioInfo) -> int:
+    """How many windows the file is cut into (``shared/segmenting.py``); each is computable from its index."""
+    return window_count(
+        audio.duration_s,
+        window_s=job.window_s,
+        overlap_s=job.overlap_s,
+        workers=job.workers,
+        min_window_s=job.min_window_s,
+    )
 
 
 def _merge(
