@@ -66,7 +66,6 @@ async def ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient)
 
 
 async def _ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient, record: JobRecord) -> None:
-
     job_id = record.job_id
     if upload.blob_name != record.blob_name:
         logger.warning("ignoring a blob that is not the session's own job_id=%s", job_id)

@@ -1,4 +1,5 @@
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -7,9 +8,11 @@ import pytest
 from devhost.durable import events as ev
 from devhost.durable.replay import ReplayResult, context_json, run_orchestrator
 from functions.failures import JobFailed, checked, failure_of, returns_failures
-from functions.payloads import Failure, JobInput
+from functions.payloads import Failure, JobInput, StatusUpdate
 from shared.errors import ErrorCode, PermanentError
+from shared.models import JobError, JobRecord, JobStatus
 from shared.progress import progress
+from tests.support.records import job_record
 
 
 def test_failures_are_read_from_data_not_from_the_failure_text() -> None:
@@ -146,3 +149,22 @@ def test_an_older_input_without_the_later_keys_still_runs() -> None:
     assert [a.get("functionName") for a in _replay([], older).actions] == ["set_job_status", "probe_audio"]
     job = JobInput.model_validate(older)
     assert (job.segment_queue_timeout_s, job.batch_size, job.callback) == (14400.0, 50, False)
+
+
+def test_set_job_status_writes_the_failures_code_to_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last hop: the update the orchestration schedules lands on the record with its code."""
+    import functions.pipeline_activities as activities
+
+    stored = {"job": job_record("job-1", JobStatus.TRANSCRIBING)}
+
+    class Store:
+        def update(self, job_id: str, change: Callable[[JobRecord], JobRecord]) -> JobRecord:
+            stored["job"] = change(stored["job"])
+            return stored["job"]
+
+    monkeypatch.setattr(activities, "jobs", lambda: Store())
+    monkeypatch.setattr(activities.job_metrics, "job_finished", lambda *args, **kwargs: None)
+    failure = Failure(code=ErrorCode.AUDIO_STREAM_NOT_FOUND, message="no stream 5")
+    update = StatusUpdate(job_id="job-1", status=JobStatus.FAILED, error=failure)
+    assert activities.set_job_status._function.get_user_function()(update=update.wire()) == "failed"
+    assert stored["job"].error == JobError(code="audio_stream_not_found", message="no stream 5")
