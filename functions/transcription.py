@@ -47,6 +47,8 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         summary = yield from _merge(context, job, audio, count, timings)
     except Exception as exc:
         return (yield from _failed(context, job, failure_of(exc), started, batches, segments))
+    # The merge already completed the record, so this update changes nothing; it stays because in-flight
+    # histories hold it, and a replay must schedule what its history recorded.
     completed = _set_status_task(context, job, JobStatus.COMPLETED, result=summary)
     yield context.task_all([completed, *([_clean_up_task(context, job, batches)] if batches else [])])
     yield from notify(context, job, "completed")
