@@ -28,9 +28,9 @@ from client.api import ApiError, TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
 from devhost.timings import breakdown, render
-from functions.failures import RETRY
-from shared.telemetry_files import read_metrics, read_spans
-from shared.telemetry_names import (
+from functions.pipeline.failures import RETRY
+from shared.telemetry.files import read_metrics, read_spans
+from shared.telemetry.names import (
     ACTIVITIES,
     METRIC_ATTRIBUTES,
     SERVICE_FUNCTIONS,
@@ -244,7 +244,7 @@ def test_a_failed_job_carries_its_code_on_the_root_span(run: Run) -> None:
     assert job["status"] == "ERROR" and job["attributes"][Attr.ERROR_CODE] == run.failed_code == "corrupt_audio"
     assert job["attributes"][Attr.STATUS] == "failed"
     probes = [s for s in spans if s["name"] == Span.activity("probe_audio")]
-    # a permanent error is returned as an outcome (functions/failures.py), not raised: no retry runs it again
+    # a permanent error is returned as an outcome (functions/pipeline/failures.py), not raised: no retry runs it again
     assert len(probes) == 1 < RETRY.max_number_of_attempts
     assert all(p["status"] == "ERROR" and p["attributes"][Attr.ERROR_CODE] == "corrupt_audio" for p in probes)
     assert not [s for s in spans if s["name"] == Span.SEGMENT]

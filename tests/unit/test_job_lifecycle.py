@@ -1,4 +1,4 @@
-"""shared/job_lifecycle.py: every transition of a job's status, as pure functions over the record."""
+"""shared/jobs/lifecycle.py: every transition of a job's status, as pure functions over the record."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared import job_lifecycle as life
 from shared.errors import ErrorCode
-from shared.models import JobError, JobRecord, JobStatus
+from shared.jobs import lifecycle as life
+from shared.jobs.records import JobError, JobRecord, JobStatus
 from tests.support.records import job_record
 
 BEFORE = datetime(2026, 1, 1, tzinfo=UTC)

@@ -21,13 +21,13 @@ def _product_files() -> list[str]:
 
 
 def test_only_shared_jobs_builds_the_job_store() -> None:
-    """Where job records live is said once (``shared.jobs.job_store``); it was built in four places."""
+    """Where job records live is said once (``shared.jobs.store.job_store``); it was built in four places."""
     builders = [f for f in _product_files() if "JobStore(storage" in (ROOT / f).read_text()]
-    assert builders == ["shared/jobs.py"]
+    assert builders == ["shared/jobs/store.py"]
 
 
 def test_no_product_module_spells_the_format_list_or_a_transcript_blob_name_itself() -> None:
-    """The formats are ``shared/output_formats.py``'s; a list or a ``transcript.{ext}`` path written out anywhere
+    """The formats are ``shared/transcripts/formats.py``'s; a list or a ``transcript.{ext}`` path written out anywhere
     else is a second owner (before: six modules)."""
     listed = re.compile(r"""["']json["'],\s*["']txt["']""")
     path = re.compile(r"""f["'][^"']*/transcript\.\{""")
@@ -62,15 +62,15 @@ def _sets_status(node: ast.AST, holds_jobs: bool) -> bool:
 
 
 def test_only_the_lifecycle_module_changes_a_jobs_status() -> None:
-    """Every transition is ``shared/job_lifecycle.py``'s (issue 23): five modules used to write the status, and
+    """Every transition is ``shared/jobs/lifecycle.py``'s (issue 23): five modules used to write the status, and
     they disagreed on ``updated_at``."""
     writers = []
     for name, tree in _trees():
         holds_jobs = "JobRecord" in (text := ast.unparse(tree)) or "JobStatus" in text
         writers += [f"{name}:{n.lineno}" for n in ast.walk(tree) if _sets_status(n, holds_jobs)]
     assert writers, "the check finds the lifecycle module's own writes"
-    offenders = [w for w in writers if not w.startswith("shared/job_lifecycle.py:")]
-    assert offenders == [], "change a job's status through shared/job_lifecycle.py"
+    offenders = [w for w in writers if not w.startswith("shared/jobs/lifecycle.py:")]
+    assert offenders == [], "change a job's status through shared/jobs/lifecycle.py"
 
 
 def test_no_error_code_is_spelled_as_a_string() -> None:
@@ -109,9 +109,9 @@ def test_orchestrators_call_activities_and_batches_by_reference() -> None:
 
 
 def test_one_retry_policy_and_no_copied_defaults() -> None:
-    """The retry policy is ``functions/failures.py``'s ``RETRY``; the pipeline's defaults are ``Settings``'."""
+    """The retry policy is ``functions/pipeline/failures.py``'s ``RETRY``; the pipeline's defaults are ``Settings``'."""
     policies = [f for f in _product_files() if "RetryOptions(" in (ROOT / f).read_text()]
-    assert policies == ["functions/failures.py"]
+    assert policies == ["functions/pipeline/failures.py"]
     copies = [f for f in _product_files() if f.startswith("functions/") and "14400" in (ROOT / f).read_text()]
     assert copies == []
 

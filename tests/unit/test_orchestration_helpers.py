@@ -7,11 +7,11 @@ import pytest
 
 from devhost.durable import events as ev
 from devhost.durable.replay import ReplayResult, context_json, run_orchestrator
-from functions.failures import JobFailed, checked, failure_of, returns_failures
-from functions.payloads import Failure, JobInput, StatusUpdate
+from functions.pipeline.failures import JobFailed, checked, failure_of, returns_failures
+from functions.pipeline.payloads import Failure, JobInput, StatusUpdate
 from shared.errors import ErrorCode, PermanentError
-from shared.models import JobError, JobRecord, JobStatus
-from shared.progress import progress
+from shared.jobs.progress import progress
+from shared.jobs.records import JobError, JobRecord, JobStatus
 from tests.support.records import job_record
 
 
@@ -64,7 +64,7 @@ def test_progress_counts_done_audio_and_estimates_time_left() -> None:
 
 def _replay(history_after_start: list[dict], job: dict) -> ReplayResult:
     """The transcription orchestrator through the SDK's real entry point, as the host calls it."""
-    from functions.transcription import transcription
+    from functions.pipeline.orchestrator import transcription
 
     at = datetime(2026, 1, 1, tzinfo=UTC)
     text = json.dumps(job)
@@ -153,7 +153,7 @@ def test_an_older_input_without_the_later_keys_still_runs() -> None:
 
 def test_set_job_status_writes_the_failures_code_to_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
     """The last hop: the update the orchestration schedules lands on the record with its code."""
-    import functions.pipeline_activities as activities
+    import functions.pipeline.activities as activities
 
     stored = {"job": job_record("job-1", JobStatus.TRANSCRIBING)}
 
