@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, model_validator
@@ -118,6 +119,13 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def setting_default(name: str) -> Any:
+    """A setting's default as declared above, read without building :class:`Settings` (no environment is read):
+    for code that must agree with the app's defaults, such as an orchestration input from before a setting
+    existed."""
+    return Settings.model_fields[name].default
 
 
 @lru_cache(maxsize=1)

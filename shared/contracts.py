@@ -8,14 +8,14 @@ start of a window.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 # Fixed, because a queue trigger's decorator needs it at import time, before any setting is read.
 SEGMENT_RESULTS_QUEUE = "segment-results"
-BATCH_CLEANUP_QUEUE = (
-    "batch-cleanup"  # ends and purges a job's batch sub-orchestrations (functions/pipeline/batch_cleanup.py)
-)
+# ends and purges a job's batch sub-orchestrations (functions/pipeline/batch_cleanup.py)
+BATCH_CLEANUP_QUEUE = "batch-cleanup"
 
 
 class _Contract(BaseModel):
@@ -187,3 +187,19 @@ class Transcript(_Contract):
         default_factory=list,
         description="what the job's result must not hide (shared/transcripts/warnings.py); [] is good",
     )
+
+
+class BatchCleanup(_Contract):
+    """``clean_up_batches``' input, and the ``batch-cleanup`` queue message
+    (``functions/pipeline/batch_cleanup.py``)."""
+
+    job_id: str
+    batches: int
+    traceparent: str | None = None
+
+    def message(self) -> bytes:
+        return self.model_dump_json(include={"job_id", "batches"}).encode()
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON form Durable stores, as the pipeline's payloads give it (``functions/pipeline/payloads.py``)."""
+        return self.model_dump(mode="json")

@@ -70,6 +70,13 @@ class ErrorCode(Enum):
     def slug(self) -> str:
         return self.name.lower()
 
+    @classmethod
+    def from_slug(cls, slug: str | None) -> ErrorCode:
+        """The member a code names: codes travel between processes as their slug (JSON), and come back as members
+        here. A code this catalogue does not hold (none is sent today) reads as ``transcription_failed``."""
+        member = cls.__members__.get((slug or "").upper())
+        return member if member is not None else cls.TRANSCRIPTION_FAILED
+
 
 class ServiceError(Exception):
     """An error with a stable code; ``extra`` becomes extension members of the problem body."""

@@ -70,7 +70,10 @@ of 375 s instead of 4 of 187 s: 14.3 s against 15.1 s in the same conditions (do
 def window_for(layout: Layout) -> float:
     """The window setting that suits these workers: on a GPU 30 s x the batch, so that a window fills a batch (what
     Bicep sets: 480 s on a T4, 1,920 s on an A100), at least the app's 300 s default; on CPU ``CPU_WINDOW_S``."""
-    return max(300.0, 30.0 * layout.batch_size) if layout.device == "cuda" else CPU_WINDOW_S
+    from shared.config import setting_default  # the app's default, read only when a window is chosen
+
+    app_window_s = setting_default("segment_window_s")
+    return max(app_window_s, 30.0 * layout.batch_size) if layout.device == "cuda" else CPU_WINDOW_S
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -31,12 +31,13 @@ from shared.azure import storage
 from shared.azure.paths import transcript_blob
 from shared.azure.queues import queue
 from shared.config import get_settings
-from shared.contracts import BATCH_CLEANUP_QUEUE
+from shared.contracts import BATCH_CLEANUP_QUEUE, BatchCleanup
 from shared.errors import ErrorCode, PermanentError, ServiceError, TransientError
+from shared.jobs import lifecycle as job_lifecycle
 from shared.jobs.inflight import InflightReport, inflight_report
 from shared.jobs.progress import progress
 from shared.jobs.queue_wait import QueueWait, queue_backlog, queue_wait
-from shared.jobs.records import JobError, JobRecord, JobStatus
+from shared.jobs.records import JobRecord, JobStatus
 from shared.jobs.spans import job_canceled
 from shared.jobs.store import JobStore, job_store
 from shared.jobs.views import FORMATS, RUNNING, JobPage, JobView, job_view, retry_after_s
@@ -70,11 +71,9 @@ def _expire_if_abandoned(record: JobRecord) -> JobRecord:
 
     def expire(current: JobRecord) -> JobRecord:
         nonlocal expired_now
-        expired_now = current.status == JobStatus.AWAITING_UPLOAD  # not when a commit or a cancel got there first
-        if not expired_now:
-            return current
-        error = JobError(code=ErrorCode.UPLOAD_EXPIRED.slug, message="the upload session expired before a commit")
-        return current.model_copy(update={"status": JobStatus.FAILED, "error": error, "updated_at": datetime.now(UTC)})
+        after = job_lifecycle.expired(current, datetime.now(UTC))  # not when a commit or a cancel got there first
+        expired_now = job_lifecycle.ends(current, after)
+        return after
 
     expired = _jobs().update(record.job_id, expire)
     if expired_now:  # counted once, by the request that settled it
@@ -142,34 +141,38 @@ ORCHESTRATION_START_GRACE = timedelta(minutes=10)
 
 def _reconciled(record: JobRecord, status: df.DurableOrchestrationStatus | None) -> JobRecord:
     """The record as the orchestration's runtime status says it must be; written back when it changed."""
-    settled = _settle(record, status, datetime.now(UTC))
-    if settled is None:
+    settle = _settlement(record, status, datetime.now(UTC))
+    if settle is None:
         return record
+    settled = _jobs().update(record.job_id, settle)
     logger.warning("job settled from its orchestration job_id=%s status=%s", record.job_id, settled.status.value)
-    return _jobs().update(record.job_id, lambda current: current if current.finished else settled)
+    return settled
 
 
-def _settle(record: JobRecord, status: df.DurableOrchestrationStatus | None, now: datetime) -> JobRecord | None:
+Settle = Callable[[JobRecord], JobRecord]
+
+
+def _settlement(record: JobRecord, status: df.DurableOrchestrationStatus | None, now: datetime) -> Settle | None:
+    """The transition (``shared/jobs/lifecycle.py``) that settles a running record whose orchestration has ended or
+    is gone, or ``None`` while it may still be running; applied to the record as stored, so a job that finished
+    meanwhile stays as it is."""
     runtime = status.runtime_status if status else None
     done = df.OrchestrationRuntimeStatus
     if runtime == done.Completed and status is not None and isinstance(status.output, dict):
-        return record.model_copy(update={"status": JobStatus.COMPLETED, "result": status.output, "updated_at": now})
+        result = status.output
+        return lambda current: job_lifecycle.completed(current, result, now)
     if runtime in (done.Failed, done.Terminated, done.Canceled) and status is not None:
         error = (status.custom_status or {}).get("error") if isinstance(status.custom_status, dict) else None
         if isinstance(error, dict) and error.get("code"):
-            code, message = str(error["code"]), str(error.get("message") or "the job failed")
+            code, message = ErrorCode.from_slug(str(error["code"])), str(error.get("message") or "the job failed")
         else:
-            code, message = ErrorCode.ORCHESTRATION_LOST.slug, f"the orchestration was {runtime.value.lower()}"
-        return _failed(record, code, message, now)
+            code, message = ErrorCode.ORCHESTRATION_LOST, f"the orchestration was {runtime.value.lower()}"
+        return lambda current: job_lifecycle.failed(current, code, message, now)
     started = record.committed_at or record.updated_at
     if runtime is None and (record.status != JobStatus.QUEUED or now - started > ORCHESTRATION_START_GRACE):
-        return _failed(record, ErrorCode.ORCHESTRATION_LOST.slug, "the job's orchestration no longer exists", now)
+        lost = "the job's orchestration no longer exists"
+        return lambda current: job_lifecycle.failed(current, ErrorCode.ORCHESTRATION_LOST, lost, now)
     return None
-
-
-def _failed(record: JobRecord, code: str, message: str, now: datetime) -> JobRecord:
-    error = JobError(code=code, message=message)
-    return record.model_copy(update={"status": JobStatus.FAILED, "error": error, "updated_at": now})
 
 
 def _respond(view: JobView) -> func.HttpResponse:
@@ -181,7 +184,7 @@ def _respond(view: JobView) -> func.HttpResponse:
     if view.status == JobStatus.CANCELED:
         error = PermanentError(ErrorCode.JOB_CANCELED, "the job was canceled", job=view.model_dump(mode="json"))
         return problem_response(error, f"/api/jobs/{view.job_id}")
-    code = view.error.code if view.error else "transcription_failed"
+    code = view.error.code if view.error else ErrorCode.TRANSCRIPTION_FAILED.slug
     message = view.error.message if view.error else "the job failed"
     error = PermanentError(ErrorCode.JOB_FAILED, message, job_error_code=code, job=view.model_dump(mode="json"))
     return problem_response(error, f"/api/jobs/{view.job_id}")
@@ -195,7 +198,7 @@ async def get_job(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     record = await asyncio.to_thread(_record, req)
     if record.status == JobStatus.AWAITING_UPLOAD and await asyncio.to_thread(_upload_committed, record):
         # Committed, but the blob trigger has not picked it up yet: say so, so pollers don't wait 30 s.
-        record = record.model_copy(update={"status": JobStatus.QUEUED})
+        record = job_lifecycle.shown_as_queued(record)
     return _respond(await _view(req, record, client))
 
 
@@ -218,10 +221,9 @@ async def cancel_job(req: func.HttpRequest, client: df.DurableOrchestrationClien
 
     def cancel(current: JobRecord) -> JobRecord:
         nonlocal canceled_now
-        canceled_now = not current.finished
-        if current.finished:
-            return current
-        return current.model_copy(update={"status": JobStatus.CANCELED, "updated_at": datetime.now(UTC)})
+        after = job_lifecycle.canceled(current, datetime.now(UTC))
+        canceled_now = job_lifecycle.ends(current, after)
+        return after
 
     record = await asyncio.to_thread(_jobs().update, record.job_id, cancel)
     if canceled_now:
@@ -235,7 +237,7 @@ async def cancel_job(req: func.HttpRequest, client: df.DurableOrchestrationClien
         await client.terminate(record.job_id, "canceled by the customer")
         batches = (status.custom_status or {}).get("batches") if isinstance(status.custom_status, dict) else None
         if isinstance(batches, int) and batches > 0:  # termination does not reach sub-orchestrations
-            message = json.dumps({"job_id": record.job_id, "batches": batches}).encode()
+            message = BatchCleanup(job_id=record.job_id, batches=batches).message()
             await asyncio.to_thread(queue(BATCH_CLEANUP_QUEUE).send_message, message)
     logger.info("job canceled job_id=%s", record.job_id)
     view = await _view(req, record, client)

@@ -11,14 +11,13 @@ jobs in flight rather than to every segment ever transcribed. Repeating it is ha
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from functions.pipeline.batches import batch_instance_id
-from shared.contracts import BATCH_CLEANUP_QUEUE
+from shared.contracts import BATCH_CLEANUP_QUEUE, BatchCleanup
 
 bp = df.Blueprint()
 logger = logging.getLogger(__name__)
@@ -29,8 +28,8 @@ SETTLE_S = 30.0  # how long a terminated batch may take to stop before the messa
 @bp.queue_trigger(arg_name="msg", queue_name=BATCH_CLEANUP_QUEUE, connection="Storage")
 @bp.durable_client_input(client_name="client")
 async def batch_cleanup(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    body = json.loads(msg.get_body())
-    job_id, batches = str(body["job_id"]), int(body["batches"])
+    body = BatchCleanup.model_validate_json(msg.get_body())
+    job_id, batches = body.job_id, body.batches
     ids = [batch_instance_id(job_id, k) for k in range(batches)]
     live = [i for i in ids if await _is_live(client, i)]
     for instance_id in live:

@@ -26,12 +26,14 @@ import azurefunctions.extensions.bindings.blob as blob
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError
 
+from functions.pipeline.payloads import JobInput
 from shared.azure.paths import UPLOADS_TRIGGER_PATH, upload_job_id
 from shared.blocks import commit_is_whole_plan
 from shared.config import Settings, get_settings
 from shared.errors import ErrorCode, PermanentError
 from shared.ids import is_job_id
-from shared.jobs.records import JobError, JobRecord, JobStatus
+from shared.jobs import lifecycle as job_lifecycle
+from shared.jobs.records import JobRecord, JobStatus
 from shared.telemetry import job_metrics, tracing
 from shared.telemetry.names import Attr, Span
 from shared.uploads.sessions import session_plan
@@ -66,7 +68,6 @@ async def ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient)
 
 
 async def _ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient, record: JobRecord) -> None:
-    from functions.pipeline.activities import jobs
 
     job_id = record.job_id
     if upload.blob_name != record.blob_name:
@@ -81,20 +82,17 @@ async def _ingest(upload: blob.BlobClient, client: df.DurableOrchestrationClient
     properties = await asyncio.to_thread(upload.get_blob_properties)
     if properties.size != record.size_bytes:
         message = f"the upload is {properties.size} bytes, but the session announced {record.size_bytes}"
-        await asyncio.to_thread(jobs().update, job_id, lambda r: _refused(r, "size_mismatch", message))
+        await asyncio.to_thread(_refuse, record, ErrorCode.SIZE_MISMATCH, message)
         logger.warning("size mismatch job_id=%s", job_id)
-        job_metrics.job_finished(record.filename, "failed", "size_mismatch", 0.0, 0.0, active=False)
         return
     if not await asyncio.to_thread(_blocks_are_the_sessions, upload, record):
-        code = ErrorCode.FILE_CHANGED.slug
         message = (
             "the committed blocks are not all from the file this upload session was opened for (blocks of another "
             "file or another version of this one, or not exactly the ids 0 to n-1 tagged with the session's "
             "block_id_tag, in order); nothing was transcribed: start a new upload"
         )
-        await asyncio.to_thread(jobs().update, job_id, lambda r: _refused(r, code, message))
+        await asyncio.to_thread(_refuse, record, ErrorCode.FILE_CHANGED, message)
         logger.warning("commit of another file's blocks refused job_id=%s", job_id)
-        job_metrics.job_finished(record.filename, "failed", code, 0.0, 0.0, active=False)
         return
     try:
         snapshot = await asyncio.to_thread(
@@ -133,12 +131,19 @@ def _claim(job_id: str, committed_at: datetime, source: dict[str, str]) -> JobRe
     def change(record: JobRecord) -> JobRecord:
         nonlocal won
         won = record.status == JobStatus.AWAITING_UPLOAD
-        if not won:
-            return record
-        return record.model_copy(update={"status": JobStatus.QUEUED, "committed_at": committed_at, "source": source})
+        return job_lifecycle.claimed(record, committed_at, source, datetime.now(UTC))
 
     record = jobs().update(job_id, change)
     return record if won else None
+
+
+def _refuse(record: JobRecord, code: ErrorCode, message: str) -> None:
+    """Final: the commit is not the session's (``shared/jobs/lifecycle.py``: ``refused``; a job that is no longer
+    awaiting its upload keeps its state, a cancel won the race)."""
+    from functions.pipeline.activities import jobs
+
+    jobs().update(record.job_id, lambda current: job_lifecycle.refused(current, code, message, datetime.now(UTC)))
+    job_metrics.job_finished(record.filename, JobStatus.FAILED.value, code.slug, 0.0, 0.0, active=False)
 
 
 async def _start_if_missing(client: df.DurableOrchestrationClient, record: JobRecord) -> None:
@@ -157,32 +162,34 @@ async def _start_if_missing(client: df.DurableOrchestrationClient, record: JobRe
 
 
 def orchestration_input(record: JobRecord, committed_at: str, settings: Settings) -> dict[str, Any]:
+    """The ``transcription`` orchestration's input, as JSON (``functions/pipeline/payloads.py``: ``JobInput``)."""
     source = record.source or {}
-    return {
-        "job_id": record.job_id,
-        "filename": record.filename,
-        "container": settings.uploads_container,
-        "blob": record.blob_name,
-        "etag": source.get("etag"),
-        "snapshot": source.get("snapshot"),
-        "size_bytes": record.size_bytes,
-        "language": None if record.language in (None, "auto") else record.language,
-        "audio_stream": record.audio_stream,  # probe_audio: the caller's pick, else the stream with sound
-        "model": settings.model,
-        "window_s": settings.segment_window_s,
-        "overlap_s": settings.segment_overlap_s,
-        "min_window_s": settings.segment_min_window_s,
-        "workers": settings.expected_workers,
-        "segment_timeout_s": settings.segment_timeout_s,
-        "segment_queue_timeout_s": settings.segment_queue_timeout_s,
-        "max_attempts": settings.segment_max_attempts,
-        "batch_size": settings.segment_batch_size,
-        "committed_at": committed_at,
-        "callback": bool(record.callback_url),
-        "webhook_attempts": settings.webhook_attempts,
-        "webhook_backoff_s": settings.webhook_backoff_s,
-        "trace": job_trace(record),
-    }
+    job = JobInput(
+        job_id=record.job_id,
+        filename=record.filename,
+        container=settings.uploads_container,
+        blob=record.blob_name,
+        etag=source.get("etag"),
+        snapshot=source.get("snapshot"),
+        size_bytes=record.size_bytes,
+        language=None if record.language in (None, "auto") else record.language,
+        audio_stream=record.audio_stream,  # probe_audio: the caller's pick, else the stream with sound
+        model=settings.model,
+        window_s=settings.segment_window_s,
+        overlap_s=settings.segment_overlap_s,
+        min_window_s=settings.segment_min_window_s,
+        workers=settings.expected_workers,
+        segment_timeout_s=settings.segment_timeout_s,
+        segment_queue_timeout_s=settings.segment_queue_timeout_s,
+        max_attempts=settings.segment_max_attempts,
+        batch_size=settings.segment_batch_size,
+        committed_at=datetime.fromisoformat(committed_at),
+        callback=bool(record.callback_url),
+        webhook_attempts=settings.webhook_attempts,
+        webhook_backoff_s=settings.webhook_backoff_s,
+        trace=job_trace(record),
+    )
+    return job.wire()
 
 
 def job_trace(record: JobRecord) -> dict[str, str | None]:
@@ -198,10 +205,3 @@ def job_trace(record: JobRecord) -> dict[str, str | None]:
             record.trace.started_at if record.trace and record.trace.started_at else record.created_at
         ).isoformat(),
     }
-
-
-def _refused(record: JobRecord, code: str, message: str) -> JobRecord:
-    """Final: a job that is no longer awaiting its upload keeps its state (a cancel won the race)."""
-    if record.status != JobStatus.AWAITING_UPLOAD:
-        return record
-    return record.model_copy(update={"status": JobStatus.FAILED, "error": JobError(code=code, message=message)})

@@ -29,7 +29,7 @@ from typing import Any
 PRICES_API = "https://prices.azure.com/api/retail/prices"
 FREE_VCPU_S = 180_000
 FREE_GIB_S = 360_000
-SEGMENT_WINDOW_S = 300  # shared/config.py segment_window_s
+SEGMENT_WINDOW_S = 300  # shared/config.py segment_window_s, copied: standard library only (test_one_owner.py checks)
 
 
 @dataclass(frozen=True)

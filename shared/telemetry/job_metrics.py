@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from shared.audio_types import FORMATS
+from shared.errors import ErrorCode
 from shared.telemetry import setup as telemetry
 from shared.telemetry.names import Attr, Metric
 
@@ -78,7 +79,11 @@ def job_finished(
         if turnaround_s > 0 and audio_s > 0:
             _record(Metric.JOB_RTFX, audio_s / turnaround_s, **{Attr.FORMAT: fmt})
     elif status == "failed":
-        _add(Metric.JOBS_FAILED, 1, **{Attr.FORMAT: fmt, Attr.ERROR_CODE: error_code or "transcription_failed"})
+        _add(
+            Metric.JOBS_FAILED,
+            1,
+            **{Attr.FORMAT: fmt, Attr.ERROR_CODE: error_code or ErrorCode.TRANSCRIPTION_FAILED.slug},
+        )
     if active:
         _record(Metric.TURNAROUND, max(turnaround_s, 0.0), **{Attr.FORMAT: fmt, Attr.STATUS: status})
         _add(Metric.JOBS_ACTIVE, -1)

@@ -10,8 +10,7 @@ Windows are of equal length, as many as needed for none to be longer than ``wind
 shortens the job, a multiple of the workers: 749 s on 2 workers becomes 4 windows of 187 s, two full rounds done
 at 374 s, rather than 300 / 300 / 149 s, whose second round keeps one worker idle and ends at 449 s. A file shorter
 than the workers' share becomes one window per worker, down to ``min_window_s`` (short windows lose context and
-cost a job start each). Boundaries sit on a 10 ms grid. When silences are known, boundaries move into them: a cut
-in silence cannot split a word.
+cost a job start each). Boundaries sit on a 10 ms grid.
 
 A window can be computed on its own from its index (:func:`window_at`), so an orchestration can hand a batch of
 window indices to a sub-orchestration without ever holding every window of a 10,000-segment job.
@@ -21,16 +20,16 @@ Pure Python, deterministic and cheap, so it can run in the orchestrator's replay
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 from collections.abc import Iterable, Sequence
 
+from shared.config import setting_default
 from shared.contracts import Window
 
-DEFAULT_WINDOW_S = 300.0
-DEFAULT_OVERLAP_S = 2.0
-DEFAULT_MIN_WINDOW_S = 30.0
+DEFAULT_WINDOW_S: float = setting_default("segment_window_s")
+DEFAULT_OVERLAP_S: float = setting_default("segment_overlap_s")
+DEFAULT_MIN_WINDOW_S: float = setting_default("segment_min_window_s")
 GRID_S = 0.01
 _GRID_PER_S = 100  # 1 / GRID_S, as an integer so grid arithmetic stays exact
 _EPS = 1e-9
@@ -43,19 +42,14 @@ def plan_windows(
     overlap_s: float = DEFAULT_OVERLAP_S,
     workers: int = 1,
     min_window_s: float = DEFAULT_MIN_WINDOW_S,
-    silences: Iterable[tuple[float, float]] | None = None,
 ) -> list[Window]:
     """The windows to transcribe, in order, with keep ranges that partition ``[0, duration_s)``.
 
-    ``silences`` (optional ``(start, end)`` intervals in seconds, e.g. from the probe or a VAD pass) move each
-    interior boundary into the nearest silence at most ``overlap_s`` away. Raises ``ValueError`` for a
-    non-positive duration (the caller reports ``empty_audio``) and for inconsistent settings.
+    Raises ``ValueError`` for a non-positive duration (the caller reports ``empty_audio``) and for inconsistent
+    settings.
     """
     count = window_count(duration_s, window_s=window_s, workers=workers, min_window_s=min_window_s, overlap_s=overlap_s)
-    boundaries = equal_boundaries(duration_s, count)
-    if silences is not None and overlap_s > 0:
-        boundaries = snap_to_silence(boundaries, silences, max_shift_s=overlap_s)
-    return windows_from_boundaries(boundaries, overlap_s=overlap_s)
+    return windows_from_boundaries(equal_boundaries(duration_s, count), overlap_s=overlap_s)
 
 
 def window_count(
@@ -78,7 +72,7 @@ def equal_boundaries(duration_s: float, count: int) -> list[float]:
 
 
 def window_at(index: int, duration_s: float, count: int, overlap_s: float) -> Window:
-    """Window ``index`` of ``count`` equal windows (what ``plan_windows`` gives without silences), on its own."""
+    """Window ``index`` of ``count`` equal windows (what ``plan_windows`` gives), on its own."""
     if not 0 <= index < count:
         raise ValueError(f"window {index} is not one of {count}")
     keep_start = 0.0 if index == 0 else _boundary(duration_s, count, index)
@@ -88,39 +82,6 @@ def window_at(index: int, duration_s: float, count: int, overlap_s: float) -> Wi
 
 def _boundary(duration_s: float, count: int, k: int) -> float:
     return _to_grid(k * duration_s / count)
-
-
-def snap_to_silence(
-    boundaries: Sequence[float], silences: Iterable[tuple[float, float]], *, max_shift_s: float
-) -> list[float]:
-    """Move each interior boundary to the middle of the nearest silence within ``±max_shift_s``.
-
-    ``boundaries`` are the partition points including ``0`` and the duration; those two never move. A cut in
-    silence cannot split a word, and the stitcher then has nothing to decide at that seam. Each boundary also
-    stays within half-way of its neighbours so that no keep range collapses; the result is still strictly
-    increasing, so still a partition. Only the part of a silence inside the allowed span counts, so a long
-    pause is cut near the planned point rather than at its far-away middle.
-    """
-    if max_shift_s < 0 or not math.isfinite(max_shift_s):
-        raise ValueError(f"max_shift_s must be a non-negative number, got {max_shift_s!r}")
-    points = list(boundaries)
-    if any(later <= earlier for earlier, later in itertools.pairwise(points)):
-        raise ValueError("boundaries must be strictly increasing")
-    merged = _merge_intervals(silences)
-    starts = [s for s, _ in merged]
-    out = points[:1]
-    for i in range(1, len(points) - 1):
-        b = points[i]
-        lo = max(b - max_shift_s, (out[-1] + b) / 2)
-        hi = min(b + max_shift_s, (b + points[i + 1]) / 2)
-        moved = _nearest_silence_middle(b, lo, hi, merged, starts)
-        if moved is not None:
-            moved = _to_grid(moved)
-            if not out[-1] < moved < points[i + 1]:
-                moved = None
-        out.append(b if moved is None else moved)
-    out.extend(points[len(out) :])
-    return out
 
 
 def windows_from_boundaries(boundaries: Sequence[float], *, overlap_s: float) -> list[Window]:
@@ -174,31 +135,3 @@ def _strictly_inside(inner: Iterable[float], duration_s: float) -> list[float]:
             out.append(b)
     out.append(duration_s)
     return out
-
-
-def _merge_intervals(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Sorted, disjoint union of the valid intervals, so that ends are sorted too and a search can stop early."""
-    merged: list[tuple[float, float]] = []
-    for start, end in sorted((float(s), float(e)) for s, e in intervals if e > s):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _nearest_silence_middle(
-    b: float, lo: float, hi: float, silences: Sequence[tuple[float, float]], starts: Sequence[float]
-) -> float | None:
-    """Middle of the part within ``(lo, hi)`` of the silence nearest to ``b``; longer wins a tie."""
-    best: tuple[float, float, float] | None = None  # (distance, -length, middle)
-    i = bisect.bisect_left(starts, hi) - 1
-    while i >= 0 and silences[i][1] > lo:
-        start, end = max(silences[i][0], lo), min(silences[i][1], hi)
-        if end > start:
-            distance = 0.0 if start <= b <= end else min(abs(start - b), abs(end - b))
-            candidate = (distance, start - end, (start + end) / 2)
-            if best is None or candidate < best:
-                best = candidate
-        i -= 1
-    return None if best is None else best[2]

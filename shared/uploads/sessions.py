@@ -27,6 +27,7 @@ from shared.blocks import BlockPlan, block_tag, received_indices, to_ranges
 from shared.config import Settings, get_settings
 from shared.errors import ErrorCode, PermanentError
 from shared.ids import new_job_id
+from shared.jobs import lifecycle as job_lifecycle
 from shared.jobs.principals import KEY_OWNER
 from shared.jobs.records import (
     PLAIN_BLOCK_IDS,
@@ -155,11 +156,9 @@ class UploadSessions:
     ) -> JobRecord:
         plan = BlockPlan.for_size(request.size_bytes, request.block_size_bytes or self._settings.upload_block_size)
         now = datetime.now(UTC)
-        return JobRecord(
+        return job_lifecycle.opened(
+            now,
             job_id=job_id,
-            status=JobStatus.AWAITING_UPLOAD,
-            created_at=now,
-            updated_at=now,
             filename=name.display,
             blob_name=blob_paths.upload_blob(job_id, name.blob_name),
             size_bytes=request.size_bytes,

@@ -3,8 +3,8 @@ reaches the probe, and without one the stream with sound is chosen (shared/audio
 
 The pick is read from the orchestration's input, where ``functions/pipeline/ingest.py`` puts the upload's
 ``audio_stream``; a
-stream the file does not have fails the activity with ``audio_stream_not_found``, which the orchestration records
-as the job's error code.
+stream the file does not have makes the activity return a ``Failed`` outcome with ``audio_stream_not_found``, which
+the orchestration records as the job's error code.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.errors import ErrorCode, PermanentError
+from functions.pipeline.failures import JobFailed, checked
+from shared.errors import ErrorCode
 from tests.faults.bad_inputs import two_track_mp4
 
 
@@ -47,6 +48,6 @@ def test_the_callers_pick_reaches_the_probe(app_storage: BlobServiceClient, tmp_
     path = two_track_mp4(tmp_path, speech_track=1)
     assert _probe(_job(app_storage, path))["stream_index"] == 1  # the track with sound
     assert _probe(_job(app_storage, path, audio_stream=0))["stream_index"] == 0  # as asked, silent or not
-    with pytest.raises(PermanentError) as caught:
-        _probe(_job(app_storage, path, audio_stream=5))
+    with pytest.raises(JobFailed) as caught:  # returned as a Failed outcome, which the orchestrator raises
+        checked(_probe(_job(app_storage, path, audio_stream=5)))
     assert caught.value.code is ErrorCode.AUDIO_STREAM_NOT_FOUND

@@ -1,23 +1,49 @@
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from devhost.durable import events as ev
 from devhost.durable.replay import ReplayResult, context_json, run_orchestrator
-from functions.pipeline.orchestrator import JobFailed, failure_of
+from functions.pipeline.failures import JobFailed, checked, failure_of, returns_failures
+from functions.pipeline.payloads import Failure, JobInput, StatusUpdate
+from shared.errors import ErrorCode, PermanentError
 from shared.jobs.progress import progress
+from shared.jobs.records import JobError, JobRecord, JobStatus
+from tests.support.records import job_record
 
 
-def test_failure_codes_come_through_the_activity_failure_text() -> None:
+def test_failures_are_read_from_data_not_from_the_failure_text() -> None:
+    """A ``JobFailed`` keeps its code; anything else (an activity that failed every attempt, a bug) is
+    ``transcription_failed`` with its first line, even when the text names a code: codes travel as data."""
     text = (
         "Activity function 'probe_audio' failed:  PermanentError: corrupt_audio: the bytes are not audio \n "
         '{"Message": "..."}'
     )
-    assert failure_of(Exception(text)) == ("corrupt_audio", "the bytes are not audio")
-    assert failure_of(JobFailed("segment_timeout", "segments [3] made no progress")) == (
-        "segment_timeout",
-        "segments [3] made no progress",
+    assert failure_of(Exception(text)) == Failure(
+        code=ErrorCode.TRANSCRIPTION_FAILED, message=text.split("\n")[0].strip()
     )
-    assert failure_of(Exception("Activity function 'x' failed:  KeyError: 'y'\n{}"))[0] == "transcription_failed"
+    assert failure_of(JobFailed(ErrorCode.SEGMENT_TIMEOUT, "segments [3] made no progress")) == Failure(
+        code=ErrorCode.SEGMENT_TIMEOUT, message="segments [3] made no progress"
+    )
+    assert (
+        failure_of(Exception("Activity function 'x' failed:  KeyError: 'y'\n{}")).code is ErrorCode.TRANSCRIPTION_FAILED
+    )
+
+
+def test_an_activity_returns_a_permanent_failure_as_an_outcome_and_the_orchestrator_raises_its_code() -> None:
+    @returns_failures
+    def probe(job: dict[str, Any]) -> dict[str, Any]:
+        raise PermanentError(ErrorCode.CORRUPT_AUDIO, "the bytes are not audio")
+
+    outcome = probe(job={})
+    assert outcome == {"failure": {"code": "corrupt_audio", "message": "the bytes are not audio"}}
+    with pytest.raises(JobFailed) as caught:
+        checked(json.loads(json.dumps(outcome)))  # as Durable stores it
+    assert (caught.value.code, caught.value.message) == (ErrorCode.CORRUPT_AUDIO, "the bytes are not audio")
+    assert checked({"duration_s": 1.0}) == {"duration_s": 1.0} and checked("transcribing") == "transcribing"
 
 
 def test_progress_counts_done_audio_and_estimates_time_left() -> None:
@@ -47,7 +73,14 @@ def _replay(history_after_start: list[dict], job: dict) -> ReplayResult:
     return run_orchestrator(handler, context_json([*history, *history_after_start], "job-1", text, None))
 
 
-JOB = {"job_id": "job-1", "committed_at": "2026-01-01T00:00:00+00:00"}
+JOB = {
+    "job_id": "job-1",
+    "committed_at": "2026-01-01T00:00:00+00:00",
+    "filename": "a.wav",
+    "container": "uploads",
+    "blob": "job-1/a.wav",
+    "size_bytes": 1000,
+}
 
 
 def test_the_job_record_is_updated_with_retries() -> None:
@@ -84,7 +117,54 @@ def test_a_probe_failure_of_a_job_canceled_before_its_start_is_not_reported_as_a
         history += [ev.task_scheduled(at, probe + 2, "probe_audio", None)] if attempt < 3 else []
     # the failure is recorded ("failed"), but a canceled record does not move: it answers "canceled"
     history += [ev.task_scheduled(at, 9, "set_job_status", None), ev.task_completed(at, 9, json.dumps("canceled"))]
-    job = {**JOB, "callback": "https://example.test/hook", "webhook_attempts": 3, "webhook_backoff_s": 1}
+    job = {**JOB, "callback": True, "webhook_attempts": 3, "webhook_backoff_s": 1}
     result = _replay(history, job)
     assert result.done and result.output == {"stopped": "canceled"}
     assert "deliver_webhook" not in json.dumps(result.actions)
+
+
+def test_a_permanent_failure_of_the_probe_reaches_the_job_record_as_data() -> None:
+    """The probe's ``Failed`` outcome (not a TaskFailed text) is what the orchestration records: the update it
+    schedules carries the code, and so does its custom status (which the status API settles a lost job from)."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    failed = {"failure": {"code": "audio_stream_not_found", "message": "no stream 5"}}
+    history = [
+        ev.task_scheduled(at, 0, "set_job_status", None),
+        ev.task_scheduled(at, 1, "probe_audio", None),
+        ev.task_completed(at, 0, json.dumps("transcribing")),
+        ev.task_completed(at, 1, json.dumps(failed)),
+    ]
+    result = _replay(history, JOB)
+    update = result.actions[-1]
+    assert update["functionName"] == "set_job_status"
+    sent = json.loads(update["input"]) if isinstance(update["input"], str) else update["input"]
+    assert (sent["status"], sent["error"]) == ("failed", failed["failure"])
+    assert result.custom_status == {"stage": "failed", "error": failed["failure"]}
+
+
+def test_an_older_input_without_the_later_keys_still_runs() -> None:
+    """In-flight orchestrations replay with the input their version wrote: unknown keys are ignored, keys added
+    since take the app's defaults."""
+    older = {**JOB, "plan": "v1", "trace": None}
+    assert [a.get("functionName") for a in _replay([], older).actions] == ["set_job_status", "probe_audio"]
+    job = JobInput.model_validate(older)
+    assert (job.segment_queue_timeout_s, job.batch_size, job.callback) == (14400.0, 50, False)
+
+
+def test_set_job_status_writes_the_failures_code_to_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last hop: the update the orchestration schedules lands on the record with its code."""
+    import functions.pipeline.activities as activities
+
+    stored = {"job": job_record("job-1", JobStatus.TRANSCRIBING)}
+
+    class Store:
+        def update(self, job_id: str, change: Callable[[JobRecord], JobRecord]) -> JobRecord:
+            stored["job"] = change(stored["job"])
+            return stored["job"]
+
+    monkeypatch.setattr(activities, "jobs", lambda: Store())
+    monkeypatch.setattr(activities.job_metrics, "job_finished", lambda *args, **kwargs: None)
+    failure = Failure(code=ErrorCode.AUDIO_STREAM_NOT_FOUND, message="no stream 5")
+    update = StatusUpdate(job_id="job-1", status=JobStatus.FAILED, error=failure)
+    assert activities.set_job_status._function.get_user_function()(update=update.wire()) == "failed"
+    assert stored["job"].error == JobError(code="audio_stream_not_found", message="no stream 5")

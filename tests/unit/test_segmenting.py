@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from shared.contracts import Window
-from shared.transcripts.windows import equal_boundaries, plan_windows, snap_to_silence, window_at, window_count
+from shared.transcripts.windows import equal_boundaries, plan_windows, window_at, window_count
 
 
 def assert_partition(windows: list[Window], duration: float, overlap: float) -> None:
@@ -113,40 +113,6 @@ def test_bad_inputs_are_refused_clearly(kwargs: dict[str, Any], message: str) ->
     duration = kwargs.pop("duration_s")
     with pytest.raises(ValueError, match=message):
         plan_windows(duration, **kwargs)
-
-
-def test_boundaries_snap_to_the_middle_of_the_nearest_silence() -> None:
-    silences = [(73.5, 74.5), (151.0, 151.4), (160.0, 170.0), (224.0, 230.0)]
-    windows = plan_windows(600.0, workers=8, overlap_s=2.0, silences=silences)
-    cuts = [w.keep_end_s for w in windows[:-1]]
-    # 75 -> middle of (73.5, 74.5); 150 -> middle of (151.0, 151.4); 225 -> middle of the part of (224, 230)
-    # within 2 s, i.e. (224, 227); 300 and later: no silence within 2 s, unchanged.
-    assert cuts == [74.0, 151.2, 225.5, 300.0, 375.0, 450.0, 525.0]
-    assert_partition(windows, 600.0, 2.0)
-
-
-def test_nearest_silence_wins_and_far_ones_are_ignored() -> None:
-    assert snap_to_silence([0.0, 100.0, 200.0], [(97.0, 97.5), (100.5, 101.0), (140.0, 150.0)], max_shift_s=2.0) == [
-        0.0,
-        100.75,
-        200.0,
-    ]
-    assert snap_to_silence([0.0, 100.0, 200.0], [(90.0, 95.0)], max_shift_s=2.0) == [0.0, 100.0, 200.0]
-
-
-def test_snapping_never_breaks_the_partition() -> None:
-    rng = random.Random(3)
-    for _ in range(300):
-        duration = rng.uniform(10.0, 5000.0)
-        silences = [(t, t + rng.uniform(0.0, 3.0)) for t in (rng.uniform(0, duration) for _ in range(200))]
-        windows = plan_windows(duration, workers=rng.randint(1, 50), overlap_s=2.0, silences=silences)
-        assert_partition(windows, duration, 2.0)
-
-
-def test_snapping_keeps_the_ends_and_checks_order() -> None:
-    assert snap_to_silence([0.0, 10.0], [(0.0, 1.0), (9.0, 10.0)], max_shift_s=2.0) == [0.0, 10.0]
-    with pytest.raises(ValueError, match="strictly increasing"):
-        snap_to_silence([0.0, 50.0, 40.0], [], max_shift_s=1.0)
 
 
 def test_equal_boundaries_are_exact_at_the_end() -> None:

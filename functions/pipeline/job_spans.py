@@ -1,0 +1,88 @@
+"""The spans an orchestration writes once, when its job ends: the job, the orchestration, the segment wait.
+
+An orchestrator function runs again from the top on every episode (replay), so it cannot hold a span open. The
+spans' ids were chosen before the orchestration started (``functions/pipeline/ingest.py``: ``job_trace``) or come from
+``context.new_uuid()`` (deterministic across replays), their times from ``context.current_utc_datetime``, and
+they are written only when ``context.is_replaying`` is false: once per job. (A host that crashes after running
+the final episode but before saving it runs that episode again, and writes them again, with the same ids.) A job a
+cancel ends writes its span in the API instead (``shared/jobs/spans.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import azure.durable_functions as df
+
+from functions.pipeline.payloads import JobRef
+from shared.telemetry import tracing
+from shared.telemetry.job_metrics import audio_format
+from shared.telemetry.names import Attr, Span
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SegmentsSpan:
+    own: str | None
+    start: datetime
+    end: datetime | None = None
+    count: int = 0
+
+
+def segments_span(context: df.DurableOrchestrationContext, job: JobRef) -> SegmentsSpan:
+    """Ids for the "transcribe segments" span, parent of the dispatches and so of every worker's span."""
+    trace = job.trace or {}
+    found = tracing.parse(trace.get("job"))
+    own = f"00-{found[0]:032x}-{str(context.new_uuid()).replace('-', '')[:16]}-01" if found else None
+    return SegmentsSpan(own, context.current_utc_datetime)
+
+
+def job_ended(
+    context: df.DurableOrchestrationContext,
+    job: JobRef,
+    started: datetime,
+    status: str,
+    error_code: str | None = None,
+    audio_s: float | None = None,
+    segments: SegmentsSpan | None = None,
+) -> None:
+    """Write the job's long spans, once (never on replay); telemetry trouble never fails the job."""
+    if context.is_replaying:
+        return
+    try:
+        _write(context, job, started, status, error_code, audio_s, segments)
+    except Exception:
+        logger.warning("could not write the spans of job_id=%s", job.job_id, exc_info=True)
+
+
+def _write(
+    context: df.DurableOrchestrationContext,
+    job: JobRef,
+    started: datetime,
+    status: str,
+    error_code: str | None,
+    audio_s: float | None,
+    segments: SegmentsSpan | None,
+) -> None:
+    trace, now = job.trace or {}, context.current_utc_datetime
+    job_span, orchestration = trace.get("job"), trace.get("orchestration")
+    if not job_span or not orchestration:
+        return
+    attributes = {
+        Attr.JOB_ID: job.job_id,
+        Attr.STATUS: status,
+        Attr.MODEL: job.model,
+        Attr.AUDIO_S: audio_s,
+        Attr.FORMAT: audio_format(job.filename),
+        Attr.SEGMENTS: segments.count if segments else None,
+    }
+    if segments and segments.own and segments.end:
+        span_attributes = {Attr.JOB_ID: job.job_id, Attr.SEGMENTS: segments.count}
+        tracing.emit_span(Span.SEGMENTS, segments.own, orchestration, segments.start, segments.end, span_attributes)
+    tracing.emit_span(Span.ORCHESTRATION, orchestration, trace.get("ingest"), started, now, attributes, error_code)
+    created_at = trace.get("created_at")
+    created = datetime.fromisoformat(created_at) if created_at else started
+    tracing.emit_span(Span.JOB, job_span, trace.get("caller"), created, now, attributes, error_code)
