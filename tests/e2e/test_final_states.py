@@ -18,6 +18,7 @@ from azure.storage.blob import BlobBlock, BlobClient
 
 from devhost.stack import LocalStack
 from shared.blocks import block_name
+from tests.support.speed import scaled
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 HOOK = "/runtime/webhooks/durabletask/instances"
@@ -74,6 +75,7 @@ def settle(seconds: float = 3.0) -> None:
 
 
 def wait_for(api: httpx.Client, job_id: str, status: str, timeout_s: float = 30) -> dict[str, Any]:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         body = job(api, job_id).json()

@@ -39,6 +39,7 @@ from shared.jobs import JobStore
 from shared.models import JobStatus
 from tests.support import recording
 from tests.support.fidelity import E2E_TOLERANCES, WER_TOLERANCE, compare, problems
+from tests.support.speed import scaled
 from tests.support.wer import errors, words
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -94,6 +95,7 @@ def transcribe(stack: LocalStack, path: Path, timeout_s: float = 180) -> tuple[d
 
 
 def wait_done(stack: LocalStack, job_id: str, timeout_s: float) -> dict[str, Any]:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=stack.base_url, params=stack.durable_params, timeout=30) as http:
         while time.monotonic() < deadline:

@@ -26,6 +26,7 @@ from client.uploads import upload_file
 from devhost.stack import LocalStack
 from functions.segment_batches import batch_instance_id
 from tests.support.silence import silent_wav
+from tests.support.speed import scaled
 
 HOOK = "/runtime/webhooks/durabletask/instances"
 SWALLOWED = (1000, 1001, 1002)  # batch 5
@@ -86,6 +87,7 @@ def _start(stack: LocalStack, path: Path) -> str:
 
 
 def _wait(stack: LocalStack, job_id: str, timeout_s: float, until: set[str]) -> dict[str, Any]:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=stack.base_url, headers={"x-functions-key": stack.function_key}, timeout=60) as http:
         while time.monotonic() < deadline:

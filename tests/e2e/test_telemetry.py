@@ -40,6 +40,7 @@ from shared.telemetry_names import (
     Span,
     span_names,
 )
+from tests.support.speed import scaled
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -88,6 +89,7 @@ class Run:
 
 
 def _wait(api: TranscriptionApi, job_id: str, timeout_s: float = 180) -> tuple[bool, dict[str, Any] | str]:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
