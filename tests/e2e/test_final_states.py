@@ -147,7 +147,7 @@ def test_an_orchestration_terminated_from_outside_leaves_no_job_running(api: htt
         f"{stack.base_url}{HOOK}/{job_id}/terminate", params={**stack.durable_params, "reason": "operator"}
     )
     assert terminate.status_code == 202
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + scaled(15)
     while (response := job(api, job_id)).status_code == 202:
         assert time.monotonic() < deadline, "the job still says it is running"
         time.sleep(0.2)

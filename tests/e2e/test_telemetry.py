@@ -127,7 +127,7 @@ def _run_jobs(stack: LocalStack, receiver: Receiver, token: str) -> tuple[str, s
     httpx.get(
         f"{stack.base_url}/runtime/webhooks/durabletask/instances/{created['job_id']}", params=stack.durable_params
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + scaled(30)
     while len(receiver.headers_seen) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     return created["job_id"], failed["job_id"], code
