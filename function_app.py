@@ -6,19 +6,12 @@ settings are read lazily inside handlers and heavy libraries (PyAV, numpy, faste
 
 import azure.functions as func
 
-from functions import (
-    batch_cleanup,
-    health,
-    ingest,
-    jobs,
-    openapi,
-    pipeline_activities,
-    segment_batches,
-    segments,
-    transcription,
-    unlisted_methods,
-    uploads,
-)
+from functions.api import health, jobs, openapi, unlisted_methods, uploads
+from functions.pipeline import activities as pipeline_activities
+from functions.pipeline import batch_cleanup, ingest
+from functions.pipeline import batches as segment_batches
+from functions.pipeline import orchestrator as transcription
+from functions.pipeline import segment_results as segments
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 BLUEPRINTS = (

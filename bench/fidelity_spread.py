@@ -37,7 +37,7 @@ OMP_DEFAULT = ["", "1", "4"]
 
 def run_variant(shifts: list[float]) -> dict[str, Any]:
     """Everything for one kernel variant (the environment already says which): word lists per clip and run."""
-    from shared.stitching import stitch
+    from shared.transcripts.stitching import stitch
     from tests.support.recording import CORPUS, DATA, PLANS, plan, single_pass, transcriber, window_results
 
     model = transcriber()

@@ -15,7 +15,7 @@ Per configuration: model load s (``WhisperModel(...)``, the worker's cold start)
 decoded samples, generator run to the end), RTFx (audio s / wall s), words, segments, peak RSS (the kernel's
 high-water mark, ``ru_maxrss``), peak GPU memory (``nvidia-smi`` polled every 0.1 s while the process runs,
 device-wide, less what was in use before the model loaded; null without nvidia-smi), and the GPU's name.
-Decoding options are the worker's (worker/transcriber.py): beam 5, word timestamps, VAD, no conditioning on
+Decoding options are the worker's (worker/engines/whisper.py): beam 5, word timestamps, VAD, no conditioning on
 previous text. Output: one JSON document (``--out`` writes it to a file too) and a markdown table.
 """
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
-from shared.telemetry_files import read_spans
+from shared.telemetry.files import read_spans
 
 CLIP = Path(__file__).resolve().parent.parent / "tests" / "data" / "long.flac"
 ENV = {"TRANSCRIBE_SEGMENT_WINDOW_S": "30", "TRANSCRIBE_SEGMENT_MIN_WINDOW_S": "10", "TRANSCRIBE_EXPECTED_WORKERS": "2"}
@@ -56,7 +56,7 @@ def span_cost_us(spans: int = 20_000) -> dict[str, float]:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.trace import NoOpTracer
 
-    from shared.telemetry_files import JsonLinesSpanExporter
+    from shared.telemetry.files import JsonLinesSpanExporter
 
     def per_span(tracer: object) -> float:
         start = time.perf_counter()

@@ -35,7 +35,7 @@ from bench.scale import cpu_model
 from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
-from shared.segmenting import window_count
+from shared.transcripts.windows import window_count
 from tests.support.wer import wer, words
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech_16k_mono.wav"

@@ -1,4 +1,4 @@
-"""Does starting each window in a pause (worker/edges.py) help? Word errors with and without it, same run.
+"""Does starting each window in a pause (worker/pre/edges.py) help? Word errors with and without it, same run.
 
     .venv/bin/python -m bench.window_edges
 
@@ -23,7 +23,7 @@ OMP_DEFAULT = ["", "1"]
 
 
 def run_variant() -> dict[str, Any]:
-    from shared.stitching import stitch
+    from shared.transcripts.stitching import stitch
     from tests.support.recording import CORPUS, DATA, plan, transcriber, window_results
     from tests.support.wer import errors
 

@@ -60,9 +60,9 @@ def child(spawned: float, args: argparse.Namespace) -> dict[str, Any]:
     import worker.__main__  # noqa: F401  (what `python -m worker` imports before main())
 
     stamp("import")
-    from shared import telemetry
-    from shared.logs import configure_logging
-    from shared.telemetry_names import SERVICE_WORKER
+    from shared.telemetry import setup as telemetry
+    from shared.telemetry.logs import configure_logging
+    from shared.telemetry.names import SERVICE_WORKER
 
     configure_logging(SERVICE_WORKER, stream=open(os.devnull, "w"))  # noqa: SIM115 (for the process's life)
     telemetry.setup(SERVICE_WORKER)
@@ -91,7 +91,7 @@ def child(spawned: float, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def load(model: str, device: str, batch_size: int, threads: int) -> tuple[Any, Any]:
-    from worker.transcriber import ModelSpec, Transcriber
+    from worker.engines.whisper import ModelSpec, Transcriber
 
     spec = ModelSpec(model, device, None, threads, batch_size)
     return spec, Transcriber(spec)
@@ -170,7 +170,7 @@ def import_profile(top: int = 15) -> list[dict[str, Any]]:
     """``python -X importtime`` of what a worker imports before its first segment: the packages whose modules'
     own import time adds up to most, in ms (second of two runs, so the OS file cache is warm, as on a replica whose
     image layers were just pulled; a first start from a cold disk is slower still)."""
-    code = "import worker.__main__, faster_whisper, faster_whisper.vad, worker.transcriber"
+    code = "import worker.__main__, faster_whisper, faster_whisper.vad, worker.engines.whisper"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     stderr = ""
     for _ in range(2):

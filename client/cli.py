@@ -23,7 +23,7 @@ from client.block_upload import FileChangedError, UploadError, UploadOptions
 from client.follow import follow_job
 from client.local_names import readable
 from client.uploads import UploadResult, upload_file
-from shared.output_formats import EXTENSIONS
+from shared.transcripts.formats import EXTENSIONS
 
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 

@@ -26,15 +26,15 @@ from devhost.provision import provision_storage
 from devhost.rpc_listener import LoopbackListener
 from devhost.triggers import TriggerConfigError, build_trigger_listeners, stop_all
 from devhost.triggers.config import read_host_json
-from shared import telemetry
-from shared.logs import configure_logging, register_secret
-from shared.telemetry_names import SERVICE_FUNCTIONS
+from shared.telemetry import setup as telemetry
+from shared.telemetry.logs import configure_logging, register_secret
+from shared.telemetry.names import SERVICE_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 KEEP_ALIVE_S = 75
 """How long an idle keep-alive connection stays open: longer than the longest ``Retry-After`` the API sends (60 s,
-``shared.job_views.retry_after_s``). With uvicorn's default of 5 s a client polling after ``Retry-After: 5`` sent
+``shared.jobs.views.retry_after_s``). With uvicorn's default of 5 s a client polling after ``Retry-After: 5`` sent
 its request on the connection just as the server closed it, and got no answer (ReadError, "Server disconnected
 without sending a response": 5 of 1,523 polls under ``bench/load``). The server must outlast its clients' idle
 time, not race it (the same race: https://github.com/sanic-org/sanic/pull/2670)."""

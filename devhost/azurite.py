@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from devhost.processes import ManagedProcess, free_port, port_open
-from shared.storage import azurite_connection_string
+from shared.azure.storage import azurite_connection_string
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite"

@@ -6,7 +6,7 @@ itself; client-sent copies never reach the app ("External requests aren't allowe
 learn.microsoft.com/azure/app-service/configure-authentication-user-identities), and it injects
 ``WEBSITE_AUTH_ENABLED=True`` into the app's environment. Here, client-sent principal headers are always removed.
 With ``DEVHOST_EASY_AUTH=1`` a bearer token's claims become those headers and ``WEBSITE_AUTH_ENABLED`` is set, so
-the app's own check (shared/principals.py) sees what it would see on Azure. The token's signature is not checked
+the app's own check (shared/jobs/principals.py) sees what it would see on Azure. The token's signature is not checked
 (Entra ID cannot run here, as with Azurite's OAuth mode); its expiry and object id are, and a bad token gets 401
 as Easy Auth gives. Requests without a token pass with no principal (the "allow unauthenticated requests" mode,
 which lets function-key callers such as Logic Apps in).

@@ -3,7 +3,7 @@
 A job that cannot succeed should not cost a stack's start-up and then end with a resume hint that cannot work
 either: a file the API refuses by its name (``invalid_filename``) or extension (``unsupported_format``), an
 ``--out`` that is a file (the whole job ran, then ``FileExistsError``), a recording deleted before ``--resume``.
-The name rules are the API's own (``shared.filenames``, ``shared.audio_types``), checked here as the API will.
+The name rules are the API's own (``shared.uploads.filenames``, ``shared.audio_types``), checked here as the API will.
 
 Paths on the command line are the caller's: ``scripts/transcribe`` changes to the repository's folder and says
 where it was called from in ``TRANSCRIBE_CALLER_DIR``.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from shared.audio_types import FORMATS, resolve_content_type
 from shared.errors import ServiceError
-from shared.filenames import SafeFilename, sanitize_filename
+from shared.uploads.filenames import SafeFilename, sanitize_filename
 
 CALLER_DIR = "TRANSCRIBE_CALLER_DIR"
 

@@ -6,10 +6,10 @@ import contextlib
 
 from azure.core.exceptions import ResourceExistsError
 
+from shared.azure.queues import build_queue_service
+from shared.azure.storage import build_blob_service
 from shared.config import Settings
 from shared.contracts import BATCH_CLEANUP_QUEUE, SEGMENT_RESULTS_QUEUE
-from shared.queues import build_queue_service
-from shared.storage import build_blob_service
 
 
 def provision_storage(settings: Settings) -> list[str]:

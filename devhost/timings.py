@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.telemetry_names import Attr, Span
+from shared.telemetry.names import Attr, Span
 
 
 @dataclass(frozen=True)

@@ -44,11 +44,11 @@ from devhost.run_cancel import CancelError, cancel_job
 from devhost.run_folders import RunFolderError, RunLock, new_folder, read_run_file, write_run_file
 from devhost.stack import STATE_FILE, LocalStack, StackState, job_settings, pid_alive, runs_dir, worker_layout
 from shared.errors import ServiceError
-from shared.filenames import sanitize_filename
-from shared.output_formats import EXTENSIONS
+from shared.transcripts.formats import EXTENSIONS
+from shared.uploads.filenames import sanitize_filename
 from worker.layout import window_for
 
-FORMATS = EXTENSIONS  # what a run downloads: every format (shared/output_formats.py)
+FORMATS = EXTENSIONS  # what a run downloads: every format (shared/transcripts/formats.py)
 LAYOUT_PARTS = ("workers", "threads", "batch_size")
 # One folder per run until it finishes (the stack's state, so Ctrl-C loses nothing); tests point it elsewhere. A
 # running scripts/up leaves its stack's state here too (STATE_FILE).
@@ -586,7 +586,7 @@ def _label(audio: Path) -> str:
 
 def print_timings(folder: Path, job_id: str) -> None:
     from devhost.timings import breakdown, render
-    from shared.telemetry_files import read_spans
+    from shared.telemetry.files import read_spans
 
     print(f"\nWhere the time went (spans in {folder}):", file=sys.stderr)
     print(render(breakdown(read_spans(folder), job_id)), file=sys.stderr)

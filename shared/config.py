@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     website_hostname: str | None = Field(default=None, validation_alias="WEBSITE_HOSTNAME")
 
     # Caller identity: App Service injects WEBSITE_AUTH_ENABLED=True when its authentication is on, and only then
-    # are X-MS-CLIENT-PRINCIPAL* headers the platform's rather than the client's (shared/principals.py). Another
+    # are X-MS-CLIENT-PRINCIPAL* headers the platform's rather than the client's (shared/jobs/principals.py). Another
     # front end that validates tokens and sets those headers itself can be trusted explicitly.
     app_service_auth_enabled: bool = Field(default=False, validation_alias="WEBSITE_AUTH_ENABLED")
     trust_principal_headers: bool = False

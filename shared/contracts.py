@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Fixed, because a queue trigger's decorator needs it at import time, before any setting is read.
 SEGMENT_RESULTS_QUEUE = "segment-results"
-BATCH_CLEANUP_QUEUE = "batch-cleanup"  # ends and purges a job's batch sub-orchestrations (functions/batch_cleanup.py)
+# ends and purges a job's batch sub-orchestrations (functions/pipeline/batch_cleanup.py)
+BATCH_CLEANUP_QUEUE = "batch-cleanup"
 
 
 class _Contract(BaseModel):
@@ -131,7 +132,8 @@ class SegmentResult(_Contract):
     segments: list[Segment]
     untranscribed: list[Span] = Field(
         default_factory=list,
-        description="speech the VAD found in the window that gave no words after every attempt (worker/coverage.py)",
+        description="speech the VAD found in the window that gave no words after every attempt"
+        " (worker/post/coverage.py)",
     )
     audio_end_s: float | None = Field(
         default=None,
@@ -181,5 +183,6 @@ class Transcript(_Contract):
     )
     timings: dict[str, float] = Field(default_factory=dict)
     warnings: list[JobWarning] = Field(
-        default_factory=list, description="what the job's result must not hide (shared/job_warnings.py); [] is good"
+        default_factory=list,
+        description="what the job's result must not hide (shared/transcripts/warnings.py); [] is good",
     )

@@ -50,8 +50,8 @@ class ErrorCode(Enum):
     ORCHESTRATION_LOST = (500, "The job's orchestration stopped without finishing it")
     STORAGE_UNAVAILABLE = (503, "Storage is temporarily unavailable")
     INTERNAL_ERROR = (500, "Internal error")
-    # Warnings: a completed job carries these in result.warnings and transcript.json (shared/job_warnings.py); the
-    # status is what they would be as errors, never sent.
+    # Warnings: a completed job carries these in result.warnings and transcript.json (shared/transcripts/warnings.py);
+    # the status is what they would be as errors, never sent.
     DURATION_MISMATCH = (422, "The file holds less audio than its headers declare")
     NO_WORDS_HEARD = (422, "The audio is not silent, but no words were heard")
 

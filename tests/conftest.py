@@ -72,7 +72,7 @@ def make_file(path: Path, size: int, seed: int = 1) -> Path:
 @pytest.fixture
 def app_storage(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[BlobServiceClient]:
     """The app's own storage settings pointed at the session's stack (for calling activities in-process)."""
-    from shared import storage
+    from shared.azure import storage
     from shared.config import get_settings
 
     monkeypatch.setenv("Storage", stack.connection_string)

@@ -22,15 +22,17 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from shared import job_metrics, storage, telemetry
+from shared.azure import storage
+from shared.azure.queues import queue
 from shared.config import get_settings
 from shared.contracts import SEGMENT_RESULTS_QUEUE
-from shared.jobs import job_store
-from shared.logs import configure_logging
-from shared.queues import queue
-from shared.telemetry_names import SERVICE_WORKER
+from shared.jobs.store import job_store
+from shared.telemetry import job_metrics
+from shared.telemetry import setup as telemetry
+from shared.telemetry.logs import configure_logging
+from shared.telemetry.names import SERVICE_WORKER
+from worker.engines.whisper import ModelSpec, Transcriber
 from worker.segment_worker import SegmentWorker, WorkerOptions
-from worker.transcriber import ModelSpec, Transcriber
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

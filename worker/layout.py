@@ -16,7 +16,7 @@ The rules, and why (measured for issue 13 with faster-whisper ``tiny.en`` int8 o
   thread gains little from wider matrices and loses cache to them. Processes are capped by memory (each holds its
   own copy of the model), so a small-memory machine gets fewer, wider processes (``threads = cores //
   processes``) rather than swapping. Re-measured on real speech for issue 20, where every batch size decodes the
-  same clips (``worker/speech.py``): batch 1, 2 and 4 gave the same words to the letter (WER 15.4 % on 7.9 minutes
+  same clips (``worker/pre/speech.py``): batch 1, 2 and 4 gave the same words to the letter (WER 15.4 % on 7.9 minutes
   of real utterances, AMD EPYC, one thread each) and the same speed within 3 % (44.9 / 46.1 / 45.6 s), so
   accuracy does not choose here and batch 2 stays.
 - **CUDA: one process per GPU, batch by GPU memory, float16** (the worker's default on CUDA). A GPU is kept

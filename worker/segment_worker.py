@@ -32,17 +32,17 @@ from azure.storage.queue import QueueClient, QueueMessage
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from shared import job_metrics, tracing
 from shared.audio.level import peak_dbfs
 from shared.contracts import SegmentDone, SegmentJob, SegmentResult
 from shared.errors import PermanentError
-from shared.inflight import InflightProgress, mark_taken
-from shared.jobs import JobStore
-from shared.models import JobStatus
-from shared.telemetry_names import Attr, Span
-from worker.quiet import is_quiet
-from worker.shortfall import audio_end_s
-from worker.transcriber import Heard, Stopped, Transcriber
+from shared.jobs.inflight import InflightProgress, mark_taken
+from shared.jobs.records import JobStatus
+from shared.jobs.store import JobStore
+from shared.telemetry import job_metrics, tracing
+from shared.telemetry.names import Attr, Span
+from worker.engines.whisper import Heard, Stopped, Transcriber
+from worker.pre.quiet import is_quiet
+from worker.pre.shortfall import audio_end_s
 
 logger = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
@@ -61,7 +61,7 @@ class WorkerOptions:
     first_poll_interval_s: float = 0.05  # the first: a worker that just finished a segment looks again soon
     exit_when_idle_s: float | None = None  # a Container Apps job replica exits once the queue stays empty
     cancel_check_s: float = 2.0  # how often a running segment looks whether its job was canceled
-    progress_every_s: float = 10.0  # how often a running segment says how far it got (shared/inflight.py)
+    progress_every_s: float = 10.0  # how often a running segment says how far it got (shared/jobs/inflight.py)
     worker_id: str = "worker"
     # time.monotonic() by which no segment of this process may still be running; None: no deadline. On Azure the
     # platform kills a replica at the job's replicaTimeout, mid-segment (worker/__main__.py --deadline).
@@ -371,7 +371,7 @@ class SegmentWorker:
             )
         with tracing.child(Span.SEGMENT_INFERENCE) as inference_span:
             heard = Heard(segments=[], language=None, language_probability=None)  # a quiet window: no language vote
-            if is_quiet(samples):  # nothing the model could hear (worker/quiet.py): skip its ~1 s of VAD
+            if is_quiet(samples):  # nothing the model could hear (worker/pre/quiet.py): skip its ~1 s of VAD
                 logger.info("quiet window skipped job_id=%s index=%d", job.job_id, job.index)
             else:
                 heard = self.transcriber.transcribe(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.storage import expand_connection_string
+from shared.azure.storage import expand_connection_string
 
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
 HOST_ID_SETTING = "AzureFunctionsJobHost__id"  # host.json "id" / app setting, as ScriptHostIdProvider reads it

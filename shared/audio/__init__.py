@@ -11,7 +11,8 @@ for ``function_app.py`` or anything it imports at start-up: activities import it
 """
 
 from shared.audio.blob_reader import AudioSource, BlobRangeReader, GuardedFile
-from shared.audio.decode import SAMPLE_RATE, read_window
+from shared.audio.decode import read_window
+from shared.audio.pcm import SAMPLE_RATE
 from shared.audio.probe import probe
 
 __all__ = ["SAMPLE_RATE", "AudioSource", "BlobRangeReader", "GuardedFile", "probe", "read_window"]

@@ -21,10 +21,10 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
 
-from shared import tracing
+from shared.azure.storage import storage_errors
 from shared.errors import TransientError
-from shared.storage import storage_errors
-from shared.telemetry_names import Attr, Span
+from shared.telemetry import tracing
+from shared.telemetry.names import Attr, Span
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

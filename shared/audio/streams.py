@@ -109,7 +109,7 @@ def _loud_near(container: Any, stream: Any, at_s: float) -> bool:
     """Decode up to :data:`LISTEN_S` of ``stream`` from the keyframe before ``at_s``; True at the first loud frame."""
     import av
 
-    from shared.audio.decode import frame_to_mono
+    from shared.audio.pcm import frame_to_mono
 
     origin = stream.start_time or 0
     container.seek(origin + int(at_s / stream.time_base), stream=stream, backward=True, any_frame=False)

@@ -35,8 +35,8 @@ from client.uploads import upload_file
 from devhost.stack import LocalStack
 from shared.blocks import block_name
 from shared.contracts import Transcript, Word
-from shared.jobs import JobStore
-from shared.models import JobStatus
+from shared.jobs.records import JobStatus
+from shared.jobs.store import JobStore
 from tests.support import recording
 from tests.support.fidelity import E2E_TOLERANCES, WER_TOLERANCE, compare, problems
 from tests.support.speed import scaled

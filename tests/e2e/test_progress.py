@@ -16,7 +16,7 @@ from azure.storage.blob import BlobServiceClient
 from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
-from shared.inflight import inflight_prefix
+from shared.jobs.inflight import inflight_prefix
 from tests.support.speed import scaled
 
 CLIP = Path(__file__).resolve().parent.parent / "data" / "long.flac"

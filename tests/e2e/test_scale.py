@@ -25,7 +25,7 @@ from azure.storage.queue import QueueClient
 from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
-from functions.segment_batches import batch_instance_id
+from functions.pipeline.batches import batch_instance_id
 from tests.support.silence import silent_wav
 from tests.support.speed import scaled
 

@@ -28,9 +28,9 @@ from client.api import ApiError, TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
 from devhost.timings import breakdown, render
-from functions.transcription import RETRY
-from shared.telemetry_files import read_metrics, read_spans
-from shared.telemetry_names import (
+from functions.pipeline.orchestrator import RETRY
+from shared.telemetry.files import read_metrics, read_spans
+from shared.telemetry.names import (
     ACTIVITIES,
     METRIC_ATTRIBUTES,
     SERVICE_FUNCTIONS,

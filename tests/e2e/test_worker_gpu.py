@@ -23,7 +23,7 @@ def test_cuda_float16_transcribes_like_cpu_int8() -> None:
 
     from shared.contracts import Window
     from tests.support.wer import wer
-    from worker.transcriber import ModelSpec, Transcriber
+    from worker.engines.whisper import ModelSpec, Transcriber
 
     samples, rate = soundfile.read(DATA / "speech_16k_mono.wav", dtype="float32")
     window = Window(index=0, start_s=0.0, end_s=len(samples) / rate, keep_start_s=0.0, keep_end_s=len(samples) / rate)

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from email.utils import formatdate
 
 from devhost.azurite import Azurite
-from shared.storage import azurite_connection_string
+from shared.azure.storage import azurite_connection_string
 
 MODES = ("pass", "busy", "hang", "refuse")
 _BUSY_BODY = (

@@ -22,8 +22,8 @@ from azure.storage.queue import QueueServiceClient
 from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
-from shared.jobs import JobStore
-from shared.models import JobRecord
+from shared.jobs.records import JobRecord
+from shared.jobs.store import JobStore
 from tests.support.speed import scaled
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -1,7 +1,7 @@
 """Segments that wait in a long queue are neither sent twice nor failed (bench/load found both).
 
 A segment's no-progress deadline starts at its dispatch; in a busy service it may wait behind other jobs' work for
-longer than that. At a deadline the batch now asks what the workers last wrote (shared/inflight.py): untaken
+longer than that. At a deadline the batch now asks what the workers last wrote (shared/jobs/inflight.py): untaken
 segments stay queued, and only a segment a worker took and went silent on is sent again. Meanwhile the status API
 says the job waits for a worker, and how much waits in the queue with it. Model-free workers
 (tests/support/noop_worker.py ``--words``: each segment's result is the word ``w{index}``).
@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from devhost.stack import LocalStack
-from shared.models import JobStatus
+from shared.jobs.records import JobStatus
 from tests.faults.support import (
     NOOP,
     assert_queues_drain,

@@ -269,7 +269,7 @@ def test_each_file_ends_in_a_clear_final_state(
 def test_ten_hours_of_silence_is_fast_and_says_nothing(
     outcomes: dict[str, concurrent.futures.Future[Any]], stack: LocalStack
 ) -> None:
-    """60 windows of 600 s, every one digital silence: the workers skip them before the model (worker/quiet.py).
+    """60 windows of 600 s, every one digital silence: the workers skip them before the model (worker/pre/quiet.py).
 
     Measured on this machine (2 cores, load ~8 from other suites), the job alone (/tmp bench, 2 workers): 113 and
     128 s from commit to answer before the skip, 14 and 16 s with it; in this catalogue, with every other case

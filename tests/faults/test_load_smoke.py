@@ -55,4 +55,4 @@ def test_an_idle_connection_stays_open_past_a_retry_after(stack: LocalStack) -> 
         assert connection.getresponse().status == 200
     finally:
         connection.close()
-    assert KEEP_ALIVE_S > 60  # shared.job_views.retry_after_s sends at most 60
+    assert KEEP_ALIVE_S > 60  # shared.jobs.views.retry_after_s sends at most 60

@@ -20,7 +20,7 @@ from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient
 
 from devhost.stack import LocalStack
 from shared.contracts import SegmentJob
-from shared.models import JobStatus
+from shared.jobs.records import JobStatus
 from tests.faults.support import (
     NOOP,
     assert_each_segment_counted_once,

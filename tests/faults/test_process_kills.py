@@ -25,7 +25,7 @@ import pytest
 
 from devhost.stack import LocalStack
 from shared.contracts import Transcript
-from shared.models import JobStatus
+from shared.jobs.records import JobStatus
 from tests.faults.support import (
     DATA,
     NOOP,

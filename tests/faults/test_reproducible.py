@@ -11,7 +11,7 @@ found, and these tests hold each fixed:
 - **Sampling.** faster-whisper's default falls back to temperatures 0.2-1.0 when a chunk's text looks like a loop,
   and CTranslate2's sampler is seeded from ``std::random_device`` per thread: the same audio came back as a
   "1,000,000,000,..." loop in one process and "hmm" in the next. The worker now decodes at temperature 0 only, and
-  :mod:`worker.repetition` cuts the loops the fallback was for.
+  :mod:`worker.post.repetition` cuts the loops the fallback was for.
 
 The transcriptions run in child processes (``python -m tests.faults.test_reproducible``), each doing what a worker
 does for every window (probe, ``read_window``, ``Transcriber.transcribe``) with tiny.en on one thread, the layout's
@@ -32,15 +32,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from shared.audio.pcm import SAMPLE_RATE
 
 from shared.audio.blob_reader import BlobRangeReader
-from shared.audio.decode import SAMPLE_RATE, read_window
+from shared.audio.decode import read_window
 from shared.audio.probe import probe
 from shared.contracts import AudioInfo, Segment, SegmentResult, Window
-from shared.segmenting import plan_windows
-from shared.stitching import stitch
+from shared.transcripts.stitching import stitch
+from shared.transcripts.windows import plan_windows
 from tests.support.recording import transcribed
-from worker.repetition import find_loops
+from worker.post.repetition import find_loops
 
 pytestmark = pytest.mark.slow
 
@@ -101,11 +102,11 @@ def reader(data: bytes) -> BlobRangeReader:
 def transcribe_all() -> dict[str, Any]:
     """Every run of ``RUNS``: each window's decoded samples (a hash), what the worker would write for it, and how many
     repetition loops the guard cut (from its log lines, which must carry the job id)."""
-    from shared.logs import log_context
-    from worker.transcriber import ModelSpec, Transcriber
+    from shared.telemetry.logs import log_context
+    from worker.engines.whisper import ModelSpec, Transcriber
 
     cuts = _Cuts()
-    guard = logging.getLogger("worker.repetition")
+    guard = logging.getLogger("worker.post.repetition")
     guard.addHandler(cuts)
     guard.setLevel(logging.WARNING)
     out: dict[str, Any] = {}

@@ -20,7 +20,7 @@ from tests.support.app_functions import METHOD_REFUSAL, api_operations, http_rou
 ANONYMOUS = {
     "health": ("health", ["GET"]),
     "openapi_document": ("openapi.json", ["GET"]),
-    METHOD_REFUSAL: ("{*path}", ["HEAD", "OPTIONS"]),  # functions/unlisted_methods.py: 405 + Allow, reads nothing
+    METHOD_REFUSAL: ("{*path}", ["HEAD", "OPTIONS"]),  # functions/api/unlisted_methods.py: 405 + Allow, reads nothing
 }
 
 

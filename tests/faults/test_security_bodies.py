@@ -19,7 +19,7 @@ import pytest
 
 from devhost.http_server import DEFAULT_MAX_REQUEST_BYTES
 from devhost.stack import LocalStack
-from functions.http_support import MAX_JSON_BODY
+from functions.api.http import MAX_JSON_BODY
 from tests.faults.bad_inputs import CALLBACK_URL_CASES, METADATA_CASES
 
 VALID = {"filename": "a.wav", "size_bytes": 1000}
@@ -27,7 +27,7 @@ VALID = {"filename": "a.wav", "size_bytes": 1000}
 
 def json_endpoints() -> list[tuple[str, str]]:
     """(method, path) of every API operation whose OpenAPI entry has a JSON request body."""
-    from shared.openapi import openapi31
+    from functions.api.openapi_document import openapi31
 
     return [
         (method.upper(), "/api" + path)

@@ -1,7 +1,7 @@
 """HEAD and OPTIONS on the API's paths answer ``405`` with ``Allow`` (RFC 9110 15.5.6), not a bare 404 (issue 22).
 
 Azure's Functions host answers an empty 404 for a method no function lists (Azure/azure-functions-host#10098), so
-the app declares a catch-all for these two methods (``functions/unlisted_methods.py``); the devhost routes it as
+the app declares a catch-all for these two methods (``functions/api/unlisted_methods.py``); the devhost routes it as
 Azure does, after every literal route. The paths come from the OpenAPI document, so a new path is tried too. Other
 unlisted methods, and paths that are not the API's, keep the host's empty 404.
 """
@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from devhost.stack import LocalStack
-from shared.openapi import openapi31
+from functions.api.openapi_document import openapi31
 
 NOWHERE = "0e5b8f3a-6d1c-4f7e-9a2b-3c4d5e6f7a8b"
 

@@ -15,10 +15,10 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from devhost.stack import LocalStack
-from shared.logs import redact
-from shared.sas import BlobSigner, read_permission
-from shared.storage import DEV_ACCOUNT_KEY, azurite_connection_string
-from shared.webhooks import new_secret
+from shared.azure.sas import BlobSigner, read_permission
+from shared.azure.storage import DEV_ACCOUNT_KEY, azurite_connection_string
+from shared.jobs.webhooks import new_secret
+from shared.telemetry.logs import redact
 from tests.support.secret_scan import SecretScan, scan_text
 
 
@@ -54,7 +54,8 @@ def test_a_secret_a_stack_logs_is_found_when_it_stops(plugin: SecretScan) -> Non
 
 
 def test_the_redacted_forms_are_clean() -> None:
-    """What shared/logs.py writes in place of each secret passes the scan: the scan and the redaction agree."""
+    """What shared/telemetry/logs.py writes in place of each secret passes the scan: the scan and the redaction
+    agree."""
     key = "k" * 32
     lines = [
         f"GET /api/jobs?code={key}",
@@ -71,7 +72,7 @@ def test_the_redacted_forms_are_clean() -> None:
         "AccountKey=",
         "JWT",
     }
-    from shared.logs import register_secret
+    from shared.telemetry.logs import register_secret
 
     register_secret(key)  # the devhost registers its keys the same way
     assert list(scan_text("\n".join(redact(line) for line in lines), secrets, "redacted")) == []

@@ -54,7 +54,7 @@ WORKER = {
     "worker_args": ["--words", "--visibility-timeout", "10"],
 }
 EXPECTED_WORDS = [f"w{i}" for i in range(SEGMENTS)]
-# Longer than the ~8 s of 503s one storage call rides out (shared/storage.py RETRY), so the API must answer 503.
+# Longer than the ~8 s of 503s one storage call rides out (shared/azure/storage.py RETRY), so the API must answer 503.
 BUSY_S = 12
 
 
@@ -235,8 +235,8 @@ def test_busy_storage_for_seconds_mid_job(faulty: Faulty, tmp_path: Path) -> Non
 
     job_id, answers = _run_job_through(faulty, tmp_path, "busy.wav", fault)
     print("\n".join(map(str, answers)))
-    # ~8 s of 503s ridden by the storage SDK per call (shared/storage.py), then a 503 problem; 30 s leaves room for
-    # a slow machine and stays under the client's own 30 s timeout.
+    # ~8 s of 503s ridden by the storage SDK per call (shared/azure/storage.py), then a 503 problem; 30 s leaves room
+    # for a slow machine and stays under the client's own 30 s timeout.
     _assert_clear(answers, bound_s=30)
     assert answers[0].status == 503, "the outage never reached the API"
     assert "job" in uploaded, "the upload started during the outage did not finish"

@@ -18,7 +18,7 @@ import soundfile
 from shared.contracts import Segment, Window
 from tests.support.recording import DATA
 from tests.support.wer import errors, wer, words
-from worker.transcriber import ModelSpec, Stopped, Transcriber
+from worker.engines.whisper import ModelSpec, Stopped, Transcriber
 
 RATE = 16_000
 QUIET = 10 ** (-18 / 20)  # a passage 18 dB below the others: a far speaker

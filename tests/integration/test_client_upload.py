@@ -24,9 +24,9 @@ from client.block_upload import UploadError, UploadOptions
 from client.fingerprint import SAMPLE_BYTES, sample_offsets
 from client.uploads import upload_file
 from devhost.stack import LocalStack
+from shared.azure.sas import BlobSigner, upload_permission
+from shared.azure.storage import DEV_ACCOUNT_KEY
 from shared.blocks import MIB
-from shared.sas import BlobSigner, upload_permission
-from shared.storage import DEV_ACCOUNT_KEY
 from tests.conftest import ROOT, make_file
 
 

@@ -106,7 +106,7 @@ def test_the_app_indexes_every_function_with_its_bindings(requirements_venv: Pat
 
 
 def test_removing_a_package_from_requirements_txt_fails_the_check(tmp_path: Path) -> None:
-    """The check is not vacuous: without httpx (imported at start-up through shared/webhooks.py) the venv built
+    """The check is not vacuous: without httpx (imported at start-up through shared/jobs/webhooks.py) the venv built
     from the file lacks it, the app does not import, and the listing check names it too."""
     lines = (ROOT / "requirements.txt").read_text().splitlines()
     without = "\n".join(line for line in lines if not line.startswith("httpx=")) + "\n"
@@ -119,7 +119,7 @@ def test_removing_a_package_from_requirements_txt_fails_the_check(tmp_path: Path
 
 
 def test_a_direct_import_that_only_a_dependency_installs_is_named(requirements_venv: Path, tmp_path: Path) -> None:
-    """requests is installed by azure-core anyway; listed or not, shared/storage.py imports it directly, so an
+    """requests is installed by azure-core anyway; listed or not, shared/azure/storage.py imports it directly, so an
     azure-core release that dropped it would break the app: the check names it when the line is missing."""
     requirements = tmp_path / "requirements.txt"
     lines = (ROOT / "requirements.txt").read_text().splitlines()

@@ -77,7 +77,7 @@ def test_health_says_degraded_when_storage_is_gone() -> None:
 
 
 def test_openapi_document_is_served_without_a_key(stack: LocalStack) -> None:
-    from shared.openapi import openapi31
+    from functions.api.openapi_document import openapi31
 
     response = httpx.get(f"{stack.base_url}/api/openapi.json")
     assert response.status_code == 200

@@ -1,4 +1,4 @@
-"""What a batch learns at its deadline from the workers' marks (shared/inflight.py ``sightings``), on Azurite."""
+"""What a batch learns at its deadline from the workers' marks (shared/jobs/inflight.py ``sightings``), on Azurite."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 
 from shared.contracts import SegmentJob
-from shared.inflight import InflightProgress, mark_taken, sightings
+from shared.jobs.inflight import InflightProgress, mark_taken, sightings
 from tests.support.segment_jobs import segment_job
 
 

@@ -212,9 +212,9 @@ def _completed_for_its_owner(stack: LocalStack, job_id: str, marker: str) -> Non
 
     from azure.storage.blob import BlobServiceClient
 
-    from shared.job_views import FORMATS
-    from shared.jobs import JobStore
-    from shared.models import JobStatus
+    from shared.jobs.records import JobStatus
+    from shared.jobs.store import JobStore
+    from shared.jobs.views import FORMATS
 
     service = BlobServiceClient.from_connection_string(stack.connection_string)
     for fmt in FORMATS:

@@ -2,7 +2,8 @@
 
 Against Azurite: segment results are written where workers write them, ``merge_transcript`` runs as the host
 runs it, and the four transcripts it commits are compared with the whole-document functions
-(``shared.stitching.stitch`` and ``shared.formats``) on real recorded worker outputs. Then its peak Python memory
+(``shared.transcripts.stitching.stitch`` and ``shared.transcripts.render``) on real recorded worker outputs. Then its
+peak Python memory
 (tracemalloc) is measured merging 300 and 3,000 segments of synthetic speech: a merge that held every result, every
 segment or whole documents grows about tenfold between the two; this one may not grow by more than the noise.
 """
@@ -22,9 +23,9 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from shared.contracts import Segment, SegmentResult, Span, Transcript, Window, Word
-from shared.formats import to_srt, to_txt, to_vtt, transcript_json
-from shared.models import JobStatus
-from shared.stitching import stitch
+from shared.jobs.records import JobStatus
+from shared.transcripts.render import to_srt, to_txt, to_vtt, transcript_json
+from shared.transcripts.stitching import stitch
 from tests.support.records import job_record
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "worker_outputs"
@@ -32,7 +33,7 @@ RECORDED = Path(__file__).resolve().parents[1] / "data" / "worker_outputs"
 
 def _merge(payload: dict[str, Any]) -> dict[str, Any]:
     """merge_transcript as the host runs it, on a job in the merging stage (it completes the job's record)."""
-    from functions.pipeline_activities import jobs, merge_transcript
+    from functions.pipeline.activities import jobs, merge_transcript
 
     job_id = payload["job"]["job_id"]
     jobs().create(job_record(job_id, JobStatus.MERGING, committed_at=datetime.now(UTC), filename="talk.wav"))
@@ -175,7 +176,7 @@ def _peak_merge_bytes(blobs: BlobServiceClient, count: int) -> int:
 def test_merge_memory_does_not_grow_with_the_number_of_segments(
     app_storage: BlobServiceClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared import transcript_writer
+    from shared.transcripts import writer as transcript_writer
 
     # Blocks of 64 KiB, so that both sizes stage many blocks per file (at 4 MiB the smaller job would never fill
     # one, and its peak would be its whole transcript: flat memory shows only past the staging buffers).

@@ -1,7 +1,8 @@
 """The ``probe_audio`` activity against Azurite: the caller's pick of an audio stream (``job["audio_stream"]``)
 reaches the probe, and without one the stream with sound is chosen (shared/audio/streams.py).
 
-The pick is read from the orchestration's input, where ``functions/ingest.py`` puts the upload's ``audio_stream``; a
+The pick is read from the orchestration's input, where ``functions/pipeline/ingest.py`` puts the upload's
+``audio_stream``; a
 stream the file does not have fails the activity with ``audio_stream_not_found``, which the orchestration records
 as the job's error code.
 """
@@ -37,7 +38,7 @@ def _job(blobs: BlobServiceClient, path: Path, **extra: Any) -> dict[str, Any]:
 
 
 def _probe(job: dict[str, Any]) -> dict[str, Any]:
-    from functions.pipeline_activities import probe_audio
+    from functions.pipeline.activities import probe_audio
 
     return dict(probe_audio._function.get_user_function()(job=job))
 

@@ -10,9 +10,9 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient, ContainerClient
 
+from shared.azure.sas import BlobSigner, upload_permission
+from shared.azure.storage import DEV_ACCOUNT_KEY
 from shared.blocks import block_name
-from shared.sas import BlobSigner, upload_permission
-from shared.storage import DEV_ACCOUNT_KEY
 
 
 @pytest.fixture

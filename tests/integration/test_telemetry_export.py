@@ -22,13 +22,15 @@ from typing import Any
 
 import pytest
 
-from shared.telemetry_names import SERVICE_WORKER, Attr, Metric, Span
+from shared.telemetry.names import SERVICE_WORKER, Attr, Metric, Span
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import datetime, urllib.request
-from shared import job_metrics, telemetry, tracing
-from shared.telemetry_names import Attr, Span, SERVICE_WORKER
+from shared.telemetry import job_metrics
+from shared.telemetry import setup as telemetry
+from shared.telemetry import tracing
+from shared.telemetry.names import Attr, Span, SERVICE_WORKER
 print(telemetry.setup(SERVICE_WORKER).mode.value)
 parent = tracing.new_traceparent()
 with tracing.span(Span.SEGMENT, parent, {Attr.JOB_ID: "job-1", Attr.SEGMENT_INDEX: 3}, tracing.CONSUMER):

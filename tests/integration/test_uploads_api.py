@@ -14,7 +14,7 @@ from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient
 from devhost.stack import LocalStack
 from shared.blocks import MIB, block_name, block_tag
 from shared.ids import is_job_id
-from shared.models import TAGGED_BLOCK_IDS
+from shared.jobs.records import TAGGED_BLOCK_IDS
 
 GOOD = {"filename": "talk.wav", "size_bytes": 20 * MIB}
 
@@ -205,9 +205,9 @@ def test_every_response_is_json_and_errors_never_leak_internals(api: httpx.Clien
 def test_a_key_claimed_by_a_request_that_died_still_gets_its_job(stack: LocalStack, api: httpx.Client) -> None:
     """The first request claimed the key, then crashed before writing the job: a retry completes it."""
     from shared.ids import new_job_id
-    from shared.jobs import JobStore
-    from shared.models import UploadRequest
-    from shared.upload_sessions import idempotency_key_hash, request_fingerprint
+    from shared.jobs.records import UploadRequest
+    from shared.jobs.store import JobStore
+    from shared.uploads.sessions import idempotency_key_hash, request_fingerprint
 
     key, orphan = str(uuid.uuid4()), new_job_id()
     jobs = JobStore(BlobServiceClient.from_connection_string(stack.connection_string).get_container_client("jobs"))

@@ -21,8 +21,8 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient
 
 from devhost.azurite import Azurite
+from shared.azure.sas import BlobSigner, upload_permission
 from shared.blocks import block_name
-from shared.sas import BlobSigner, upload_permission
 
 
 class FakeEntraCredential:
@@ -123,7 +123,9 @@ def test_forged_delegation_sas_is_refused(tls_azurite: tuple[Azurite, Path]) -> 
 def _fresh_app_state() -> None:
     """Settings, clients and the signer are built once per process; a test that changes how the app reaches storage
     starts them again (before and after, so no other test sees this one's)."""
-    from shared import config, storage, upload_sessions
+    from shared import config
+    from shared.azure import storage
+    from shared.uploads import sessions as upload_sessions
 
     for cached in (config.get_settings, storage.blob_service, storage.blob_signer, upload_sessions.upload_sessions):
         cached.cache_clear()
@@ -137,7 +139,7 @@ def app_storage(
     through a connection string as on one machine.
 
     DefaultAzureCredential is the one stand-in (Entra ID cannot run here); the storage behind it is Azurite."""
-    from shared import storage
+    from shared.azure import storage
 
     azurite, cert = tls_azurite
     owner = BlobServiceClient.from_connection_string(azurite.connection_string, connection_verify=str(cert))
@@ -164,18 +166,18 @@ def test_every_sas_the_app_issues_is_a_delegation_sas_with_an_identity_and_an_ac
     app_storage: str, tls_azurite: tuple[Azurite, Path]
 ) -> None:
     """Upload SAS (POST and GET /api/uploads) and transcript read links (GET /api/jobs, the transcript redirect, the
-    webhook payload: all through functions.jobs.read_signer). With a managed identity each is signed with a
+    webhook payload: all through shared.azure.storage.blob_signer). With a managed identity each is signed with a
     delegation key (``skoid`` names the identity) and no account key is in play; with a connection string, with
     its account key. Either way each works for what it grants. (The worker gets no SAS: it reads and writes with
     its own identity, worker/__main__.py.)"""
     import azure.functions as func
 
-    from functions import jobs, uploads
-    from shared import storage
+    from functions.api import uploads
+    from shared.azure import storage
     from shared.config import get_settings
-    from shared.job_views import FORMATS, job_view
-    from shared.jobs import JobStore
-    from shared.models import JobStatus
+    from shared.jobs.records import JobStatus
+    from shared.jobs.store import JobStore
+    from shared.jobs.views import FORMATS, job_view
 
     _, cert = tls_azurite
     identity = app_storage == "managed identity"
@@ -210,7 +212,7 @@ def test_every_sas_the_app_issues_is_a_delegation_sas_with_an_identity_and_an_ac
     results = storage.container(settings.results_container)
     for fmt in FORMATS:
         results.upload_blob(f"{job_id}/transcript.{fmt}", f"words in {fmt}".encode(), overwrite=True)
-    view = job_view(record, None, "http://127.0.0.1:7071", jobs.read_signer(), settings.results_container)
+    view = job_view(record, None, "http://127.0.0.1:7071", storage.blob_signer(), settings.results_container)
     assert view.result is not None
     for fmt, link in view.result.transcripts.items():
         assert delegated(link) and "sp=r" in link, link

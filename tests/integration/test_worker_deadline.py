@@ -28,7 +28,7 @@ from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePoli
 
 from devhost.azurite import Azurite
 from shared.contracts import SegmentDone, SegmentJob
-from shared.jobs import JobStore
+from shared.jobs.store import JobStore
 from tests.support.noop_worker import NoopTranscriber, NoopWorker
 from tests.support.segment_jobs import segment_job
 from worker.segment_worker import WorkerOptions

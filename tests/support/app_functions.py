@@ -17,7 +17,7 @@ def http_routes() -> dict[str, tuple[str, list[str]]]:
     return routes
 
 
-METHOD_REFUSAL = "method_not_allowed"  # functions/unlisted_methods.py: HEAD/OPTIONS on any path, no operation
+METHOD_REFUSAL = "method_not_allowed"  # functions/api/unlisted_methods.py: HEAD/OPTIONS on any path, no operation
 
 
 def api_operations() -> set[tuple[str, str]]:

@@ -9,7 +9,7 @@ statement by statement (``let``), operator by operator (``|``), tracking the col
 * a column that is neither in the table nor created upstream;
 * a function it does not know (a typo such as ``percentil`` would otherwise only fail in the portal);
 * a string compared to ``name`` that is not a span name (``requests``/``dependencies``) or a metric name
-  (``customMetrics``) from :mod:`shared.telemetry_names`;
+  (``customMetrics``) from :mod:`shared.telemetry.names`;
 * a ``customDimensions["key"]`` that is not an attribute from there, and, over ``customMetrics``, one that none
   of the metrics the query filters on carries (``METRIC_ATTRIBUTES``);
 * a ``cloud_RoleName`` compared to something that is not one of the service names.
@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from shared import telemetry_names as tn
+from shared.telemetry import names as tn
 
 # The tables of an Application Insights resource as its own queries see them (the classic names a workbook with
 # resourceType microsoft.insights/components and a log alert scoped to the component use), with their columns.

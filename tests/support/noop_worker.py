@@ -25,11 +25,11 @@ import threading
 from azure.storage.blob import ContentSettings
 from azure.storage.queue import QueueMessage
 
-from shared import storage
+from shared.azure import storage
+from shared.azure.queues import queue
 from shared.config import get_settings
 from shared.contracts import SEGMENT_RESULTS_QUEUE, Segment, SegmentJob, SegmentResult, Word
-from shared.jobs import JobStore
-from shared.queues import queue
+from shared.jobs.store import JobStore
 from worker.segment_worker import SegmentWorker, WorkerOptions
 
 

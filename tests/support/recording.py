@@ -14,8 +14,8 @@ from typing import Any
 from shared.audio.decode import read_window
 from shared.audio.probe import probe
 from shared.contracts import AudioInfo, SegmentResult, Window, Word
-from shared.segmenting import plan_windows
-from worker.transcriber import ModelSpec, Transcriber
+from shared.transcripts.windows import plan_windows
+from worker.engines.whisper import ModelSpec, Transcriber
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLE_RATE = 16_000

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.models import JobRecord, JobStatus
+from shared.jobs.records import JobRecord, JobStatus
 
 
 def job_record(job_id: str, status: JobStatus = JobStatus.AWAITING_UPLOAD, **fields: Any) -> JobRecord:

@@ -16,13 +16,13 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-import functions.health
-import functions.ingest
-import functions.jobs
-import functions.pipeline_activities
+import functions.api.health
+import functions.api.jobs
+import functions.pipeline.activities
+import functions.pipeline.ingest
 from shared.config import get_settings
 from shared.errors import ErrorCode, PermanentError
-from shared.models import JobRecord, JobStatus
+from shared.jobs.records import JobRecord, JobStatus
 from tests.support.records import job_record
 
 SLOW_S = 1.0
@@ -103,9 +103,9 @@ STALL_LIMIT_S = 0.25
 
 
 def test_job_status_waits_for_storage_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(functions.jobs, "_record", slow(record()))
-    monkeypatch.setattr(functions.jobs, "_upload_committed", slow(False))
-    stall, response = largest_stall(user_function(functions.jobs.get_job)(request(), client=Client()))
+    monkeypatch.setattr(functions.api.jobs, "_record", slow(record()))
+    monkeypatch.setattr(functions.api.jobs, "_upload_committed", slow(False))
+    stall, response = largest_stall(user_function(functions.api.jobs.get_job)(request(), client=Client()))
     assert response.status_code == 202
     assert stall < STALL_LIMIT_S, f"the event loop stalled {stall:.2f} s"
 
@@ -116,9 +116,9 @@ def test_cancel_waits_for_storage_off_the_event_loop(monkeypatch: pytest.MonkeyP
     class Store:
         update = staticmethod(slow(canceled))
 
-    monkeypatch.setattr(functions.jobs, "_record", slow(record()))
-    monkeypatch.setattr(functions.jobs, "_jobs", lambda: Store())
-    stall, response = largest_stall(user_function(functions.jobs.cancel_job)(request("DELETE"), client=Client()))
+    monkeypatch.setattr(functions.api.jobs, "_record", slow(record()))
+    monkeypatch.setattr(functions.api.jobs, "_jobs", lambda: Store())
+    stall, response = largest_stall(user_function(functions.api.jobs.cancel_job)(request("DELETE"), client=Client()))
     assert response.status_code == 202
     assert stall < STALL_LIMIT_S, f"the event loop stalled {stall:.2f} s"
 
@@ -130,8 +130,8 @@ def test_the_blob_trigger_waits_for_storage_off_the_event_loop(monkeypatch: pyte
     class Upload:
         blob_name = f"{JOB_ID}/a.wav"
 
-    monkeypatch.setattr(functions.pipeline_activities, "jobs", lambda: Store())
-    stall, _ = largest_stall(user_function(functions.ingest.ingest)(upload=Upload(), client=Client()))
+    monkeypatch.setattr(functions.pipeline.activities, "jobs", lambda: Store())
+    stall, _ = largest_stall(user_function(functions.pipeline.ingest.ingest)(upload=Upload(), client=Client()))
     assert stall < STALL_LIMIT_S, f"the event loop stalled {stall:.2f} s"
 
 
@@ -139,8 +139,8 @@ def test_health_waits_for_storage_off_the_event_loop(monkeypatch: pytest.MonkeyP
     class Container:
         get_container_properties = staticmethod(slow())
 
-    monkeypatch.setattr(functions.health.storage, "container", lambda name: Container())
-    health = user_function(functions.health.health)
+    monkeypatch.setattr(functions.api.health.storage, "container", lambda name: Container())
+    health = user_function(functions.api.health.health)
     stall, response = largest_stall(
         health(func.HttpRequest("GET", "http://localhost/api/health", body=b""), client=Client())
     )
@@ -157,7 +157,7 @@ class BusyClient(Client):
 
 def test_a_busy_orchestration_store_is_a_retryable_503_not_a_500(monkeypatch: pytest.MonkeyPatch) -> None:
     running = record().model_copy(update={"status": JobStatus.TRANSCRIBING, "committed_at": record().created_at})
-    monkeypatch.setattr(functions.jobs, "_record", lambda req: running)
-    response = asyncio.run(user_function(functions.jobs.get_job)(request(), client=BusyClient()))
+    monkeypatch.setattr(functions.api.jobs, "_record", lambda req: running)
+    response = asyncio.run(user_function(functions.api.jobs.get_job)(request(), client=BusyClient()))
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert json.loads(response.get_body())["code"] == "storage_unavailable"

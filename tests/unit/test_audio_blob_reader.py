@@ -13,8 +13,8 @@ from azure.storage.blob import BlobClient
 
 from devhost.processes import free_port
 from shared.audio.blob_reader import BlobRangeReader, GuardedFile
+from shared.azure.storage import azurite_connection_string
 from shared.errors import TransientError
-from shared.storage import azurite_connection_string
 from tests.unit.test_audio_fakes import FakeBlob, ramp_wav
 
 KIB = 1024

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from azure.core.exceptions import ServiceRequestError
+from shared.audio.pcm import SAMPLE_RATE
 
 from shared.audio.blob_reader import BlobRangeReader
-from shared.audio.decode import SAMPLE_RATE, read_window
+from shared.audio.decode import read_window
 from shared.audio.probe import probe
 from shared.contracts import AudioInfo
 from shared.errors import ErrorCode, PermanentError, TransientError

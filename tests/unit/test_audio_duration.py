@@ -17,7 +17,7 @@ import pytest
 from shared.audio.blob_reader import BlobRangeReader
 from shared.audio.duration import ceiling_s, floor_bps
 from shared.audio.probe import probe
-from shared.segmenting import window_count
+from shared.transcripts.windows import window_count
 from tests.faults.bad_inputs import DATA, lying_mp3
 from tests.unit.test_audio_fakes import FakeBlob
 

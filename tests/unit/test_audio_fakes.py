@@ -253,7 +253,7 @@ def speech_encoded(kind: str, repeats: int = 1) -> bytes:
 
 def full_decode_16k(data: bytes) -> np.ndarray:
     """The whole file through FFmpeg and the same resampler, with no seeking: what a window must be a slice of."""
-    from shared.audio.decode import MonoResampler, frame_to_mono
+    from shared.audio.pcm import MonoResampler, frame_to_mono
 
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.audio[0]

@@ -9,7 +9,7 @@ import pytest
 
 from client.fingerprint import SAMPLE_BYTES, SAMPLES, file_fingerprint, sample_offsets
 from client.local_names import api_filename, readable
-from shared.models import UploadRequest
+from shared.jobs.records import UploadRequest
 from tests.conftest import make_file
 
 MIB = 1 << 20

@@ -1,6 +1,6 @@
 """Speech left without words is found, decoded again, merged in order, and reported when still empty.
 
-The pure parts (:mod:`worker.coverage`) are checked on hand-made spans and words; the loop around them
+The pure parts (:mod:`worker.post.coverage`) are checked on hand-made spans and words; the loop around them
 (``Transcriber.transcribe``) with the real VAD on real speech and a decoder replaced by one that answers from the
 reference: it can be made to drop clips, so what the transcriber does with a lost utterance is seen exactly, without
 the model's numerics in the way.
@@ -16,8 +16,8 @@ import pytest
 
 from shared.contracts import Segment, Span, Window, Word
 from tests.support.real_speech import Utterance, recording
-from worker.coverage import CONTEXT_S, MAX_WORDLESS_S, fill, redo_clips, uncovered
-from worker.transcriber import Transcriber
+from worker.engines.whisper import Transcriber
+from worker.post.coverage import CONTEXT_S, MAX_WORDLESS_S, fill, redo_clips, uncovered
 
 
 def words_at(*times: tuple[float, float], text: str = "word") -> list[Word]:

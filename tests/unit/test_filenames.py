@@ -1,7 +1,7 @@
 import pytest
 
 from shared.errors import ErrorCode, PermanentError
-from shared.filenames import sanitize_filename
+from shared.uploads.filenames import sanitize_filename
 
 
 @pytest.mark.parametrize(

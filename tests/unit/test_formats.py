@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import pytest
 
 from shared.contracts import Segment, Transcript, Word
-from shared.formats import (
+from shared.transcripts.render import (
     build_cues,
     srt_time,
     to_ms,

@@ -10,7 +10,7 @@ PROBE = """
 import json, sys
 import function_app
 functions = {f.get_function_name(): f.get_trigger().get_binding_name() for f in function_app.app.get_functions()}
-# The telemetry SDK and exporters load on first use (shared/telemetry.py), not when the host indexes the app.
+# The telemetry SDK and exporters load on first use (shared/telemetry/setup.py), not when the host indexes the app.
 heavy = [
     m
     for m in ("numpy", "av", "soundfile", "faster_whisper", "ctranslate2", "opentelemetry.sdk", "azure.monitor")

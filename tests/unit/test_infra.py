@@ -75,10 +75,10 @@ BUILT_IN: dict[str, tuple[str, frozenset[str]]] = {
 WRITE_BLOBS = frozenset({f"{B}/read", f"{B}/write", f"{B}/add/action"})
 # What each identity's code does on the data account, by container and queue, and where in the code.
 NEEDS: dict[tuple[Ref, str, str], frozenset[str]] = {
-    # functions/ingest.py reads the upload and snapshots it (a write); shared/upload_sessions.py signs user
+    # functions/pipeline/ingest.py reads the upload and snapshots it (a write); shared/uploads/sessions.py signs user
     # delegation SAS for Put Block / Put Block List, which can only do what the signer may do.
     (APP, CONTAINER, "uploads"): WRITE_BLOBS,
-    (APP, CONTAINER, "jobs"): WRITE_BLOBS,  # shared/jobs.py: records, listed and rewritten
+    (APP, CONTAINER, "jobs"): WRITE_BLOBS,  # shared/jobs/store.py: records, listed and rewritten
     (APP, CONTAINER, "segments"): frozenset({f"{B}/read"}),  # merge_transcript reads what workers wrote
     (APP, CONTAINER, "results"): WRITE_BLOBS,  # merge_transcript writes the transcripts
     # The user delegation key, and the queues: dispatch_segments sends segment jobs; the segment_results trigger
@@ -255,7 +255,8 @@ def test_the_worker_job_reads_the_same_storage_and_names_as_the_app() -> None:
     assert set(env) - {"AZURE_CLIENT_ID", *telemetry} <= worker_env_names()
     assert env["Storage__blobServiceUri"] == settings["Storage__blobServiceUri"]
     assert env["Storage__queueServiceUri"] == settings["Storage__queueServiceUri"]
-    # shared/storage.py hands Storage__clientId to DefaultAzureCredential: the worker's own identity, not the app's
+    # shared/azure/storage.py hands Storage__clientId to DefaultAzureCredential: the worker's own identity, not the
+    # app's
     assert env["Storage__clientId"] == env["AZURE_CLIENT_ID"] == Ref("identities.outputs.workerClientId")
     for name in ("TRANSCRIBE_JOBS_CONTAINER", "TRANSCRIBE_SEGMENT_JOBS_QUEUE"):
         assert env[name] == settings[name]
@@ -509,7 +510,7 @@ def test_both_identities_may_publish_telemetry_and_nobody_uses_a_key() -> None:
     (insights,) = [monitoring.resource_body(s) for s in monitoring.of_type("Microsoft.Insights/components")]
     assert insights["properties"]["DisableLocalAuth"] is True
     assert "Authorization=AAD" in app_settings(default())["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"].path
-    # Each process exports as its own identity: the string shared/telemetry.py parses names that identity.
+    # Each process exports as its own identity: the string shared/telemetry/setup.py parses names that identity.
     worker = job_env(default())["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"].path
     assert "Authorization=AAD" in worker and "ClientId=" in worker and "workerClientId" in worker
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from shared.job_views import _result
-from shared.jobs import _stamp_finish
-from shared.models import JobRecord, JobStatus
+from shared.jobs.records import JobRecord, JobStatus
+from shared.jobs.store import _stamp_finish
+from shared.jobs.views import _result
 from tests.support.records import job_record
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)

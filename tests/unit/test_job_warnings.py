@@ -1,11 +1,12 @@
-"""shared/job_warnings.py: what a completed job must say about itself, from the windows' results as they stream by."""
+"""shared/transcripts/warnings.py: what a completed job must say about itself, from the windows' results as they
+stream by."""
 
 from __future__ import annotations
 
 import pytest
 
 from shared.contracts import AudioInfo, JobWarning, SegmentResult, Window
-from shared.job_warnings import Findings
+from shared.transcripts.warnings import Findings
 
 MP3 = AudioInfo(format="mp3", codec="mp3", duration_s=100.0, sample_rate=22050, channels=1, decoder="av")
 

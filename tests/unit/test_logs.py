@@ -1,4 +1,4 @@
-"""Structured logs that never leak secrets (shared/logs.py), through real ``logging`` loggers and handlers.
+"""Structured logs that never leak secrets (shared/telemetry/logs.py), through real ``logging`` loggers and handlers.
 
 The catalogue below holds the secret shapes this service handles, each as the realistic string it would be
 logged as; every one is logged as a message argument and inside a chained exception, and the formatted output
@@ -27,7 +27,7 @@ import pytest
 from azure.storage.blob import BlobSasPermissions, UserDelegationKey, generate_blob_sas
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared import logs
+from shared.telemetry import logs
 
 RNG = random.Random(20260101)
 JOB = "0f3c2a1b-9d8e-4f7a-b6c5-d4e3f2a1b0c9"

@@ -18,13 +18,13 @@ def _product_files() -> list[str]:
 
 
 def test_only_shared_jobs_builds_the_job_store() -> None:
-    """Where job records live is said once (``shared.jobs.job_store``); it was built in four places."""
+    """Where job records live is said once (``shared.jobs.store.job_store``); it was built in four places."""
     builders = [f for f in _product_files() if "JobStore(storage" in (ROOT / f).read_text()]
-    assert builders == ["shared/jobs.py"]
+    assert builders == ["shared/jobs/store.py"]
 
 
 def test_no_product_module_spells_the_format_list_or_a_transcript_blob_name_itself() -> None:
-    """The formats are ``shared/output_formats.py``'s; a list or a ``transcript.{ext}`` path written out anywhere
+    """The formats are ``shared/transcripts/formats.py``'s; a list or a ``transcript.{ext}`` path written out anywhere
     else is a second owner (before: six modules)."""
     listed = re.compile(r"""["']json["'],\s*["']txt["']""")
     path = re.compile(r"""f["'][^"']*/transcript\.\{""")

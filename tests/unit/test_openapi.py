@@ -4,8 +4,8 @@ import json
 import re
 from pathlib import Path
 
-from shared.openapi import openapi31
-from shared.openapi2 import api_properties, swagger2
+from functions.api.openapi_document import openapi31
+from functions.api.swagger2 import api_properties, swagger2
 from tests.support.app_functions import api_operations
 
 CONNECTOR = Path(__file__).resolve().parent.parent.parent / "docs" / "connector" / "openapi2.json"
@@ -16,7 +16,7 @@ def _refs(node: object) -> list[str]:
 
 
 def test_committed_connector_file_is_current() -> None:
-    """Regenerate with: .venv/bin/python -m shared.openapi --swagger2 > docs/connector/openapi2.json"""
+    """Regenerate with: .venv/bin/python -m functions.api.openapi_document --swagger2 > docs/connector/openapi2.json"""
     assert json.loads(CONNECTOR.read_text()) == swagger2(openapi31())
 
 
@@ -49,7 +49,8 @@ PROPERTIES = CONNECTOR.parent / "apiProperties.json"
 
 
 def test_committed_connection_properties_are_current() -> None:
-    """Regenerate with: .venv/bin/python -m shared.openapi --api-properties > docs/connector/apiProperties.json"""
+    """Regenerate with:
+    .venv/bin/python -m functions.api.openapi_document --api-properties > docs/connector/apiProperties.json"""
     assert json.loads(PROPERTIES.read_text()) == api_properties()
 
 

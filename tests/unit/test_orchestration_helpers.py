@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 from devhost.durable import events as ev
 from devhost.durable.replay import ReplayResult, context_json, run_orchestrator
-from functions.transcription import JobFailed, failure_of
-from shared.progress import progress
+from functions.pipeline.orchestrator import JobFailed, failure_of
+from shared.jobs.progress import progress
 
 
 def test_failure_codes_come_through_the_activity_failure_text() -> None:
@@ -38,7 +38,7 @@ def test_progress_counts_done_audio_and_estimates_time_left() -> None:
 
 def _replay(history_after_start: list[dict], job: dict) -> ReplayResult:
     """The transcription orchestrator through the SDK's real entry point, as the host calls it."""
-    from functions.transcription import transcription
+    from functions.pipeline.orchestrator import transcription
 
     at = datetime(2026, 1, 1, tzinfo=UTC)
     text = json.dumps(job)

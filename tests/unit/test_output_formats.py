@@ -1,4 +1,4 @@
-"""One owner for the transcript formats (shared/output_formats.py): every place that names them reads the registry.
+"""One owner for the transcript formats (shared/transcripts/formats.py): every place that names them reads the registry.
 
 Before, the list was written out in six modules and the media types in two tables that disagreed (the route served
 ``text/plain``, the blob said ``text/plain; charset=utf-8``); adding a format meant finding them all.
@@ -7,9 +7,10 @@ Before, the list was written out in six modules and the media types in two table
 from __future__ import annotations
 
 from devhost import transcribe_local
-from shared import job_views, transcript_writer
-from shared.openapi import openapi31
-from shared.output_formats import BY_EXTENSION, EXTENSIONS, FORMATS, transcript_blob
+from functions.api.openapi_document import openapi31
+from shared.jobs import views as job_views
+from shared.transcripts import writer as transcript_writer
+from shared.transcripts.formats import BY_EXTENSION, EXTENSIONS, FORMATS, transcript_blob
 
 
 def test_every_user_of_the_formats_reads_the_registry() -> None:

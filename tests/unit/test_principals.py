@@ -10,7 +10,7 @@ import pytest
 
 from devhost.easy_auth import OID_CLAIM, EasyAuth, Unauthorized
 from shared.config import Settings
-from shared.principals import KEY_OWNER, caller
+from shared.jobs.principals import KEY_OWNER, caller
 
 OID = "6B2F6A1C-0000-4000-8000-00000000000A"
 

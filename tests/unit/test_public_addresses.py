@@ -4,7 +4,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from shared.public_addresses import embedded_ipv4, is_public
+from shared.jobs.public_addresses import embedded_ipv4, is_public
 
 
 @pytest.mark.parametrize(

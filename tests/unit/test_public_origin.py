@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import azure.functions as func
 import pytest
 
-from functions.http_support import base_url
+from functions.api.http import base_url
 from shared.config import Settings, get_settings, is_loopback
 from shared.errors import ServiceError
 

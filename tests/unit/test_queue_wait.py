@@ -3,8 +3,8 @@ ETA null, for minutes)."""
 
 from __future__ import annotations
 
-from shared.inflight import InflightReport
-from shared.queue_wait import QueueWait, queue_backlog, queue_wait
+from shared.jobs.inflight import InflightReport
+from shared.jobs.queue_wait import QueueWait, queue_backlog, queue_wait
 
 
 def _never() -> int | None:

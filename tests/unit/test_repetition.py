@@ -1,4 +1,5 @@
-"""The repetition-loop guard (worker/repetition.py) on crafted segments: what a looping Whisper returns, and speech.
+"""The repetition-loop guard (worker/post/repetition.py) on crafted segments: what a looping Whisper returns, and
+speech.
 
 The loops are the shapes Whisper produces when it locks onto a few tokens: a word pair to the end of the chunk
 ("en séce en séce ..."), a short sentence the batched path then cuts into many one-sentence segments, a loop after
@@ -12,8 +13,8 @@ import logging
 import pytest
 
 from shared.contracts import Segment, Word
-from shared.logs import log_context
-from worker.repetition import (
+from shared.telemetry.logs import log_context
+from worker.post.repetition import (
     COMPRESSION_RATIO_LIMIT,
     compression_ratio,
     find_loops,
@@ -102,7 +103,7 @@ def test_repetition_that_is_not_back_to_back_is_dropped_by_its_compression_ratio
 
 def test_every_cut_is_logged_with_its_job(caplog: pytest.LogCaptureFixture) -> None:
     looped = segment("en séce " * 20, 30.0)
-    with caplog.at_level(logging.WARNING, logger="worker.repetition"), log_context(job_id="job-14", segment=3):
+    with caplog.at_level(logging.WARNING, logger="worker.post.repetition"), log_context(job_id="job-14", segment=3):
         remove_loops([looped])
     [record] = caplog.records
     assert "job_id=job-14 index=3" in record.getMessage() and "20 times" in record.getMessage()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.contracts import Segment, Word
-from worker.resegment import MAX_SEGMENT_S, PAUSE_S, sentences
+from worker.post.resegment import MAX_SEGMENT_S, PAUSE_S, sentences
 
 
 def chunk(*spoken: tuple[str, float, float]) -> Segment:

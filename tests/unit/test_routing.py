@@ -44,7 +44,7 @@ def test_unsupported_templates_are_reported() -> None:
 
 
 def test_a_catch_all_for_head_and_options_comes_after_every_route() -> None:
-    """functions/unlisted_methods.py relies on it, as on Azure (WebJobsRouteBuilder.RouteComparison sorts a literal
+    """functions/api/unlisted_methods.py relies on it, as on Azure (WebJobsRouteBuilder.RouteComparison sorts a literal
     segment before a parameter): a method a route lists goes to that route, HEAD/OPTIONS to the catch-all."""
     router = _router()
     router.add("{*path}", frozenset({"HEAD", "OPTIONS"}), "refuse")

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from shared.contracts import Window
-from shared.segmenting import equal_boundaries, plan_windows, snap_to_silence, window_at, window_count
+from shared.transcripts.windows import equal_boundaries, plan_windows, snap_to_silence, window_at, window_count
 
 
 def assert_partition(windows: list[Window], duration: float, overlap: float) -> None:

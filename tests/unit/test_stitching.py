@@ -4,8 +4,8 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from shared.contracts import Segment, SegmentResult, Window, Word
-from shared.segmenting import plan_windows
-from shared.stitching import stitch
+from shared.transcripts.stitching import stitch
+from shared.transcripts.windows import plan_windows
 
 # Two windows over a 20 s file, keep ranges [0, 10) and [10, 20], 2 s of overlap each side of the seam.
 W0 = Window(index=0, start_s=0.0, end_s=12.0, keep_start_s=0.0, keep_end_s=10.0)

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-import shared.stitching
+import shared.transcripts.stitching
 from shared.contracts import SegmentResult, Window, Word
-from shared.stitching import stitch
+from shared.transcripts.stitching import stitch
 from tests.data.record_worker_outputs import CASES as RECORDING_CASES
 from tests.support.fidelity import E2E_TOLERANCES, Comparison, compare, problems
 from tests.support.wer import errors
@@ -235,7 +235,7 @@ def test_filling_the_hole_recovers_words_the_right_window_skipped() -> None:
     """Without the hole filling, the mid-word recording loses four more words at the 10 s seam."""
     case = "long-dense-mid-word"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(shared.stitching, "_fill_seam_holes", lambda left, right: None)
+        patch.setattr(shared.transcripts.stitching, "_fill_seam_holes", lambda left, right: None)
         unfilled = compare(stitched_words(case), single_pass(case))
     filled = compare(stitched_words(case), single_pass(case))
     assert filled.unmatched == unfilled.unmatched - 4
@@ -247,23 +247,25 @@ def test_filling_the_hole_recovers_words_the_right_window_skipped() -> None:
 
 def _drop_words_after_one_seam(patch: pytest.MonkeyPatch) -> None:
     """Window 1 keeps nothing in its first 1.5 s: the words just after the first seam are lost."""
-    original = shared.stitching.ownership_range
+    original = shared.transcripts.stitching.ownership_range
 
     def shrunk(window: Window, duration_s: float) -> tuple[float, float]:
         lo, hi = original(window, duration_s)
         return (lo + 1.5, hi) if window.index == 1 else (lo, hi)
 
-    patch.setattr(shared.stitching, "ownership_range", shrunk)
+    patch.setattr(shared.transcripts.stitching, "ownership_range", shrunk)
 
 
 def _keep_the_overlap_twice(patch: pytest.MonkeyPatch) -> None:
     """Each window keeps everything it heard, overlap included."""
-    patch.setattr(shared.stitching, "ownership_range", lambda window, duration_s: (window.start_s, window.end_s))
+    patch.setattr(
+        shared.transcripts.stitching, "ownership_range", lambda window, duration_s: (window.start_s, window.end_s)
+    )
 
 
 def _shift_one_window(patch: pytest.MonkeyPatch) -> None:
     """Window 1's times are taken 1 s late (as if its offset were added twice, in part)."""
-    original = shared.stitching._WindowWords.owned
+    original = shared.transcripts.stitching._WindowWords.owned
 
     def shifted(result: SegmentResult, duration_s: float) -> Any:
         if result.index == 1:
@@ -280,7 +282,7 @@ def _shift_one_window(patch: pytest.MonkeyPatch) -> None:
             result = result.model_copy(update={"segments": moved})
         return original(result, duration_s)
 
-    patch.setattr(shared.stitching._WindowWords, "owned", staticmethod(shifted))
+    patch.setattr(shared.transcripts.stitching._WindowWords, "owned", staticmethod(shifted))
 
 
 BROKEN: dict[str, Callable[[pytest.MonkeyPatch], None]] = {

@@ -1,4 +1,4 @@
-"""Where each process sends its telemetry, decided from its environment (shared/telemetry.py)."""
+"""Where each process sends its telemetry, decided from its environment (shared/telemetry/setup.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.telemetry import Mode, credential_for, host_telemetry_mode, plan, sampling_ratio
+from shared.telemetry.setup import Mode, credential_for, host_telemetry_mode, plan, sampling_ratio
 
 AZURE_FUNCTIONS = {"FUNCTIONS_WORKER_RUNTIME": "python", "WEBSITE_SITE_NAME": "func-transcription"}
 CONNECTION = {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000"}

@@ -1,10 +1,10 @@
-"""The Allow value functions/unlisted_methods.py answers with comes from the API's own paths (issue 22)."""
+"""The Allow value functions/api/unlisted_methods.py answers with comes from the API's own paths (issue 22)."""
 
 from __future__ import annotations
 
 import pytest
 
-from functions.unlisted_methods import allowed
+from functions.api.unlisted_methods import allowed
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from functions.ingest import orchestration_input
+from functions.pipeline.ingest import orchestration_input
 from shared.config import Settings
-from shared.models import JobRecord, JobStatus, UploadRequest
-from shared.upload_sessions import request_fingerprint
+from shared.jobs.records import JobRecord, JobStatus, UploadRequest
+from shared.uploads.sessions import request_fingerprint
 from tests.faults.bad_inputs import METADATA_CASES
 
 BODY = {"filename": "a.wav", "size_bytes": 1000}

@@ -5,7 +5,7 @@ import hmac
 import pytest
 
 from shared.errors import ErrorCode, PermanentError
-from shared.webhooks import CallbackPolicy, check_callback_url, new_secret, sign
+from shared.jobs.webhooks import CallbackPolicy, check_callback_url, new_secret, sign
 
 STRICT = CallbackPolicy()
 
@@ -115,7 +115,7 @@ def test_delivery_connects_to_the_address_that_was_checked(monkeypatch: pytest.M
     The test's network plays 8.8.8.8 with a receiver on 127.0.0.2."""
     import socket
 
-    from shared.webhooks import deliver, event
+    from shared.jobs.webhooks import deliver, event
 
     public = _Receiver("127.0.0.2")
     rebound = _Receiver("127.0.0.1", public.port)
@@ -146,7 +146,7 @@ def test_delivery_connects_to_the_address_that_was_checked(monkeypatch: pytest.M
 def test_a_name_that_resolves_to_a_private_address_at_delivery_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
-    from shared.webhooks import deliver
+    from shared.jobs.webhooks import deliver
 
     monkeypatch.setattr(
         socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", 443))]

@@ -4,7 +4,7 @@ A workbook panel or an alert whose query names a metric the code no longer emits
 does not have, or an attribute a metric does not carry still deploys: the panel shows "no results" and the alert
 never fires, which looks exactly like a healthy service. These tests read the workbook's JSON and the alert rules'
 queries (from the Bicep, through tests/support/bicep.py) and resolve every name in them with tests/support/kql.py
-against shared/telemetry_names.py. The mutation tests at the end show each check failing on a broken copy.
+against shared/telemetry/names.py. The mutation tests at the end show each check failing on a broken copy.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from shared.telemetry_names import SERVICE_WORKER, Attr, Metric, Span
+from shared.telemetry.names import SERVICE_WORKER, Attr, Metric, Span
 from tests.conftest import ROOT
 from tests.support import kql
 from tests.support.bicep import BicepFile, Ref

@@ -10,7 +10,7 @@ import pytest
 from shared.audio.decode import read_window
 from shared.contracts import Window
 from tests.support import recording
-from worker.edges import quiet_edges
+from worker.pre.edges import quiet_edges
 
 RATE = 16_000
 DATA = Path(__file__).resolve().parent.parent / "data"

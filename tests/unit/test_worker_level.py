@@ -1,4 +1,5 @@
-"""worker/level.py and worker/shortfall.py: what the worker does with a decoded window before and after the model.
+"""worker/pre/level.py and worker/pre/shortfall.py: what the worker does with a decoded window before and after the
+model.
 
 The slow test is the issue's own case with the real tiny.en: the passage at a -60 dBFS peak, quantised to 16 bits as
 ``sox gain -n -60`` writes it, came back with no words; raised, it is heard as at full scale.
@@ -14,8 +15,8 @@ from shared.audio.level import peak_dbfs
 from shared.contracts import Window
 from tests.faults.bad_inputs import SPEECH_WAV
 from tests.support.wer import wer
-from worker.level import TARGET_PEAK_DBFS, raised
-from worker.shortfall import TOLERANCE_S, audio_end_s
+from worker.pre.level import TARGET_PEAK_DBFS, raised
+from worker.pre.shortfall import TOLERANCE_S, audio_end_s
 
 PASSAGE = (SPEECH_WAV.parent / "speech.txt").read_text()
 

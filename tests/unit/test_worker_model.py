@@ -1,7 +1,7 @@
 import pytest
 
-from worker import transcriber
-from worker.transcriber import pick_device, resolve_model
+from worker.engines import whisper as transcriber
+from worker.engines.whisper import pick_device, resolve_model
 
 
 def test_bundled_model_resolves_to_a_ctranslate2_folder() -> None:

@@ -1,5 +1,6 @@
-"""worker/quiet.py: which windows skip the model. Only windows with no speech in them may: digital silence and a
-recorder's dither. Quiet speech above the floor is raised and heard (worker/level.py), checked with the real tiny.en."""
+"""worker/pre/quiet.py: which windows skip the model. Only windows with no speech in them may: digital silence and a
+recorder's dither. Quiet speech above the floor is raised and heard (worker/pre/level.py), checked with the real
+tiny.en."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import soundfile as sf
 
 from shared.contracts import Window
 from tests.support import recording
-from worker.quiet import QUIET_PEAK_DBFS, is_quiet
-from worker.transcriber import Transcriber
+from worker.engines.whisper import Transcriber
+from worker.pre.quiet import QUIET_PEAK_DBFS, is_quiet
 
 SPEECH = Path(__file__).resolve().parent.parent / "data" / "speech_16k_mono.wav"
 

@@ -1,5 +1,5 @@
 // Log alerts on the service's own telemetry in Application Insights: jobs failing, segments waiting too long for a
-// GPU, segment messages given up. Each rule's query names metrics from shared/telemetry_names.py, and
+// GPU, segment messages given up. Each rule's query names metrics from shared/telemetry/names.py, and
 // tests/unit/test_workbook.py checks them against it (tests/support/kql.py); docs/observability.md, "Alerts", says
 // why these three and these thresholds. Counts come from metrics, which the exporter never samples.
 //
@@ -34,7 +34,7 @@ param queueWaitSeconds int = 900
 @maxValue(14)
 param stalledAfterMinutes int = 10
 
-// Metric names (shared/telemetry_names.py, Metric).
+// Metric names (shared/telemetry/names.py, Metric).
 var jobsCompleted = 'transcription.jobs.completed'
 var jobsFailed = 'transcription.jobs.failed'
 var queueWait = 'transcription.segment.queue_wait'

@@ -170,7 +170,7 @@ resource segmentJobsPoison 'Microsoft.Storage/storageAccounts/queueServices/queu
   name: '${queues.segmentJobs}-poison'
 }
 
-// functions/batch_cleanup.py: ends and purges a finished job's batch sub-orchestrations (the app's queue role on
+// functions/pipeline/batch_cleanup.py: ends and purges a finished job's batch sub-orchestrations (the app's queue role on
 // this account covers it).
 resource batchCleanup 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueService

@@ -215,7 +215,7 @@ resource job 'Microsoft.App/jobs@2025-01-01' = {
             { name: 'TRANSCRIBE_DEADLINE_S', value: string(replicaTimeoutSeconds - deadlineMarginSeconds) }
             { name: 'TRANSCRIBE_MODEL', value: '/opt/models/${modelName}' }
             { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
-            // Local auth is off: shared/telemetry.py exports with the identity this names (the Functions convention).
+            // Local auth is off: shared/telemetry/setup.py exports with the identity this names (the Functions convention).
             { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${workerClientId};Authorization=AAD' }
           ]
         }
