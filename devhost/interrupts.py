@@ -11,7 +11,9 @@ run; :func:`deferred` holds it back while the stack is being stopped, so the sto
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 from collections.abc import Iterator
 from types import FrameType
 
@@ -75,6 +77,16 @@ def deferred() -> Iterator[None]:
         if not _State.deferring and _State.received is not None and not _State.raised:
             _State.raised = True
             raise Interrupted(_State.received)
+
+
+def leave(code: int) -> None:
+    """Exit with ``code``; after a signal at once, without waiting for threads still in an upload (what the command
+    started has been stopped by then). Shared by ``devhost.transcribe_command`` and ``devhost.transcribe_local``."""
+    if received() is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def reset() -> None:

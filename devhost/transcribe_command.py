@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import signal
 import sys
 
@@ -39,14 +38,5 @@ def _stop_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
-def leave(code: int) -> None:
-    """Exit with ``code``; after a signal at once, without waiting for threads still in an upload."""
-    if interrupts.received() is not None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
-
-
 if __name__ == "__main__":
-    leave(run())
+    interrupts.leave(run())

@@ -593,6 +593,4 @@ def print_timings(folder: Path, job_id: str) -> None:
 
 
 if __name__ == "__main__":
-    from devhost.transcribe_command import leave
-
-    leave(main())
+    interrupts.leave(main())

@@ -22,6 +22,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(SecretScan(), "secret-scan")
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The factor the session's stack deadlines were scaled by, when a test asked for it."""
+    from tests.support import speed
+
+    if speed.slowdown.cache_info().currsize:
+        terminalreporter.write_line(f"stack deadlines scaled by {speed.slowdown():.1f}x (tests/support/speed.py)")
+
+
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests must not depend on a developer's TRANSCRIBE_* or storage variables (nor on the worker settings an

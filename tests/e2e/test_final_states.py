@@ -18,6 +18,7 @@ from azure.storage.blob import BlobBlock, BlobClient
 
 from devhost.stack import LocalStack
 from shared.blocks import block_name
+from tests.support.speed import scaled
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 HOOK = "/runtime/webhooks/durabletask/instances"
@@ -74,6 +75,7 @@ def settle(seconds: float = 3.0) -> None:
 
 
 def wait_for(api: httpx.Client, job_id: str, status: str, timeout_s: float = 30) -> dict[str, Any]:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         body = job(api, job_id).json()
@@ -145,7 +147,7 @@ def test_an_orchestration_terminated_from_outside_leaves_no_job_running(api: htt
         f"{stack.base_url}{HOOK}/{job_id}/terminate", params={**stack.durable_params, "reason": "operator"}
     )
     assert terminate.status_code == 202
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + scaled(15)
     while (response := job(api, job_id)).status_code == 202:
         assert time.monotonic() < deadline, "the job still says it is running"
         time.sleep(0.2)

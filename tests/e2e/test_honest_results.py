@@ -30,6 +30,7 @@ from devhost.stack import LocalStack
 from shared.contracts import Transcript
 from tests.faults import bad_inputs
 from tests.faults.support import blobs
+from tests.support.speed import scaled
 from tests.support.wer import wer, words
 
 pytestmark = pytest.mark.slow
@@ -82,7 +83,7 @@ def _finished(stack: LocalStack, path: Path, audio_stream: int | None = None) ->
     api = TranscriptionApi(stack.base_url, stack.function_key)
     try:
         job_id = upload_file(api, path, audio_stream=audio_stream).job_id
-        deadline = time.monotonic() + JOB_TIMEOUT_S
+        deadline = time.monotonic() + scaled(JOB_TIMEOUT_S)
         while True:
             done, body, _ = api.get_job(job_id)
             if done:

@@ -39,6 +39,7 @@ from shared.jobs.records import JobStatus
 from shared.jobs.store import JobStore
 from tests.support import recording
 from tests.support.fidelity import E2E_TOLERANCES, WER_TOLERANCE, compare, problems
+from tests.support.speed import scaled
 from tests.support.wer import errors, words
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -94,6 +95,7 @@ def transcribe(stack: LocalStack, path: Path, timeout_s: float = 180) -> tuple[d
 
 
 def wait_done(stack: LocalStack, job_id: str, timeout_s: float) -> dict[str, Any]:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=stack.base_url, params=stack.durable_params, timeout=30) as http:
         while time.monotonic() < deadline:
@@ -229,7 +231,7 @@ def test_a_worker_killed_mid_segment_does_not_stop_the_job(pipeline: LocalStack)
     api = TranscriptionApi(pipeline.base_url, pipeline.function_key)
     job_id = upload_file(api, DATA / "long.flac").job_id
     api.close()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + scaled(60)
     while "segment started" not in victim.log_tail(20):
         assert time.monotonic() < deadline, "the worker never took a segment"
         time.sleep(0.05)
@@ -255,7 +257,7 @@ def test_an_upload_overwritten_mid_job_does_not_change_the_transcript(pipeline: 
     audio = (DATA / "long.flac").read_bytes()
     blob.stage_block(block_name(0), audio)
     blob.commit_block_list([BlobBlock(block_name(0))])
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + scaled(60)
     while not _started(pipeline, job_id):
         assert time.monotonic() < deadline, "no segment started"
         time.sleep(0.05)
@@ -282,7 +284,7 @@ def test_a_canceled_job_stops_and_workers_skip_its_segments(pipeline: LocalStack
     job_id = upload_file(api, DATA / "long.flac").job_id
     api.close()
     with httpx.Client(base_url=pipeline.base_url, params=pipeline.durable_params, timeout=30) as http:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + scaled(60)
         while _stage(http, job_id) != "transcribing":  # its segments are on the queue
             assert time.monotonic() < deadline
             time.sleep(0.05)
@@ -293,7 +295,7 @@ def test_a_canceled_job_stops_and_workers_skip_its_segments(pipeline: LocalStack
         status = wait_done(pipeline, job_id, timeout_s=30)
     assert status["runtimeStatus"] == "Terminated"
     skipped = f"skipping a segment of a finished job job_id={job_id}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + scaled(60)
     while skipped not in "".join(w.log_tail(400) for w in pipeline.workers):
         assert time.monotonic() < deadline, "no worker skipped the canceled job's queued segments"
         time.sleep(0.2)
@@ -325,7 +327,7 @@ def test_a_cancel_stops_a_segment_that_is_already_running(tmp_path: Path) -> Non
             job_id = upload_file(api, path).job_id
         finally:
             api.close()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + scaled(60)
         while not _started(stack, job_id):
             assert time.monotonic() < deadline, "the worker never took a segment"
             time.sleep(0.1)

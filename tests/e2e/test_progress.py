@@ -17,6 +17,7 @@ from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
 from shared.jobs.inflight import inflight_prefix
+from tests.support.speed import scaled
 
 CLIP = Path(__file__).resolve().parent.parent / "data" / "long.flac"
 
@@ -30,7 +31,7 @@ def test_audio_done_moves_before_the_segment_finishes() -> None:
         seen: list[tuple[int, float]] = []
         headers = {"x-functions-key": stack.function_key}
         with httpx.Client(base_url=stack.base_url, headers=headers, timeout=30) as http:
-            deadline = time.monotonic() + 240
+            deadline = time.monotonic() + scaled(240)
             while True:
                 response = http.get(f"/api/jobs/{job_id}")
                 if response.status_code == 200:

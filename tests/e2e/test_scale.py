@@ -1,9 +1,10 @@
-"""Thousands of segments in one job through the one-machine host: the orchestration stays linear and bounded.
+"""Many segments in one job through the one-machine host: the orchestration stays linear and bounded.
 
 The real app, host, queues and worker loop; only the transcription is left out (``tests/support/noop_worker.py``),
-since the model is beside the point here. A 2,000 s silent WAV cut into 1 s windows makes 2,000 segments, ten
-batches of 200. Three segments' first attempts vanish (as when a worker's report is lost), so one batch must
-redispatch them after its no-progress deadline. A second job is canceled while its batches run.
+since the model is beside the point here. A 1,000 s silent WAV cut into 1 s windows makes 1,000 segments, ten
+batches of 100 (the cost per segment at 10,000 is ``bench/scale.py``'s). Three segments' first attempts vanish (as
+when a worker's report is lost), so one batch must redispatch them after its no-progress deadline. A second job is
+canceled while its batches run.
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ from client.uploads import upload_file
 from devhost.stack import LocalStack
 from functions.pipeline.batches import batch_instance_id
 from tests.support.silence import silent_wav
+from tests.support.speed import scaled
 
 HOOK = "/runtime/webhooks/durabletask/instances"
-SWALLOWED = (1000, 1001, 1002)  # batch 5
+# Was 2,000 in batches of 200: the same ten batches, redispatch and bounds at half the host time.
+SEGMENTS = 1000
+SWALLOWED = (500, 501, 502)  # batch 5
 ENV = {
     "TRANSCRIBE_SEGMENT_WINDOW_S": "1",
     "TRANSCRIBE_SEGMENT_MIN_WINDOW_S": "1",
     "TRANSCRIBE_SEGMENT_OVERLAP_S": "0.1",
     "TRANSCRIBE_EXPECTED_WORKERS": "3",
     "TRANSCRIBE_SEGMENT_TIMEOUT_S": "15",
-    "TRANSCRIBE_SEGMENT_BATCH_SIZE": "200",  # ten batches of 200 (the default is 50: fewer, larger batches here)
+    "TRANSCRIBE_SEGMENT_BATCH_SIZE": "100",  # ten batches of 100 (the default is 50: fewer, larger batches here)
 }
 CUSTOM_STATUS_LIMIT = 16 * 1024  # Durable's limit on a custom status (the host enforces it too)
 
@@ -86,6 +90,7 @@ def _start(stack: LocalStack, path: Path) -> str:
 
 
 def _wait(stack: LocalStack, job_id: str, timeout_s: float, until: set[str]) -> dict[str, Any]:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=stack.base_url, headers={"x-functions-key": stack.function_key}, timeout=60) as http:
         while time.monotonic() < deadline:
@@ -97,8 +102,8 @@ def _wait(stack: LocalStack, job_id: str, timeout_s: float, until: set[str]) -> 
     raise AssertionError(f"job {job_id} did not reach {until} in {timeout_s:.0f} s")
 
 
-def test_two_thousand_segments_complete_with_a_redispatch(stack: LocalStack, tmp_path: Path) -> None:
-    job_id = _start(stack, silent_wav(tmp_path / "long-silence.wav", 2000))
+def test_a_thousand_segments_complete_with_a_redispatch(stack: LocalStack, tmp_path: Path) -> None:
+    job_id = _start(stack, silent_wav(tmp_path / "long-silence.wav", SEGMENTS))
     watcher = Watcher(stack, job_id)
     watcher.start()
     try:
@@ -108,10 +113,10 @@ def test_two_thousand_segments_complete_with_a_redispatch(stack: LocalStack, tmp
         watcher.join()
     assert job["status"] == "completed", job
     # Every segment counted once: progress never passed the total, and ended exactly at it.
-    assert max(watcher.done_counts) <= 2000 and watcher.done_counts == sorted(watcher.done_counts)
+    assert max(watcher.done_counts) <= SEGMENTS and watcher.done_counts == sorted(watcher.done_counts)
     blobs = BlobServiceClient.from_connection_string(stack.connection_string)
     names = [b.name for b in blobs.get_container_client("segments").list_blobs(name_starts_with=f"{job_id}/")]
-    assert len([n for n in names if "/inflight/" not in n]) == 2000  # one result each (beside each taken mark)
+    assert len([n for n in names if "/inflight/" not in n]) == SEGMENTS  # one result each (beside each taken mark)
     logs = "\n".join(w.log_tail(100_000) for w in stack.workers)
     assert sum(f"swallowed job_id={job_id}" in line for line in logs.splitlines()) == len(SWALLOWED)
     assert watcher.largest_custom_status < CUSTOM_STATUS_LIMIT / 4  # bounded whatever the segment count
@@ -124,13 +129,13 @@ def test_two_thousand_segments_complete_with_a_redispatch(stack: LocalStack, tmp
 
 
 def test_a_cancel_in_the_middle_ends_the_job_and_its_batches(stack: LocalStack, tmp_path: Path) -> None:
-    job_id = _start(stack, silent_wav(tmp_path / "cancel-me.wav", 900))  # 900 segments, 5 batches
+    job_id = _start(stack, silent_wav(tmp_path / "cancel-me.wav", 450))  # 450 segments, 5 batches
     headers = {"x-functions-key": stack.function_key}
     with httpx.Client(base_url=stack.base_url, headers=headers, timeout=60) as http:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + scaled(300)
         while True:
             job = http.get(f"/api/jobs/{job_id}").json()
-            if (job.get("progress") or {}).get("segments_done", 0) >= 250:
+            if (job.get("progress") or {}).get("segments_done", 0) >= 125:
                 break
             assert job["status"] not in ("completed", "failed"), job
             assert time.monotonic() < deadline, "the job never got going"
@@ -140,7 +145,7 @@ def test_a_cancel_in_the_middle_ends_the_job_and_its_batches(stack: LocalStack, 
     assert job["status"] == "canceled"
     _assert_batches_gone(stack, job_id, 5)
     jobs_queue = QueueClient.from_connection_string(stack.connection_string, "segment-jobs")
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + scaled(60)
     while jobs_queue.get_queue_properties().approximate_message_count:  # workers skip the rest
         assert time.monotonic() < deadline, "segments of the canceled job stayed queued"
         time.sleep(0.5)
@@ -149,7 +154,7 @@ def test_a_cancel_in_the_middle_ends_the_job_and_its_batches(stack: LocalStack, 
 def _assert_batches_gone(stack: LocalStack, job_id: str, batches: int) -> None:
     """Every batch ended and its history purged (404), within the clean-up's time."""
     with httpx.Client(base_url=stack.base_url, params=stack.durable_params, timeout=30) as http:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + scaled(60)
         for k in range(batches):
             while (code := http.get(f"{HOOK}/{batch_instance_id(job_id, k)}").status_code) != 404:
                 assert time.monotonic() < deadline, f"batch {k} still there ({code})"

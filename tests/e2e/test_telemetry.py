@@ -40,6 +40,7 @@ from shared.telemetry.names import (
     Span,
     span_names,
 )
+from tests.support.speed import scaled
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -88,6 +89,7 @@ class Run:
 
 
 def _wait(api: TranscriptionApi, job_id: str, timeout_s: float = 180) -> tuple[bool, dict[str, Any] | str]:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -125,7 +127,7 @@ def _run_jobs(stack: LocalStack, receiver: Receiver, token: str) -> tuple[str, s
     httpx.get(
         f"{stack.base_url}/runtime/webhooks/durabletask/instances/{created['job_id']}", params=stack.durable_params
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + scaled(30)
     while len(receiver.headers_seen) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     return created["job_id"], failed["job_id"], code

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from devhost.processes import free_port
+from tests.support.speed import scaled
 from tests.support.transcribe_command import Command, kill_leftovers, long_recording, sandbox_script
 from tests.support.wer import wer
 
@@ -54,14 +55,14 @@ def test_an_interrupted_run_resumes_and_finishes(tmp_path: Path) -> None:
     runs, out = tmp_path / "runs", tmp_path / "out"
     first = _script([str(CLIP), "--workers", "1", "--window", "20", "--out", str(out)], runs)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + scaled(180)
         while not any(json.loads(p.read_text()).get("job_id") for p in runs.glob("*/run.json")):
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline, "the run never created its job"
             time.sleep(0.2)
         time.sleep(0.5)  # early in the job (mid-upload or mid-transcription: both must resume), even on a fast CPU
         first.send_signal(signal.SIGINT)
-        _, err = first.communicate(timeout=60)
+        _, err = first.communicate(timeout=scaled(60))
     finally:
         if first.poll() is None:
             first.kill()
@@ -72,7 +73,7 @@ def test_an_interrupted_run_resumes_and_finishes(tmp_path: Path) -> None:
     job_id = json.loads((folder / "run.json").read_text())["job_id"]
 
     second = _script(["--resume", str(folder)], runs)
-    text, err = second.communicate(timeout=300)
+    text, err = second.communicate(timeout=scaled(300))
     assert second.returncode == 0, err
     assert "Traceback" not in err
     assert f"Job {job_id}:" in err  # the same job, finished
@@ -82,7 +83,7 @@ def test_an_interrupted_run_resumes_and_finishes(tmp_path: Path) -> None:
 
 def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     result = _script(["--resume", str(tmp_path)], tmp_path / "runs")
-    _, err = result.communicate(timeout=60)
+    _, err = result.communicate(timeout=scaled(60))
     assert result.returncode == 2 and "is not the folder of an interrupted run" in err and "Traceback" not in err
 
 
@@ -94,7 +95,7 @@ def test_a_stack_kept_by_scripts_up_is_used_and_resumed_on(tmp_path: Path) -> No
     )
     state_path = runs / "stack.json"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + scaled(180)
         while not state_path.exists():
             assert up.poll() is None, up.communicate()
             assert time.monotonic() < deadline, "scripts/up never wrote its state"
@@ -103,7 +104,7 @@ def test_a_stack_kept_by_scripts_up_is_used_and_resumed_on(tmp_path: Path) -> No
         state = json.loads(state_path.read_text())
 
         first = _script([str(SPEECH), "--out", str(out)], runs)
-        text, err = first.communicate(timeout=180)
+        text, err = first.communicate(timeout=scaled(180))
         assert first.returncode == 0, err
         assert f"Reusing the stack from scripts/up at {state['base_url']}" in err
         assert "Starting the local stack" not in err
@@ -126,13 +127,13 @@ def test_a_stack_kept_by_scripts_up_is_used_and_resumed_on(tmp_path: Path) -> No
         saved |= {"job_id": job_id, "stack_id": state["id"]}
         (folder / "run.json").write_text(json.dumps(saved))
         resumed = _script(["--resume", str(folder)], runs)
-        again, err = resumed.communicate(timeout=120)
+        again, err = resumed.communicate(timeout=scaled(120))
         assert resumed.returncode == 0, err
         assert "Reusing the stack from scripts/up" in err and f"Job {job_id}:" in err
         assert again == text and not folder.exists()
     finally:
         up.send_signal(signal.SIGTERM)
-        log = up.communicate(timeout=60)[0].decode(errors="replace")
+        log = up.communicate(timeout=scaled(60))[0].decode(errors="replace")
     assert up.returncode == 0, log
     assert not state_path.exists()  # removed on the way out
 
@@ -159,7 +160,7 @@ def test_on_the_warm_stack_a_stop_a_cancel_an_odd_name_and_the_stacks_end(tmp_pa
     state_path = runs / "stack.json"
     commands: list[Command] = []
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + scaled(180)
         while not state_path.exists():
             assert up.poll() is None and time.monotonic() < deadline, "scripts/up never wrote its state"
             time.sleep(0.2)
@@ -207,7 +208,7 @@ def test_on_the_warm_stack_a_stop_a_cancel_an_odd_name_and_the_stacks_end(tmp_pa
         commands.append(orphan)
         folder = _job_started(runs, orphan, set())
         up.send_signal(signal.SIGTERM)
-        assert up.wait(timeout=60) == 0
+        assert up.wait(timeout=scaled(60)) == 0
         assert orphan.finish(timeout_s=60) == 1, orphan.err
         assert f"the stack from scripts/up at {state['base_url']} stopped" in orphan.err, orphan.err
         assert f"resume with: scripts/transcribe --resume {folder}" in orphan.err and "Traceback" not in orphan.err
@@ -217,5 +218,5 @@ def test_on_the_warm_stack_a_stop_a_cancel_an_odd_name_and_the_stacks_end(tmp_pa
                 command.kill()
         if up.poll() is None:
             up.send_signal(signal.SIGTERM)
-            up.wait(timeout=60)
+            up.wait(timeout=scaled(60))
         kill_leftovers(runs)

@@ -19,6 +19,7 @@ import pytest
 from client.api import TranscriptionApi
 from client.uploads import upload_file
 from devhost.stack import LocalStack
+from tests.support.speed import scaled
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -70,7 +71,7 @@ def test_signed_event_is_delivered_after_retries(stack: LocalStack) -> None:
         secret = created["webhook_secret"]
         assert secret.startswith("whsec_")
         upload_file(api, DATA / "speech.opus", resume_job_id=created["job_id"])
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + scaled(120)
         while len(receiver.received) < 3:
             assert time.monotonic() < deadline, f"only {len(receiver.received)} deliveries"
             time.sleep(0.2)
@@ -114,7 +115,7 @@ def test_a_failed_job_sends_the_failed_event(stack: LocalStack) -> None:
             {"filename": path.name, "size_bytes": path.stat().st_size, "callback_url": receiver.url}
         )
         upload_file(api, path, resume_job_id=created["job_id"])
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + scaled(60)
         while not receiver.received:
             assert time.monotonic() < deadline, "no webhook for the failed job"
             time.sleep(0.2)

@@ -24,6 +24,7 @@ from client.uploads import upload_file
 from devhost.stack import LocalStack
 from shared.jobs.records import JobRecord
 from shared.jobs.store import JobStore
+from tests.support.speed import scaled
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 HOOK = "/runtime/webhooks/durabletask/instances"
@@ -67,6 +68,7 @@ def durable_status(stack: LocalStack, instance_id: str) -> dict[str, Any] | None
 
 def wait_done(stack: LocalStack, job_id: str, timeout_s: float) -> dict[str, Any]:
     """The orchestration's final status (the durable API answers 200 only once it has ended)."""
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=stack.base_url, params=stack.durable_params, timeout=30) as http:
         while time.monotonic() < deadline:
@@ -81,6 +83,7 @@ def wait_done(stack: LocalStack, job_id: str, timeout_s: float) -> dict[str, Any
 
 
 def wait_for(what: str, check: Any, timeout_s: float, every_s: float = 0.05) -> Any:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     while True:
         value = check()
@@ -127,6 +130,7 @@ def queue_counts(stack: LocalStack) -> dict[str, int]:
 def assert_queues_drain(stack: LocalStack, timeout_s: float = 30.0, expect: dict[str, int] | None = None) -> None:
     """Every queue empties (bar ``expect``): clean-up messages are taken within a second or two of a job's end."""
     expect = expect or {}
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     while True:
         counts = {name: n for name, n in queue_counts(stack).items() if n != expect.get(name, 0)}
@@ -140,6 +144,7 @@ def assert_orchestrations_end(stack: LocalStack, timeout_s: float = 30.0) -> Non
     """Every orchestration ends: a job's record reaches its final status before its orchestration returns (the
     status is one of its last activities), so one looked at the instant its job ended may still be Running for a
     moment. One still running after ``timeout_s`` is a leak."""
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     while True:
         running = [i["instanceId"] for i in instances(stack) if i["runtimeStatus"] in ("Running", "Pending")]

@@ -31,6 +31,7 @@ from client.uploads import upload_file
 from devhost.stack import LocalStack
 from tests.faults.storage_proxy import StorageProxy
 from tests.support.silence import silent_wav
+from tests.support.speed import scaled
 from tests.support.wer import words
 
 pytestmark = pytest.mark.slow  # each case runs a job through a fault of several seconds
@@ -119,6 +120,7 @@ def _job(http: httpx.Client, job_id: str) -> dict[str, Any]:
 
 
 def _wait_progress(faulty: Faulty, job_id: str, done: int, timeout_s: float = 60) -> None:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     with faulty.http() as http:
         while time.monotonic() < deadline:
@@ -131,6 +133,7 @@ def _wait_progress(faulty: Faulty, job_id: str, done: int, timeout_s: float = 60
 
 
 def _wait_final(faulty: Faulty, job_id: str, timeout_s: float) -> dict[str, Any]:
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     with faulty.http() as http:
         while time.monotonic() < deadline:
@@ -308,6 +311,7 @@ def _empty_wal(database: Path) -> None:
 
 def _wait_for_host_to_say(faulty: Faulty, text: str, timeout_s: float) -> None:
     assert faulty.stack.devhost is not None
+    timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
     deadline = time.monotonic() + timeout_s
     while text not in faulty.stack.devhost.log_path.read_text(errors="replace"):
         assert time.monotonic() < deadline, f"the host never logged {text!r}"

@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.speed import scaled
+
 ROOT = Path(__file__).resolve().parents[2]
 LINKED = (".venv", "node_modules", "client", "devhost", "functions", "shared", "worker", "function_app.py", "host.json")
 
@@ -87,6 +89,7 @@ class Command:
         return "".join(self.lines)
 
     def wait_for(self, text: str, timeout_s: float) -> None:
+        timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
         deadline = time.monotonic() + timeout_s
         while text not in self.err:
             assert self.process.poll() is None, f"exited {self.process.returncode} before {text!r}:\n{self.err}"
@@ -96,6 +99,7 @@ class Command:
     def wait_catching(self, signum: int, timeout_s: float = 30.0) -> None:
         """Until the command's own process catches ``signum`` (the script has set its trap): a signal before that
         reaches a process that is not yet the command (forked, not yet the script), which nothing can answer for."""
+        timeout_s = scaled(timeout_s)  # tests/support/speed.py: this machine's pace
         deadline = time.monotonic() + timeout_s
         while not _catches(self.process.pid, signum):
             assert self.process.poll() is None, f"exited {self.process.returncode}:\n{self.err}"
@@ -107,9 +111,9 @@ class Command:
         os.killpg(self.process.pid, signum)
 
     def finish(self, timeout_s: float) -> int:
-        """Its exit status; killed (the whole group) if it has not exited within ``timeout_s``."""
+        """Its exit status; killed (the whole group) if it has not exited within ``timeout_s`` (scaled)."""
         try:
-            code = self.process.wait(timeout=timeout_s)
+            code = self.process.wait(timeout=scaled(timeout_s))
         except subprocess.TimeoutExpired:
             self.kill()
             raise
