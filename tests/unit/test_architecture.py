@@ -73,3 +73,18 @@ def test_git_ignores_no_module_of_the_product() -> None:
         ["git", "check-ignore", "--no-index", *modules], cwd=ROOT, capture_output=True, text=True, check=False
     ).stdout.split()
     assert ignored == []
+
+
+def test_the_function_apps_package_leaves_out_none_of_its_modules() -> None:
+    """``azd deploy`` packages the app without what ``.funcignore`` names (gitignore syntax, so a bare ``transcripts``
+    matched ``shared/transcripts/`` too and the deployed app could not import its writer)."""
+    shipped = ["function_app.py", "host.json", "requirements.txt", "functions", "shared"]
+    left_out = subprocess.run(
+        ["git", "ls-files", "--cached", "--ignored", "--exclude-from=.funcignore", "--", *shipped],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert left_out == []
+    assert (ROOT / "shared/transcripts/writer.py").exists()
