@@ -84,7 +84,7 @@ def child(spawned: float, args: argparse.Namespace) -> dict[str, Any]:
         if not firsts:
             firsts.append(time.time() - spawned)
 
-    segments = transcriber.transcribe(samples, window, None, on_progress=progress).segments
+    segments = transcriber.transcribe(samples, window, on_progress=progress).segments
     stamp("window")
     stamps["first"] = round(firsts[0], 3) if firsts else stamps["window"]
     return {"batch_size": spec.batch_size, "segments": len(segments), **stamps, "peak_rss_mib": peak_rss_mib()}

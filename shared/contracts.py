@@ -8,7 +8,7 @@ start of a window.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,7 +66,11 @@ class SegmentJob(_Contract):
     audio: AudioInfo
     window: Window
     model: str
-    language: str | None = None
+    language: str | None = Field(default=None, description="the language to force (None: detect)")
+    language_candidates: list[str] | None = Field(
+        default=None, description="detect among these only (shared/languages.py); None: among all the model knows"
+    )
+    task: Literal["transcribe", "translate"] = "transcribe"
     beam_size: int = 5
     vad_filter: bool = True
     result_container: str
@@ -89,6 +93,10 @@ class Word(_Contract):
     end: float
     word: str
     probability: float
+    language: str | None = Field(default=None, description="the language of the stretch this word was decoded in")
+    language_probability: float | None = Field(
+        default=None, description="how sure the detection was (None: the language was forced or the model knows one)"
+    )
 
 
 class Segment(_Contract):
@@ -98,6 +106,10 @@ class Segment(_Contract):
     words: list[Word]
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    language: str | None = Field(default=None, description="the language this stretch was decoded in")
+    language_probability: float | None = Field(
+        default=None, description="how sure the detection was (None: the language was forced or the model knows one)"
+    )
 
     def with_words(self, words: list[Word]) -> Segment:
         """This segment cut down to ``words`` (some of its own, in order): times and text follow the words."""
@@ -152,6 +164,13 @@ class SegmentResult(_Contract):
     worker_id: str
 
 
+class LanguageSeconds(_Contract):
+    """How much of the speech was in one language: the seconds its segments cover."""
+
+    language: str
+    seconds: float
+
+
 class SegmentDone(_Contract):
     """A message on ``segment-results``: the worker's report; the orchestrator turns it into an event."""
 
@@ -164,6 +183,9 @@ class SegmentDone(_Contract):
     error_message: str | None = None
     audio_s: float = 0.0
     transcribe_s: float = 0.0
+    languages: dict[str, float] = Field(
+        default_factory=dict, description="seconds of this window's kept speech in each language heard"
+    )
     traceparent: str | None = Field(default=None, description="W3C trace context of the worker's segment span")
     reply_to: str | None = Field(default=None, description="the orchestration to tell (the job's, when not set)")
 
@@ -173,7 +195,13 @@ class Transcript(_Contract):
 
     job_id: str
     filename: str
-    language: str | None
+    language: str | None = Field(description="the language most of the speech was in")
+    languages: list[LanguageSeconds] = Field(
+        default_factory=list, description="every language heard, with the seconds of speech in it, most first"
+    )
+    task: Literal["transcribe", "translate"] = Field(
+        default="transcribe", description="translate: the text is Whisper's English translation of the speech"
+    )
     duration_s: float
     model: str
     text: str

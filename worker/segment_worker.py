@@ -41,7 +41,8 @@ from shared.jobs.records import JobStatus
 from shared.jobs.store import JobStore
 from shared.telemetry import job_metrics, tracing
 from shared.telemetry.names import Attr, Span
-from worker.engines.base import Heard, Stopped, TranscriptionEngine
+from shared.transcripts.languages import seconds_by_language
+from worker.engines.base import Heard, Languages, Stopped, TranscriptionEngine
 from worker.pre.quiet import is_quiet
 from worker.pre.shortfall import audio_end_s
 
@@ -383,7 +384,7 @@ class SegmentWorker:
                 heard = self.transcriber.transcribe(
                     samples,
                     job.window,
-                    job.language,
+                    _languages(job),
                     job.beam_size,
                     job.vad_filter,
                     keep_going=self._still_wanted(job),
@@ -446,6 +447,7 @@ class SegmentWorker:
             error_message=error[:MAX_ERROR_CHARS] if error else None,  # a queue message is 64 KiB at most
             audio_s=round(job.window.end_s - job.window.start_s, 3) if ok else 0.0,
             transcribe_s=result.transcribe_s if result else 0.0,
+            languages=seconds_by_language(result.segments, job.window) if result else {},
             traceparent=tracing.current_traceparent(),
             reply_to=job.reply_to,
         )
@@ -477,6 +479,12 @@ class SegmentWorker:
 
 def _text(content: Any) -> str:
     return content.decode() if isinstance(content, bytes | bytearray) else str(content)
+
+
+def _languages(job: SegmentJob) -> Languages:
+    """What the job asked the engine for (checked against the model when the job was created)."""
+    candidates = tuple(job.language_candidates) if job.language_candidates else None
+    return Languages(forced=job.language, candidates=candidates, task=job.task)
 
 
 def _audio_s(job: SegmentJob) -> float:

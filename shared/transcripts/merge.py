@@ -20,6 +20,7 @@ from azure.storage.blob import ContainerClient
 
 from shared.azure.paths import segment_result_blob
 from shared.contracts import AudioInfo, SegmentResult
+from shared.transcripts.languages import add_seconds, seconds_by_language, summary
 from shared.transcripts.stitching import stitch_stream
 from shared.transcripts.untranscribed import Untranscribed
 from shared.transcripts.warnings import Findings
@@ -36,6 +37,7 @@ class MergeJob:
     filename: str
     model: str
     language: str | None
+    task: str = "transcribe"
 
 
 def merge(
@@ -48,20 +50,26 @@ def merge(
 ) -> dict[str, Any]:
     """Stitch ``count`` results from ``segments`` into the transcripts in ``results``; returns the job's summary."""
     heard, unheard, findings = _Heard(), Untranscribed(audio.duration_s), Findings(audio)
+    spoken: dict[str, float] = {}  # seconds per language, at most one entry per language Whisper knows
     writer = TranscriptWriter(results, job.job_id)
     results_in_order = heard.track(_in_order(segments, job.job_id, count), unheard, findings)
     for segment in stitch_stream(results_in_order, audio.duration_s):
         writer.add(segment)
+        add_seconds(spoken, seconds_by_language([segment]))
         for span in unheard.passed(segment):
             writer.add_untranscribed(span)
     for span in unheard.rest():
         writer.add_untranscribed(span)
-    language, model = heard.language() or job.language, heard.model(job.model)
+    languages = summary(spoken)
+    language = languages[0].language if languages else heard.language() or job.language
+    model = heard.model(job.model)
     duration, warnings = findings.duration_s(), findings.warnings(writer.words)
     head = {
         "job_id": job.job_id,
         "filename": job.filename,
         "language": language,
+        "languages": [entry.model_dump() for entry in languages],
+        "task": job.task,
         "duration_s": duration,
         "model": model,
     }
@@ -79,6 +87,8 @@ def merge(
     return {
         "duration_s": duration,
         "language": language,
+        "languages": [entry.model_dump() for entry in languages],
+        "task": job.task,
         "model": model,
         "segments": writer.segments,
         "words": writer.words,

@@ -29,6 +29,6 @@ def test_cuda_float16_transcribes_like_cpu_int8() -> None:
     window = Window(index=0, start_s=0.0, end_s=len(samples) / rate, keep_start_s=0.0, keep_end_s=len(samples) / rate)
     gpu = Transcriber(ModelSpec("tiny.en", "auto"))
     assert (gpu.device, gpu.compute_type) == ("cuda", "float16")
-    segments = gpu.transcribe(samples, window, "en").segments
+    segments = gpu.transcribe(samples, window).segments
     text = " ".join(s.text for s in segments)
     assert wer((DATA / "speech.txt").read_text(), text) < 0.2

@@ -73,7 +73,7 @@ def transcribed(
     model: Transcriber, samples: Any, window: Window, job_id: str, worker_id: str, start_in_pause: bool = True
 ) -> SegmentResult:
     """One window's samples through the model, as the worker's result (no language given: a job's default)."""
-    heard = model.transcribe(samples, window, None, start_in_pause=start_in_pause)
+    heard = model.transcribe(samples, window, start_in_pause=start_in_pause)
     return SegmentResult(
         job_id=job_id,
         index=window.index,

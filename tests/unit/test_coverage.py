@@ -126,7 +126,7 @@ def window(samples: Any) -> Window:
 def test_an_utterance_a_broken_decoder_always_drops_is_reported_not_hidden() -> None:
     samples, utterances = real()
     lost = utterances[2]
-    heard = scripted(lambda u, _: u is lost).transcribe(samples, window(samples), "en", start_in_pause=False)
+    heard = scripted(lambda u, _: u is lost).transcribe(samples, window(samples), start_in_pause=False)
     assert [s.text for s in heard.segments] == [u.reference for u in utterances if u is not lost]
     assert heard.untranscribed, "a lost utterance must be reported"
     reported = sum(min(s.end, lost.end) - max(s.start, lost.start) for s in heard.untranscribed)
@@ -137,7 +137,7 @@ def test_an_utterance_a_broken_decoder_always_drops_is_reported_not_hidden() -> 
 def test_an_utterance_dropped_on_the_first_pass_is_decoded_again_and_put_in_its_place() -> None:
     samples, utterances = real()
     heard = scripted(lambda u, n: u is utterances[1] and n == 1).transcribe(
-        samples, window(samples), "en", start_in_pause=False
+        samples, window(samples), start_in_pause=False
     )
     assert [s.text for s in heard.segments] == [u.reference for u in utterances]
     assert heard.untranscribed == []
@@ -147,7 +147,7 @@ def test_with_no_redo_passes_the_first_pass_losses_are_reported() -> None:
     samples, utterances = real()
     model = scripted(lambda u, n: u is utterances[1] and n == 1)
     model.redo_passes = 0
-    heard = model.transcribe(samples, window(samples), "en", start_in_pause=False)
+    heard = model.transcribe(samples, window(samples), start_in_pause=False)
     assert len(heard.segments) == len(utterances) - 1 and heard.untranscribed
 
 
@@ -156,7 +156,7 @@ def test_reported_stretches_are_in_absolute_time(shift: float) -> None:
     samples, utterances = real()
     end = len(samples) / 16_000
     moved = Window(index=3, start_s=shift, end_s=shift + end, keep_start_s=shift, keep_end_s=shift + end)
-    heard = scripted(lambda u, _: u is utterances[0]).transcribe(samples, moved, "en", start_in_pause=False)
+    heard = scripted(lambda u, _: u is utterances[0]).transcribe(samples, moved, start_in_pause=False)
     assert heard.untranscribed and all(
         shift <= s.start < s.end <= shift + utterances[0].end + 1 for s in heard.untranscribed
     )

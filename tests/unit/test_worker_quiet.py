@@ -39,7 +39,7 @@ def heard_text(samples: np.ndarray) -> str:
     """What the worker's pipeline (VAD + tiny.en, batch 2) makes of the samples."""
     end = len(samples) / 16000
     window = Window(index=0, start_s=0, end_s=end, keep_start_s=0, keep_end_s=end)
-    segments = model().transcribe(samples, window, "en").segments
+    segments = model().transcribe(samples, window).segments
     return " ".join(s.text for s in segments)
 
 

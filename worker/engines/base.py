@@ -13,8 +13,9 @@ The contract:
   a thread, while storage is set up); the worker then uses it for every segment.
 * **Absolute times**: ``transcribe`` gets 16 kHz mono float32 samples that start exactly at ``window.start_s`` and
   returns segments and words timed from the start of the file, so nothing drifts across seams.
-* **What was heard**: the language detected (or asked for) with its probability, and the speech that gave no
-  words (``untranscribed``), never dropped silently.
+* **What was heard**: each segment's language with its probability (detected per stretch of speech unless the job
+  forced one), the window's dominant language, and the speech that gave no words (``untranscribed``), never
+  dropped silently.
 * **Stoppable**: ``keep_going`` is asked as decoding advances; ``False`` ends the call with :class:`Stopped` (the
   job was canceled). ``on_progress`` is told the absolute time reached, for the job's progress.
 * **Labelled**: ``model_name``, ``device`` and ``compute_type`` go into every result, span and metric.
@@ -44,6 +45,19 @@ class ModelSpec:
     compute_type: str | None = None
     cpu_threads: int = 0  # 0: the engine's default (all cores)
     batch_size: int = 1  # clips of up to 30 s decoded at once (worker/layout.py picks it for the machine)
+
+
+@dataclass(frozen=True)
+class Languages:
+    """What the job asked for (``shared/languages.py``): one language to force, or detection among ``candidates``
+    (None: every language the model knows), and whether to transcribe or translate to English."""
+
+    forced: str | None = None
+    candidates: tuple[str, ...] | None = None
+    task: str = "transcribe"
+
+
+ENGLISH = Languages()
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,7 @@ class TranscriptionEngine(Protocol):
         self,
         samples: Samples,
         window: Window,
-        language: str | None,
+        languages: Languages = ENGLISH,
         beam_size: int = 5,
         vad_filter: bool = True,
         *,

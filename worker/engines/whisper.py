@@ -43,7 +43,7 @@ from typing import Any
 
 from shared.audio.pcm import SAMPLE_RATE
 from shared.contracts import Segment, Span, Window, Word
-from worker.engines.base import Heard, ModelSpec, Stopped
+from worker.engines.base import ENGLISH, Heard, Languages, ModelSpec, Stopped
 from worker.post.coverage import fill, redo_clips, uncovered
 from worker.post.doubles import drop_doubled_words
 from worker.post.repetition import remove_loops
@@ -107,7 +107,7 @@ class Transcriber:
         self,
         samples: Any,
         window: Window,
-        language: str | None,
+        languages: Languages = ENGLISH,
         beam_size: int = 5,
         vad_filter: bool = True,
         start_in_pause: bool = True,
@@ -136,6 +136,7 @@ class Transcriber:
         speech = speech_spans(audio)
         clips = pack(speech) if vad_filter else fixed_clips(duration)
         progress = _Progress(offset, keep_going, on_progress, window)
+        language = languages.forced
         segments, info = self._pass(audio, clips, language, beam_size, progress)
         segments = remove_loops(segments)
         gaps = uncovered(speech, segments)
