@@ -72,9 +72,9 @@ def _segment(text: str, start: float = 0.0, end: float = 20.0, words: Sequence[W
 
 
 def _tokens(text: str) -> list[Word]:
-    """Words as Whisper gives them for a language without spaces: one token each, two characters at a time
+    """Words as Whisper gives them for a language without spaces: one token each, three code points at a time
     (so a token can end inside a grapheme cluster), no leading space."""
-    pieces = [text[i : i + 2] for i in range(0, len(text), 2)]
+    pieces = [text[i : i + 3] for i in range(0, len(text), 3)]
     return [Word(start=i * 0.1, end=i * 0.1 + 0.08, word=p, probability=0.9) for i, p in enumerate(pieces)]
 
 
