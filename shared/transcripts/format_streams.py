@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from pydantic import TypeAdapter
 
 from shared.contracts import JobWarning, Segment, Span
+from shared.transcripts import text as script
 from shared.transcripts.render import VTT_HEADER, Cue, CueBuilder, srt_block, txt_line, vtt_block
 
 Write = Callable[[str, bytes], None]  # (section, bytes): append to one section of the staged blob
@@ -39,16 +40,20 @@ class FormatStream:
 
 
 class JsonStream(FormatStream):
-    """``transcript.json``: the bytes of ``render.transcript_json``; ``text`` is written beside the segments."""
+    """``transcript.json``: the bytes of ``render.transcript_json``; ``text`` is written beside the segments, joined
+    as ``stitching.full_text`` joins them."""
 
     sections = ("head", "text", "middle", "segments", "between", "untranscribed", "tail")
 
     def __init__(self, write: Write) -> None:
         super().__init__(write)
         self.segments = self.untranscribed = 0
+        self._last_text = ""
 
     def add(self, seg: Segment) -> None:
-        self.write("text", _json_string_body(seg.text if self.segments == 0 else f" {seg.text}"))
+        separator = script.separator(self._last_text, seg.text) if self.segments else ""
+        self.write("text", _json_string_body(separator + seg.text))
+        self._last_text = seg.text
         self.write("segments", (b"," if self.segments else b"") + seg.model_dump_json().encode())
         self.segments += 1
 

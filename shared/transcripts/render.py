@@ -14,16 +14,22 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from shared.contracts import Segment, Transcript
+from shared.transcripts import text as script
 
 MAX_CUE_S = 7.0
+# Limits in columns of what a reader sees (``text.width``): a grapheme cluster is one column, a full-width one (CJK,
+# kana, Hangul, emoji) two. 42 is the Latin-script line of subtitle style guides (Netflix, BBC); its 21 full-width
+# characters are a little over Netflix's 16 for Chinese and Korean and 13 for Japanese, one rule for every script.
 MAX_CUE_CHARS = 84
 MAX_LINE_CHARS = 42
-# Punctuation after which a cue may end naturally.
-_BREAK_AFTER = frozenset(",;:.!?…、。，；：？！")
+# U+200F RIGHT-TO-LEFT MARK: a strong right-to-left character that shows nothing.
+RLM = "\u200f"
+_RTL_CLASSES = ("R", "AL")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -157,25 +163,49 @@ class CueBuilder:
 
 def srt_block(number: int, cue: Cue, max_line_chars: int = MAX_LINE_CHARS) -> str:
     """One SubRip cue; every cue but the first is preceded by the blank line that separates cues."""
-    text = "\n".join(wrap_lines(cue.text, max_line_chars))
+    text = "\n".join(bidi_line(line) for line in wrap_lines(cue.text, max_line_chars))
     separator = "" if number == 1 else "\n"
     return f"{separator}{number}\n{srt_time(cue.start_ms)} --> {srt_time(cue.end_ms)}\n{text}\n"
 
 
 def vtt_block(cue: Cue, max_line_chars: int = MAX_LINE_CHARS) -> str:
-    text = "\n".join(vtt_escape(line) for line in wrap_lines(cue.text, max_line_chars))
+    text = "\n".join(vtt_escape(bidi_line(line)) for line in wrap_lines(cue.text, max_line_chars))
     return f"\n{vtt_time(cue.start_ms)} --> {vtt_time(cue.end_ms)}\n{text}\n"
 
 
 def wrap_lines(text: str, max_line_chars: int = MAX_LINE_CHARS) -> list[str]:
-    """One line, or two of balanced length split at the space nearest the middle (none: one long line)."""
-    if len(text) <= max_line_chars:
+    """One line, or two split where a line may break (``text.chunks``: spaces, or between the characters of a
+    script without spaces, never inside a grapheme cluster): two lines that fit, preferring a space or a CJK
+    clause mark within two full-width characters of the balanced cut; none: one long line. Widths in columns."""
+    if script.width(text) <= max_line_chars:
         return [text]
-    spaces = [i for i, char in enumerate(text) if char == " "]
-    if not spaces:
+    pieces = script.chunks(text)
+    if len(pieces) < 2:
         return [text]
-    cut = min(spaces, key=lambda i: (max(i, len(text) - i - 1), i))
-    return [text[:cut], text[cut + 1 :]]
+    cut = min(range(1, len(pieces)), key=lambda k: _line_cost(pieces, k, max_line_chars))
+    return ["".join(pieces[:cut]).rstrip(), "".join(pieces[cut:]).lstrip()]
+
+
+def bidi_line(line: str) -> str:
+    """``line`` with an RLM in front when it is mostly right-to-left but starts with a left-to-right word.
+
+    Players take a line's direction from its first strong character (UAX #9 rules P2-P3; WebVTT's rendering rules
+    apply them to each line of a cue, ``unicode-bidi: plaintext``): Arabic that starts with "iPhone" would be laid
+    out left to right, its full stop at the wrong end. The mark fixes the direction and reorders nothing.
+    """
+    strong = [d for c in line if (d := unicodedata.bidirectional(c)) in ("L", "R", "AL")]
+    if not strong or strong[0] != "L":
+        return line
+    rtl = sum(d in _RTL_CLASSES for d in strong)
+    return RLM + line if rtl * 2 > len(strong) else line
+
+
+def _line_cost(pieces: Sequence[str], cut: int, max_line_chars: int) -> tuple[bool, int, int]:
+    """Order of preference for a two-line cut: both lines fit; the longer line short, a natural break (a space, a
+    clause mark) counting four columns less; earlier."""
+    first, second = script.width("".join(pieces[:cut]).rstrip()), script.width("".join(pieces[cut:]).lstrip())
+    natural = pieces[cut][0].isspace() or pieces[cut - 1].rstrip()[-1:] in script.CLAUSE_END
+    return (max(first, second) > max_line_chars, max(first, second) - (4 if natural else 0), cut)
 
 
 def _clock(ms: int, separator: str) -> str:
@@ -195,21 +225,42 @@ def _split_segment(seg: Segment, max_cue_s: float, max_cue_chars: int) -> list[t
     text = _one_line(seg.text)
     if not text:
         return []
-    if seg.end - seg.start <= max_cue_s and len(text) <= max_cue_chars:
+    if seg.end - seg.start <= max_cue_s and script.width(text) <= max_cue_chars:
         return [(seg.start, seg.end, text)]
-    pieces = [_Piece(w.start, w.end, w.word) for w in seg.words] if seg.words else _interpolate(seg, text)
-    groups = _group(pieces, max_cue_s, max_cue_chars)
+    pieces = _whole_clusters([_Piece(w.start, w.end, w.word) for w in seg.words]) if seg.words else None
+    groups = _group(pieces or _interpolate(seg, text), max_cue_s, max_cue_chars)
     return [(g[0].start, g[-1].end, cue_text) for g in groups if (cue_text := _pieces_text(g))]
 
 
+def _whole_clusters(pieces: list[_Piece]) -> list[_Piece]:
+    """Words merged where the boundary between them falls inside a grapheme cluster, so no cue cut can split one.
+
+    Whisper's words for Chinese, Japanese, Thai, Lao, Burmese and Cantonese are its tokens, and a token can end
+    inside a cluster (a Thai vowel sign, a ZWJ emoji sequence): a cut there would show broken glyphs on both cues.
+    """
+    starts = set(script.boundaries("".join(p.text for p in pieces)))
+    merged: list[_Piece] = []
+    offset = 0
+    for piece in pieces:
+        if merged and offset not in starts:
+            last = merged.pop()
+            merged.append(_Piece(last.start, max(last.end, piece.end), last.text + piece.text))
+        else:
+            merged.append(piece)
+        offset += len(piece.text)
+    return merged
+
+
 def _interpolate(seg: Segment, text: str) -> list[_Piece]:
-    """Word-like pieces of a segment without word timestamps, timed in proportion to character position."""
+    """Pieces of a segment without word timestamps, timed in proportion to character position: its words, or its
+    grapheme clusters in a script without spaces (``text.chunks``)."""
     span = max(seg.end - seg.start, 0.0)
     pieces: list[_Piece] = []
-    for match in re.finditer(r"\S+", text):
-        start = seg.start + span * match.start() / len(text)
-        end = seg.start + span * match.end() / len(text)
-        pieces.append(_Piece(start, end, (" " if pieces else "") + match.group()))
+    offset = 0
+    for chunk in script.chunks(text):
+        start = seg.start + span * offset / len(text)
+        offset += len(chunk)
+        pieces.append(_Piece(start, seg.start + span * offset / len(text), chunk))
     return pieces
 
 
@@ -218,7 +269,7 @@ def _pieces_text(pieces: Sequence[_Piece]) -> str:
 
 
 def _too_long(pieces: Sequence[_Piece], max_cue_s: float, max_cue_chars: int) -> bool:
-    return pieces[-1].end - pieces[0].start > max_cue_s or len(_pieces_text(pieces)) > max_cue_chars
+    return pieces[-1].end - pieces[0].start > max_cue_s or script.width(_pieces_text(pieces)) > max_cue_chars
 
 
 def _group(pieces: Sequence[_Piece], max_cue_s: float, max_cue_chars: int) -> list[list[_Piece]]:
@@ -237,9 +288,8 @@ def _group(pieces: Sequence[_Piece], max_cue_s: float, max_cue_chars: int) -> li
 
 
 def _best_cut(pieces: Sequence[_Piece]) -> int:
-    """How many pieces to emit: all of them, or up to the last punctuation in the second half."""
+    """How many pieces to emit: all of them, or up to the last punctuation (any script's) in the second half."""
     for cut in range(len(pieces), max(1, math.ceil(len(pieces) / 2)) - 1, -1):
-        last = pieces[cut - 1].text.rstrip()
-        if last and last[-1] in _BREAK_AFTER:
+        if script.ends_clause(pieces[cut - 1].text):
             return cut
     return len(pieces)

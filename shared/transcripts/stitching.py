@@ -28,12 +28,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from shared.contracts import Segment, SegmentResult, Window, Word
+from shared.transcripts import text as script
 
 # Two pieces of one sentence cut by a seam are at most this far apart.
 SEAM_MAX_GAP_S = 1.0
-SENTENCE_END = frozenset(".?!…。？！؟।")
-# Closing quotes and brackets may follow the sentence's final mark: ``He said "stop."``.
-_CLOSERS = "\"'”’)]}»」』"
+# Full stops, question and exclamation marks: Latin, CJK (full- and half-width), Arabic and Urdu, Devanagari and
+# Bengali dandas, Armenian, Ethiopic, Myanmar, Khmer, the Greek question mark; Thai and Lao have none.
+SENTENCE_END = frozenset(".?!…‼⁇⁈⁉。？！．｡؟۔।॥։።፧၊။។;")
+# Greek writes its question mark as ";" (U+037E normalises to it), which in other languages ends no sentence.
+_SENTENCE_END_BY_LANGUAGE = {"el": frozenset(";")}
+# Spanish opens a question or exclamation with these: a segment that starts with one starts a sentence.
+_SENTENCE_OPENERS = "¿¡"
 # Tolerance when deciding whether a keep range starts at 0 or ends at the duration (plans use a 10 ms grid).
 _EDGE_TOLERANCE_S = 1e-3
 # Two zero-length takes of one word are the same word when their times are this close.
@@ -48,14 +53,25 @@ _HOLE_EDGE_S = 0.15
 
 
 def stitch(results: Iterable[SegmentResult], duration_s: float) -> tuple[list[Segment], str]:
-    """The transcript's segments, sorted and monotonic, and its full text (segments joined by single spaces).
+    """The transcript's segments, sorted and monotonic, and its full text (:func:`full_text`).
 
     ``results`` may come in any order; one result per window index is used (a duplicate from an at-least-once
     retry is the same window, so the first is kept). A missing window leaves a hole: the caller must make
     sure every planned window is present. This holds every result at once; the merge uses :func:`stitch_stream`.
     """
     segments = list(stitch_stream(_one_per_window(results), duration_s))
-    return segments, " ".join(seg.text for seg in segments)
+    return segments, full_text(seg.text for seg in segments)
+
+
+def full_text(texts: Iterable[str]) -> str:
+    """Segments' texts as one text: a space between them, none between two in a script without spaces (Chinese
+    and Japanese put no space after a full stop)."""
+    parts: list[str] = []
+    for text in texts:
+        if parts:
+            parts.append(script.separator(parts[-1], text))
+        parts.append(text)
+    return "".join(parts)
 
 
 def stitch_stream(results: Iterable[SegmentResult], duration_s: float) -> Iterator[Segment]:
@@ -220,9 +236,17 @@ def _same_word(a: Word, b: Word) -> bool:
 
 
 def _letters(word: str) -> str:
-    """Case and punctuation differ between the two windows' takes of a word (``dog,`` / ``Dog.``)."""
-    letters = "".join(ch for ch in word.casefold() if ch.isalnum())
+    """Case, punctuation and Unicode form differ between two windows' takes of a word (``dog,`` / ``Dog.``,
+    ``Straße`` / ``STRASSE``, ``ü`` composed or as ``u`` + U+0308): NFKC, then case folding (ß is ss), then the
+    letters, digits and combining marks (a Hindi vowel sign tells two words apart)."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", word).casefold())
+    letters = "".join(ch for ch in folded if _kept_char(ch))
     return letters or word.strip()
+
+
+def _kept_char(char: str) -> bool:
+    """Letters, digits and combining marks: a Devanagari vowel sign or a decomposed umlaut is part of the word."""
+    return unicodedata.category(char)[0] in "LNM"
 
 
 def _keep_part(segment: Segment, keep: Sequence[bool], lo: float, hi: float) -> Segment | None:
@@ -248,21 +272,27 @@ def _keep_part(segment: Segment, keep: Sequence[bool], lo: float, hi: float) -> 
 
 def _is_cut_sentence(earlier: Segment, later: Segment) -> bool:
     """Whether two segments either side of a seam read as one sentence cut in two."""
-    return not _ends_sentence(earlier.text) and later.start - earlier.end < SEAM_MAX_GAP_S
+    if _ends_sentence(earlier.text, earlier.language) or later.text.lstrip().startswith(tuple(_SENTENCE_OPENERS)):
+        return False
+    return later.start - earlier.end < SEAM_MAX_GAP_S
 
 
-def _ends_sentence(text: str) -> bool:
-    stripped = text.rstrip().rstrip(_CLOSERS)
-    return bool(stripped) and stripped[-1] in SENTENCE_END
+def _ends_sentence(text: str, language: str | None = None) -> bool:
+    stripped = text.rstrip().rstrip(script.CLOSERS)
+    if not stripped:
+        return False
+    last = unicodedata.normalize("NFKC", stripped[-1])
+    return last in SENTENCE_END or last in _SENTENCE_END_BY_LANGUAGE.get(language or "", ())
 
 
 def _merge_segments(earlier: Segment, later: Segment) -> Segment:
     """One segment from two; scores are averaged weighted by duration (a proxy for how much each covers)."""
     if earlier.words and later.words:
-        text = _join_text(_words_text(earlier.words), _words_text(later.words))
+        text = _words_text([*earlier.words, *later.words])  # each word carries its own space, or none
     else:
-        text = _join_text(earlier.text, later.text)
+        text = script.join(earlier.text, later.text)
     weights = (max(earlier.end - earlier.start, 0.0), max(later.end - later.start, 0.0))
+    major = earlier if weights[0] >= weights[1] else later  # a seam rarely cuts where the language changes
     return Segment(
         start=min(earlier.start, later.start),
         end=max(earlier.end, later.end),
@@ -270,27 +300,14 @@ def _merge_segments(earlier: Segment, later: Segment) -> Segment:
         words=[*earlier.words, *later.words],
         avg_logprob=_weighted(earlier.avg_logprob, later.avg_logprob, weights),
         no_speech_prob=_weighted(earlier.no_speech_prob, later.no_speech_prob, weights),
+        language=major.language,
+        language_probability=major.language_probability,
     )
 
 
 def _words_text(words: Sequence[Word]) -> str:
     """Text of consecutive words: Whisper words carry their own leading space (none in CJK scripts)."""
     return "".join(w.word for w in words).strip()
-
-
-def _join_text(left: str, right: str) -> str:
-    """Two pieces of text with one space between them, except where the scripts do not use spaces."""
-    left, right = left.rstrip(), right.lstrip()
-    if not left or not right:
-        return left or right
-    if _is_wide(left[-1]) or _is_wide(right[0]):
-        return left + right
-    return f"{left} {right}"
-
-
-def _is_wide(char: str) -> bool:
-    """CJK ideographs, kana and full-width forms: text in these scripts runs on without spaces."""
-    return unicodedata.east_asian_width(char) in ("W", "F")
 
 
 def _weighted(a: float | None, b: float | None, weights: tuple[float, float]) -> float | None:
