@@ -20,7 +20,7 @@ from typing import Any
 
 from client.api import ApiError, TranscriptionApi
 from client.block_upload import FileChangedError, UploadError, UploadOptions
-from client.follow import follow_job
+from client.follow import follow_job, languages_heard
 from client.local_names import readable
 from client.uploads import UploadResult, upload_file
 from shared.transcripts.formats import EXTENSIONS
@@ -36,6 +36,30 @@ def parse_bytes(text: str) -> int:
     return int(float(match[1]) * _UNITS[match[2].lower()])
 
 
+def language_list(text: str) -> list[str]:
+    """``de,en,fr`` (spaces allowed) as a list; the service checks the codes."""
+    codes = [code.strip() for code in text.split(",") if code.strip()]
+    if not codes:
+        raise argparse.ArgumentTypeError(f"not a list of language codes: {text!r} (try de,en,fr)")
+    return codes
+
+
+def add_language_options(parser: argparse.ArgumentParser) -> None:
+    """``--language``, ``--language-candidates``, ``--translate``: what ``POST /api/uploads`` takes (docs/api.md)."""
+    parser.add_argument("--language", help="the language spoken, to force it (ISO 639-1, e.g. de), or 'auto' to detect")
+    parser.add_argument(
+        "--language-candidates",
+        type=language_list,
+        metavar="CODES",
+        help="detect among these only, e.g. de,en,fr (2 to 10; not with --language)",
+    )
+    parser.add_argument(
+        "--translate",
+        action="store_true",
+        help="Whisper's translation to English instead of a transcript (a multilingual model only)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m client", description="Transcription service client")
     parser.add_argument("--api", default=os.environ.get("TRANSCRIBE_API_URL", "http://127.0.0.1:7071"))
@@ -45,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("upload", help="upload an audio file (resumable)")
     up.add_argument("file", type=Path)
     up.add_argument("--resume", metavar="JOB_ID", help="continue an interrupted upload of the same file")
-    up.add_argument("--language", help="ISO 639-1 code, or 'auto'")
+    add_language_options(up)
     up.add_argument(
         "--audio-stream",
         type=int,
@@ -93,9 +117,13 @@ def _wait(api: TranscriptionApi, args: argparse.Namespace) -> int:
 def summary(job: dict[str, Any], written: list[Path]) -> str:
     """A few lines a person reads: what was transcribed, and where it went (the links only with --json)."""
     result = job.get("result") or {}
+    heard = languages_heard(result)
+    translated = " (translated to English)" if result.get("task") == "translate" else ""
     lines = [
         f"Job {job.get('job_id')} {job.get('status')}: {float(result.get('duration_s') or 0):.1f} s of audio, "
         f"{result.get('words', 0)} words, language {result.get('language') or '?'}"
+        + (f" ({heard})" if heard else "")
+        + translated
     ]
     # What the transcript must not hide (issue 22): a file that held less than it declared, sound with no words.
     lines += [f"  warning {w.get('code')}: {w.get('message')}" for w in result.get("warnings") or []]
@@ -135,6 +163,8 @@ def _upload(api: TranscriptionApi, args: argparse.Namespace) -> int:
             args.file,
             resume_job_id=args.resume,
             language=args.language,
+            language_candidates=args.language_candidates,
+            task="translate" if args.translate else "transcribe",
             block_size=args.block_size,
             audio_stream=args.audio_stream,
             options=options,

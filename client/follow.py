@@ -42,9 +42,18 @@ def progress_line(job: dict[str, Any]) -> str:
     eta = progress.get("eta_s")
     done, total = progress.get("segments_done", 0), progress.get("segments_total", "?")
     line = f"{job.get('status', '?')} {done}/{total} segments"
+    heard = languages_heard(progress, most=3)
+    line += f", heard {heard}" if heard else ""
     if progress.get("waiting_for_worker"):
         return f"{line}, queued for a worker ({_queue_note(progress)})"
     return line + (f", ETA {eta:.0f} s" if eta is not None else "")
+
+
+def languages_heard(result: dict[str, Any], most: int | None = None) -> str:
+    """``de 41.2 s, en 3.0 s`` from a job's result or progress: the languages found, most first (``most`` of them)."""
+    entries = list(result.get("languages") or [])
+    heard = [f"{e.get('language')} {float(e.get('seconds') or 0):.1f} s" for e in entries[:most]]
+    return ", ".join(heard) + (", ..." if most is not None and len(entries) > most else "")
 
 
 def _queue_note(progress: dict[str, Any]) -> str:

@@ -53,6 +53,8 @@ def open_session(
     block_size: int | None,
     fingerprint: str | None = None,
     audio_stream: int | None = None,
+    language_candidates: list[str] | None = None,
+    task: str = "transcribe",
 ) -> dict[str, Any]:
     """A new session for ``path`` (recording its fingerprint), or the one being resumed, checked to be its own."""
     size = path.stat().st_size
@@ -63,6 +65,10 @@ def open_session(
             body["content_type"] = guessed
         if language:
             body["language"] = language
+        if language_candidates:
+            body["language_candidates"] = language_candidates
+        if task != "transcribe":  # the default left out: the body stays what older services accept
+            body["task"] = task
         if block_size:
             body["block_size_bytes"] = block_size
         if fingerprint:
@@ -132,6 +138,8 @@ def upload_file(
     *,
     resume_job_id: str | None = None,
     language: str | None = None,
+    language_candidates: list[str] | None = None,
+    task: str = "transcribe",
     block_size: int | None = None,
     audio_stream: int | None = None,
     options: UploadOptions | None = None,
@@ -142,7 +150,9 @@ def upload_file(
     started = time.monotonic()
     version = LocalVersion.of(path)
     fingerprint = version.fingerprint
-    session = open_session(api, path, resume_job_id, language, block_size, fingerprint, audio_stream)
+    session = open_session(
+        api, path, resume_job_id, language, block_size, fingerprint, audio_stream, language_candidates, task
+    )
     job_id = session["job_id"]
     on_session(session)
     if session["upload_state"] == "committed":

@@ -79,6 +79,8 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "gpus": (int,),
     "layout": (str,),
     "stack_id": (str, type(None)),
+    "language_candidates": (list, type(None)),
+    "task": (str,),
 }
 _REQUIRED = ("audio", "out", "language", "workers", "model", "window", "timings")
 

@@ -36,7 +36,8 @@ import httpx
 
 from client.api import ApiError, TranscriptionApi
 from client.block_upload import FileChangedError, UploadError
-from client.follow import follow_job
+from client.cli import add_language_options
+from client.follow import follow_job, languages_heard
 from client.uploads import upload_file
 from devhost import interrupts
 from devhost.preflight import Refused, check_audio, check_out, display_name, from_caller
@@ -94,7 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/transcribe", description=__doc__)
     parser.add_argument("audio", type=Path, nargs="?", help="the recording (not needed with --resume)")
     parser.add_argument("--out", type=Path, help="where transcripts go (default ./transcripts/<name>/)")
-    parser.add_argument("--language", help="ISO 639-1 code, or 'auto' (default: the model's)")
+    add_language_options(parser)  # --language, --language-candidates, --translate: as python -m client upload
     parser.add_argument(
         "--workers",
         type=int,
@@ -155,6 +156,8 @@ class Run:
     gpus: int = 0
     layout: str = ""  # the start-up line's description of it
     stack_id: str | None = None  # the scripts/up stack the job went to (StackState.id); None: the run's own stack
+    language_candidates: list[str] | None = None  # a run saved before these were kept asked for neither
+    task: str = "transcribe"
 
     @classmethod
     def new(cls, args: argparse.Namespace) -> Run:
@@ -181,6 +184,8 @@ class Run:
             batch_size=layout.batch_size,
             gpus=layout.gpus,
             layout=line,
+            language_candidates=args.language_candidates,
+            task="translate" if args.translate else "transcribe",
         )
         run.save()
         return run
@@ -316,9 +321,12 @@ def finish(run: Run, timeout_s: float, given: frozenset[str]) -> int:
     print((run.out / "transcript.txt").read_text(encoding="utf-8"), end="")
     turnaround = result.get("turnaround_s")
     took = f", {turnaround:.1f} s from upload to transcript" if turnaround else ""
+    heard = languages_heard(result)
+    heard = f" ({heard})" if heard else ""
+    translated = ", translated to English" if result.get("task") == "translate" else ""
     print(
         f"\nJob {run.job_id}: {result['duration_s']:.1f} s of audio, {result['words']} words, language "
-        f"{result['language']}{took}, RTFx {result['rtfx']}; transcripts in {run.out}/",
+        f"{result['language']}{heard}{translated}{took}, RTFx {result['rtfx']}; transcripts in {run.out}/",
         file=sys.stderr,
     )
     for warning in result.get("warnings") or []:  # what the transcript must not hide (issue 22)
@@ -444,7 +452,14 @@ def _job(
         source = run.upload_path()
         _in_thread(
             lambda: upload_file(
-                api, source, resume_job_id=run.job_id, language=run.language, show_progress=show, on_session=remember
+                api,
+                source,
+                resume_job_id=run.job_id,
+                language=run.language,
+                language_candidates=run.language_candidates,
+                task=run.task,
+                show_progress=show,
+                on_session=remember,
             )
         )
         watch.check()

@@ -35,7 +35,7 @@ from shared.contracts import BATCH_CLEANUP_QUEUE, BatchCleanup
 from shared.errors import ErrorCode, PermanentError, ServiceError, TransientError
 from shared.jobs import lifecycle as job_lifecycle
 from shared.jobs.inflight import InflightReport, inflight_report
-from shared.jobs.progress import progress
+from shared.jobs.progress import add_heard, languages_field, progress, seconds_of
 from shared.jobs.queue_wait import QueueWait, queue_backlog, queue_wait
 from shared.jobs.records import JobRecord, JobStatus
 from shared.jobs.spans import job_canceled
@@ -121,8 +121,12 @@ async def _with_running_batches(
     audio = min(audio_total, float(custom.get("audio_seconds_done", 0.0)) + running_audio + in_flight)
     started = record.committed_at or record.created_at
     waits = await asyncio.to_thread(_queue_wait, record.job_id, report, pending) if report else QueueWait()
+    heard = seconds_of(custom.get("languages"))  # the finished batches' count, and each running batch's so far
+    for part in parts:
+        add_heard(heard, seconds_of(part.get("languages")))
     now = datetime.now(UTC)
-    return progress(str(custom.get("stage")), done, total, audio, audio_total, started, now, **waits.fields())
+    fields = {**waits.fields(), "languages": languages_field(heard)}
+    return progress(str(custom.get("stage")), done, total, audio, audio_total, started, now, **fields)
 
 
 def _queue_wait(job_id: str, report: InflightReport, pending: set[int]) -> QueueWait:

@@ -126,6 +126,8 @@ def dispatch_segments(payload: dict[str, Any]) -> int:
             window=window,
             model=job.model,
             language=job.language,
+            language_candidates=job.language_candidates,
+            task=job.task,
             result_container=settings.segments_container,
             result_blob=segment_result_blob(job.job_id, window.index),
             traceparent=traceparent,
@@ -168,7 +170,8 @@ def merge_transcript(payload: dict[str, Any]) -> dict[str, Any]:
     from shared.transcripts.merge import MergeJob, merge
 
     settings, request = get_settings(), MergeRequest.model_validate(payload)
-    job = MergeJob(request.job.job_id, request.job.filename, request.job.model, request.job.language)
+    ref = request.job
+    job = MergeJob(ref.job_id, ref.filename, ref.model, ref.language, ref.task)
     segments, results = storage.container(settings.segments_container), storage.container(settings.results_container)
     summary = merge(job, request.audio, request.segments, request.timings, segments, results)
     record_status(StatusUpdate(job_id=job.job_id, status=JobStatus.COMPLETED, result=summary))

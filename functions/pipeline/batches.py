@@ -39,6 +39,7 @@ from functions.pipeline.payloads import (
 )
 from shared.contracts import SegmentDone, Window
 from shared.errors import ErrorCode
+from shared.jobs.progress import add_heard, languages_field
 from shared.transcripts.windows import window_at
 
 bp = df.Blueprint()
@@ -97,15 +98,21 @@ class _Done:
 
     def __init__(self, segments: int) -> None:
         self.segments, self.done, self.audio_s, self.transcribe_s = segments, 0, 0.0, 0.0
+        self.languages: dict[str, float] = {}  # seconds of speech per language heard (one entry per code at most)
 
     def add(self, window: Window, report: SegmentDone) -> None:
         self.done += 1
         self.audio_s += window.keep_end_s - window.keep_start_s
         self.transcribe_s += report.transcribe_s
+        add_heard(self.languages, report.languages)
 
     def outcome(self) -> BatchOutcome:
         return BatchOutcome(
-            segments=self.segments, audio_s=self.audio_s, transcribe_s=self.transcribe_s, done=self.done
+            segments=self.segments,
+            audio_s=self.audio_s,
+            transcribe_s=self.transcribe_s,
+            done=self.done,
+            languages=self.languages,
         )
 
 
@@ -158,6 +165,7 @@ def _status(done: _Done, windows: list[Window], pending: set[int]) -> dict[str, 
     return {
         "segments_done": len(windows) - len(pending),
         "audio_seconds_done": round(done.audio_s, 2),
+        "languages": languages_field(done.languages),
         "pending": sorted(pending),
     }
 

@@ -34,6 +34,7 @@ from shared.errors import ErrorCode, PermanentError
 from shared.ids import is_job_id
 from shared.jobs import lifecycle as job_lifecycle
 from shared.jobs.records import JobRecord, JobStatus
+from shared.languages import AUTO
 from shared.telemetry import job_metrics, tracing
 from shared.telemetry.names import Attr, Span
 from shared.uploads.sessions import session_plan
@@ -172,7 +173,9 @@ def orchestration_input(record: JobRecord, committed_at: str, settings: Settings
         etag=source.get("etag"),
         snapshot=source.get("snapshot"),
         size_bytes=record.size_bytes,
-        language=None if record.language in (None, "auto") else record.language,
+        language=None if record.language in (None, AUTO) else record.language,
+        language_candidates=record.language_candidates,
+        task=record.task,
         audio_stream=record.audio_stream,  # probe_audio: the caller's pick, else the stream with sound
         model=settings.model,
         window_s=settings.segment_window_s,

@@ -22,8 +22,9 @@ from functions.pipeline.failures import RETRY, JobFailed, checked, failure_of
 from functions.pipeline.job_spans import SegmentsSpan, job_ended, segments_span
 from functions.pipeline.notify import notify
 from functions.pipeline.payloads import Failure, JobInput, MergeRequest, StatusUpdate
-from functions.pipeline.schedule import batch_ranges, job_progress, run_batches
+from functions.pipeline.schedule import Finished, batch_ranges, job_progress, run_batches
 from shared.contracts import AudioInfo, BatchCleanup
+from shared.jobs.progress import languages_field
 from shared.jobs.records import JobStatus
 from shared.transcripts.windows import window_count
 
@@ -44,8 +45,8 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
         batches = len(batch_ranges(count, job.batch_size))
         segments = segments_span(context, job)
         segments.count = count
-        timings = yield from run_batches(context, job, audio, count, segments)
-        summary = yield from _merge(context, job, audio, count, timings)
+        finished = yield from run_batches(context, job, audio, count, segments)
+        summary = yield from _merge(context, job, audio, count, finished)
     except Exception as exc:
         return (yield from _failed(context, job, failure_of(exc), started, batches, segments))
     # The merge already completed the record, so this update changes nothing; it stays because in-flight
@@ -54,7 +55,8 @@ def transcription(context: df.DurableOrchestrationContext) -> Generator[Any, Any
     yield context.task_all([completed, *([_clean_up_task(context, job, batches)] if batches else [])])
     yield from notify(context, job, "completed")
     job_ended(context, job, started, "completed", audio_s=audio.duration_s, segments=segments)
-    final = job_progress(context, job, "completed", count, count, audio.duration_s, audio)
+    heard = summary.get("languages") or []  # the merge's count: the stitched transcript's, overlaps counted once
+    final = job_progress(context, job, "completed", count, count, audio.duration_s, audio, languages=heard)
     context.set_custom_status({**final, "result": summary})
     return dict(summary)
 
@@ -82,11 +84,14 @@ def _window_count(job: JobInput, audio: AudioInfo) -> int:
 
 
 def _merge(
-    context: df.DurableOrchestrationContext, job: JobInput, audio: AudioInfo, count: int, timings: dict[str, float]
+    context: df.DurableOrchestrationContext, job: JobInput, audio: AudioInfo, count: int, finished: Finished
 ) -> Generator[Any, Any, dict[str, Any]]:
     """Record "merging" and merge at once (the merge completes the record as soon as the transcript is written)."""
-    context.set_custom_status(job_progress(context, job, "merging", count, count, audio.duration_s, audio))
-    merge = MergeRequest(job=job, audio=audio, segments=count, timings=timings)
+    heard = languages_field(finished.languages)
+    context.set_custom_status(
+        job_progress(context, job, "merging", count, count, audio.duration_s, audio, languages=heard)
+    )
+    merge = MergeRequest(job=job, audio=audio, segments=count, timings=finished.timings)
     merging = _set_status_task(context, job, JobStatus.MERGING)
     _, summary = yield context.task_all(
         [merging, context.call_activity_with_retry(merge_transcript, RETRY, merge.wire())]

@@ -60,7 +60,9 @@ class JobRef(Payload):
     job_id: str
     filename: str
     model: str = setting_default("model")
-    language: str | None = None
+    language: str | None = Field(default=None, description="the language to force (None: detect)")
+    language_candidates: list[str] | None = Field(default=None, description="detect among these only")
+    task: Literal["transcribe", "translate"] = "transcribe"
     trace: dict[str, str | None] | None = Field(default=None, description="functions/pipeline/ingest.py: job_trace")
 
     @property
@@ -128,6 +130,9 @@ class BatchOutcome(Payload):
     audio_s: float = 0.0
     transcribe_s: float = 0.0
     done: int = 0
+    languages: dict[str, float] = Field(
+        default_factory=dict, description="seconds of the batch's speech per language (shared/jobs/progress.py)"
+    )
     error: Failure | None = None
 
 

@@ -22,7 +22,7 @@ from functions.pipeline.job_spans import SegmentsSpan
 from functions.pipeline.payloads import BatchOutcome, BatchRequest, Failure, JobInput
 from shared.contracts import AudioInfo
 from shared.errors import ErrorCode
-from shared.jobs.progress import progress
+from shared.jobs.progress import add_heard, languages_field, progress
 
 
 def batch_ranges(count: int, size: int) -> list[tuple[int, int]]:
@@ -58,6 +58,7 @@ class _Tally:
     segments: int = 0
     audio_s: float = 0.0
     transcribe_s: float = 0.0
+    languages: dict[str, float] = field(default_factory=dict)  # seconds per language: at most one entry per code
     running: dict[int, Any] = field(default_factory=dict)
 
     def add(self, outcome: BatchOutcome) -> None:
@@ -67,12 +68,21 @@ class _Tally:
         self.segments += outcome.segments
         self.audio_s += outcome.audio_s
         self.transcribe_s += outcome.transcribe_s
+        add_heard(self.languages, outcome.languages)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What every batch added up to: the timings the merge records, and the languages heard."""
+
+    timings: dict[str, float]
+    languages: dict[str, float]
 
 
 def run_batches(
     context: df.DurableOrchestrationContext, job: JobInput, audio: AudioInfo, count: int, span: SegmentsSpan
-) -> Generator[Any, Any, dict[str, float]]:
-    """Run every batch of ``count`` windows; returns the summed timings. A failed batch fails the job."""
+) -> Generator[Any, Any, Finished]:
+    """Run every batch of ``count`` windows; returns their sums. A failed batch fails the job."""
     ranges = batch_ranges(count, job.batch_size)
     in_flight = batches_in_flight(job.workers, job.batch_size)
     waiting, tally = list(range(len(ranges))), _Tally()
@@ -91,7 +101,7 @@ def run_batches(
             instance = batch_instance_id(job.job_id, k)
             tally.running[k] = context.call_sub_orchestrator(transcribe_batch, request.wire(), instance_id=instance)
         ids = [batch_instance_id(job.job_id, k) for k in sorted(tally.running)]
-        extra = {"running_batches": ids, "batches": len(ranges)}
+        extra = {"running_batches": ids, "batches": len(ranges), "languages": languages_field(tally.languages)}
         context.set_custom_status(
             job_progress(context, job, "transcribing", tally.segments, count, tally.audio_s, audio, **extra)
         )
@@ -101,4 +111,5 @@ def run_batches(
             raise winner.result
         tally.add(BatchOutcome.model_validate(winner.result or {}))
     span.end = context.current_utc_datetime
-    return {"audio_s": tally.audio_s, "transcribe_s": tally.transcribe_s}
+    timings = {"audio_s": tally.audio_s, "transcribe_s": tally.transcribe_s}
+    return Finished(timings=timings, languages=tally.languages)

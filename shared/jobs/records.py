@@ -16,6 +16,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from shared.blocks import MAX_BLOCK_SIZE, MIB
 
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^(auto|[a-z]{2,3})$")]
+Task = Literal["transcribe", "translate"]
+
+
+def _distinct(codes: list[str] | None) -> list[str] | None:
+    """Candidates in the caller's order, each once (shared/languages.py counts the different ones: a repeat adds
+    nothing, and fewer than 2 different ones is refused there with its own code)."""
+    return None if codes is None else list(dict.fromkeys(codes))
+
+
+LanguageCandidates = Annotated[list[LanguageCode], AfterValidator(_distinct)]
 MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 # Controls (NUL, line breaks), lone surrogates and invisible format characters: a NUL or line break forges log lines
 # and breaks other readers of the job record, a bidi override (U+202E) makes "exe.wav" display as "vaw.exe". The
@@ -72,7 +82,22 @@ class UploadRequest(BaseModel):
     filename: str = Field(min_length=1, max_length=1024, description="The file's base name, with extension")
     size_bytes: int = Field(gt=0, description="Exact size of the file in bytes")
     content_type: str | None = Field(default=None, max_length=255, description="MIME type; optional")
-    language: LanguageCode | None = Field(default=None, description="ISO 639-1 code, or 'auto' to detect")
+    language: LanguageCode | None = Field(
+        default=None,
+        description="The language spoken: absent or 'auto' detects it (per stretch of speech); one Whisper code "
+        "(ISO 639-1, e.g. 'de') forces it. Refused with unknown_language or language_not_supported (422)",
+    )
+    language_candidates: LanguageCandidates | None = Field(
+        default=None,
+        description="Detect among these only (2 to 10 different Whisper codes, e.g. ['de', 'en', 'fr'], as Azure "
+        "Speech's candidate locales); not with a forced language (language_conflict). Refused with "
+        "invalid_language_candidates, unknown_language or language_not_supported (422)",
+    )
+    task: Task = Field(
+        default="transcribe",
+        description="transcribe (default: the text in the language spoken) or translate (Whisper's own translation "
+        "to English; a multilingual model only, else language_not_supported)",
+    )
     audio_stream: int | None = Field(
         default=None,
         ge=0,
@@ -134,6 +159,8 @@ class UploadSession(BaseModel):
     size_bytes: int
     content_type: str
     language: str | None
+    language_candidates: list[str] | None = Field(default=None, description="As sent when the session was created")
+    task: Task = "transcribe"
     audio_stream: int | None = Field(default=None, description="As sent when the session was created")
     metadata: dict[str, str] | None
     file_fingerprint: str | None = Field(default=None, description="As sent when the session was created")
@@ -186,6 +213,8 @@ class JobRecord(BaseModel):
     size_bytes: int
     content_type: str
     language: str | None = None
+    language_candidates: list[str] | None = Field(default=None, description="detect among these only, as asked")
+    task: Task = Field(default="transcribe", description="as asked: transcribe, or translate to English")
     audio_stream: int | None = Field(default=None, description="the caller's pick among the file's audio streams")
     metadata: dict[str, str] | None = None
     block_size: int

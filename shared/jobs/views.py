@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 
 from shared.azure.paths import transcript_blob
 from shared.azure.sas import BlobSigner, read_permission
-from shared.contracts import JobWarning
-from shared.jobs.records import JobError, JobRecord, JobStatus, WebhookState
+from shared.contracts import JobWarning, LanguageSeconds
+from shared.jobs.records import JobError, JobRecord, JobStatus, Task, WebhookState
 from shared.transcripts.formats import EXTENSIONS
 
 RUNNING = frozenset({JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED, JobStatus.TRANSCRIBING, JobStatus.MERGING})
@@ -38,11 +38,20 @@ class Progress(BaseModel):
         description="about how many segments, of all jobs, wait in the shared queue (this job's among them); "
         "null when none of this job's waits or the queue could not be read",
     )
+    languages: list[LanguageSeconds] = Field(
+        default_factory=list,
+        description="the languages heard so far, with the seconds of speech in each, most first (finished "
+        "segments only)",
+    )
 
 
 class JobResult(BaseModel):
     duration_s: float
-    language: str | None
+    language: str | None = Field(description="the language most of the speech was in")
+    languages: list[LanguageSeconds] = Field(
+        default_factory=list, description="every language heard, with the seconds of speech in it, most first"
+    )
+    task: Task = Field(default="transcribe", description="translate: the text is Whisper's English translation")
     words: int
     segments: int
     untranscribed: int = Field(
@@ -67,7 +76,9 @@ class JobView(BaseModel):
     status: JobStatus
     filename: str
     size_bytes: int
-    language: str | None
+    language: str | None = Field(description="as asked: a forced language, 'auto' or null (detect)")
+    language_candidates: list[str] | None = Field(default=None, description="as asked: detect among these only")
+    task: Task = Field(default="transcribe", description="as asked: transcribe, or translate to English")
     metadata: dict[str, str] | None
     created_at: datetime
     updated_at: datetime
@@ -96,6 +107,8 @@ def job_view(
         filename=record.filename,
         size_bytes=record.size_bytes,
         language=record.language,
+        language_candidates=record.language_candidates,
+        task=record.task,
         metadata=record.metadata,
         created_at=record.created_at,
         updated_at=record.updated_at,
@@ -131,6 +144,8 @@ def _result(record: JobRecord, signer: BlobSigner, results_container: str) -> Jo
     return JobResult(
         duration_s=duration,
         language=summary.get("language"),
+        languages=[LanguageSeconds.model_validate(entry) for entry in summary.get("languages") or []],
+        task=summary.get("task") or record.task,
         words=int(summary.get("words", 0)),
         segments=int(summary.get("segments", 0)),
         untranscribed=int(summary.get("untranscribed", 0)),

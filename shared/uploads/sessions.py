@@ -44,6 +44,7 @@ from shared.jobs.records import (
 )
 from shared.jobs.store import JobStore, job_store
 from shared.jobs.webhooks import CallbackPolicy, check_callback_url, new_secret
+from shared.languages import check_languages
 from shared.uploads.filenames import SafeFilename, sanitize_filename
 
 logger = logging.getLogger(__name__)
@@ -55,12 +56,14 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# Fields added after the first release, with the value that means "not asked for": a body that leaves them so hashes
+# as it did before they existed, so keys claimed then still replay.
+_LATER_FIELDS = {"file_fingerprint": None, "audio_stream": None, "language_candidates": None, "task": "transcribe"}
+
+
 def request_fingerprint(request: UploadRequest) -> str:
-    """Identity of a request for idempotency: the validated body, so formatting differences don't count. A body
-    without ``file_fingerprint`` or ``audio_stream`` hashes as it did before those fields existed, so keys claimed
-    then still replay."""
-    later = {"file_fingerprint": request.file_fingerprint, "audio_stream": request.audio_stream}
-    unset = {name for name, value in later.items() if value is None} or None
+    """Identity of a request for idempotency: the validated body, so formatting differences don't count."""
+    unset = {name for name, unasked in _LATER_FIELDS.items() if getattr(request, name) == unasked} or None
     return _sha256(request.model_dump_json(exclude=unset))
 
 
@@ -125,6 +128,8 @@ class UploadSessions:
         if request.callback_url:
             policy = CallbackPolicy(self._settings.webhook_allow_http, self._settings.webhook_allow_private)
             check_callback_url(request.callback_url, policy)
+        # What the model cannot do is refused now, before any upload (and before an idempotency key is claimed).
+        check_languages(self._settings.model, request.language, request.language_candidates, request.task)
         key = validate_idempotency_key(idempotency_key)
         fingerprint = request_fingerprint(request)
         job_id = new_job_id()
@@ -164,6 +169,8 @@ class UploadSessions:
             size_bytes=request.size_bytes,
             content_type=content_type,
             language=request.language,
+            language_candidates=request.language_candidates,
+            task=request.task,
             audio_stream=request.audio_stream,
             metadata=request.metadata,
             block_size=plan.block_size,
@@ -216,6 +223,8 @@ class UploadSessions:
             size_bytes=record.size_bytes,
             content_type=record.content_type,
             language=record.language,
+            language_candidates=record.language_candidates,
+            task=record.task,
             audio_stream=record.audio_stream,
             metadata=record.metadata,
             file_fingerprint=record.file_fingerprint,
