@@ -97,9 +97,9 @@ def scripted(drop: Callable[[Utterance, int], bool]) -> Transcriber:
     that holds the utterance's middle, unless ``drop(utterance, pass_number)`` says to lose it."""
     _, utterances = real()
     model = Transcriber.__new__(Transcriber)
-    model.batch_size, model.redo_passes, passes = 2, 2, [0]
+    model.batch_size, model.redo_passes, model.known_languages, passes = 2, 2, ("en",), [0]
 
-    def decode(audio: Any, clips: list[Span], language: str | None, beam: int, progress: Any) -> Any:
+    def decode(audio: Any, clips: list[Span], language: str | None, beam: int, progress: Any, task: str = "") -> Any:
         passes[0] += 1
         out = []
         for u in utterances:

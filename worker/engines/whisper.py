@@ -43,6 +43,8 @@ from typing import Any
 
 from shared.audio.pcm import SAMPLE_RATE
 from shared.contracts import Segment, Span, Window, Word
+from shared.errors import ErrorCode, PermanentError
+from shared.languages import WHISPER_LANGUAGES
 from worker.engines.base import ENGLISH, Heard, Languages, ModelSpec, Stopped
 from worker.engines.models import BUNDLED, bundled, model_path
 from worker.post.coverage import fill, redo_clips, uncovered
@@ -50,6 +52,7 @@ from worker.post.doubles import drop_doubled_words
 from worker.post.repetition import remove_loops
 from worker.post.resegment import sentences
 from worker.pre.edges import quiet_edges
+from worker.pre.languages import Detect, Stretch, detected, dominant, forced, language_at, language_clips
 from worker.pre.level import raised
 from worker.pre.speech import fixed_clips, pack, speech_spans
 
@@ -57,6 +60,10 @@ logger = logging.getLogger(__name__)
 
 TEMPERATURE = 0.0
 """The only decoding temperature: no sampling, so a rerun gives the same text (see the module docstring)."""
+CHUNK_FRAMES = 3000
+"""Whisper's 30 s input in feature frames (10 ms each): the most a stretch is detected on."""
+MIN_UNPADDED_FRAMES = 100
+"""A stretch under 1 s is detected padded to 30 s, as Whisper was trained: unpadded it is mostly wrong."""
 REDO_PASSES = 2
 """How many times speech left without words is decoded again before it is reported (:mod:`worker.post.coverage`)."""
 
@@ -72,6 +79,14 @@ def resolve_model(name_or_path: str, cache: str | None = None) -> str:
         f"model '{name_or_path}' is neither a folder nor a bundled model ({', '.join(sorted(BUNDLED))}); "
         "bake the model into the image or mount it, and pass its path"
     )
+
+
+def known_languages(model: Any) -> tuple[str, ...]:
+    """The language codes ``model`` (a ``WhisperModel``) has tokens for: Whisper's first 99, large-v3's 100, or
+    English alone (faster-whisper's ``supported_languages`` says 100 for every multilingual model)."""
+    if not model.model.is_multilingual:
+        return ("en",)
+    return WHISPER_LANGUAGES[: model.model.num_languages]
 
 
 def pick_device(device: str, compute_type: str | None) -> tuple[str, str]:
@@ -98,6 +113,7 @@ class Transcriber:
         self.batch_size = max(1, spec.batch_size)
         self._batched = BatchedInferencePipeline(model=self._model)
         self.redo_passes = REDO_PASSES
+        self.known_languages = known_languages(self._model)
         logger.info(
             "model %s loaded on %s (%s), batch size %d", spec.model, self.device, self.compute_type, self.batch_size
         )
@@ -133,29 +149,86 @@ class Transcriber:
         audio, offset = samples[first:stop], window.start_s + first / SAMPLE_RATE
         duration = len(audio) / SAMPLE_RATE
         speech = speech_spans(audio)
-        clips = pack(speech) if vad_filter else fixed_clips(duration)
+        stretches = self._languages(audio, speech if vad_filter else fixed_clips(duration), languages)
+        clips = language_clips(stretches, pack if vad_filter else list)
         progress = _Progress(offset, keep_going, on_progress, window)
-        language = languages.forced
-        segments, info = self._pass(audio, clips, language, beam_size, progress)
-        segments = remove_loops(segments)
+        segments = remove_loops(self._decode(audio, clips, stretches, beam_size, progress, languages.task))
         gaps = uncovered(speech, segments)
         for _ in range(self.redo_passes):
             if not gaps:
                 break
-            redone, _ = self._pass(audio, redo_clips(gaps, duration), info.language, beam_size, progress.quiet())
+            redo = [(language_at(c, stretches, languages.forced)[0] or "en", c) for c in redo_clips(gaps, duration)]
+            redone = self._decode(audio, redo, stretches, beam_size, progress.quiet(), languages.task)
             segments = remove_loops(drop_doubled_words(fill(segments, redone, gaps)))
             gaps = uncovered(speech, segments)
         if gaps:
             logger.info("speech without words in the window ending at %.1f s: %s", window.end_s, _spans(gaps, offset))
+        language, probability = dominant(stretches)
         return Heard(
             segments=[_absolute(segment, offset) for segment in segments],
-            language=info.language,
-            language_probability=info.language_probability,
+            language=language or languages.forced,
+            language_probability=probability,
             untranscribed=[Span(start=round(g.start + offset, 3), end=round(g.end + offset, 3)) for g in gaps],
         )
 
+    def _languages(self, audio: Any, spans: list[Span], asked: Languages) -> list[Stretch]:
+        """Each span's language: the forced one, English for an English-only model, else detected per stretch
+        among the allowed ones (:mod:`worker.pre.languages`)."""
+        for code in ([asked.forced] if asked.forced else []) + list(asked.candidates or []):
+            if code not in self.known_languages:
+                raise PermanentError(
+                    ErrorCode.LANGUAGE_NOT_SUPPORTED, f"model {self.model_name} does not know language {code!r}"
+                )
+        if asked.task == "translate" and self.known_languages == ("en",):
+            raise PermanentError(ErrorCode.LANGUAGE_NOT_SUPPORTED, f"model {self.model_name} cannot translate")
+        if asked.forced or self.known_languages == ("en",):
+            return forced(spans, asked.forced or "en")
+        allowed = list(asked.candidates or self.known_languages)
+        return detected(spans, self._detect(audio), allowed) if len(allowed) > 1 else forced(spans, allowed[0])
+
+    def _detect(self, audio: Any) -> Detect:
+        """Whisper's language probabilities for a stretch of ``audio``: its encoder over the stretch alone (cost in
+        proportion to it) or padded to 30 s, then the decoder's first step (faster-whisper's ``detect_language``
+        does the same, padded, for the first 30 s of a file only)."""
+        from faster_whisper.audio import pad_or_trim
+
+        def detect(span: Span, padded: bool) -> dict[str, float]:
+            piece = audio[round(span.start * SAMPLE_RATE) : round(span.end * SAMPLE_RATE)]
+            features = self._model.feature_extractor(piece)
+            frames = min(features.shape[-1] // 2 * 2, CHUNK_FRAMES)
+            padded = padded or frames < MIN_UNPADDED_FRAMES
+            encoded = self._model.encode(pad_or_trim(features) if padded else features[:, :frames])
+            return {token[2:-2]: float(p) for token, p in self._model.model.detect_language(encoded)[0]}
+
+        return detect
+
+    def _decode(
+        self,
+        audio: Any,
+        clips: list[tuple[str, Span]],
+        stretches: list[Stretch],
+        beam_size: int,
+        progress: _Progress,
+        task: str,
+    ) -> list[Segment]:
+        """Each language's clips in one batched pass in that language; every segment and word labelled with it."""
+        segments: list[Segment] = []
+        for language in dict.fromkeys(code for code, _ in clips):
+            mine = [clip for code, clip in clips if code == language]
+            decoded, _ = self._pass(audio, mine, language, beam_size, progress, task)
+            segments += [
+                _labelled(s, *language_at(Span(start=s.start, end=s.end), stretches, language)) for s in decoded
+            ]
+        return drop_doubled_words(sorted(segments, key=lambda s: (s.start, s.end)))
+
     def _pass(
-        self, audio: Any, clips: list[Span], language: str | None, beam_size: int, progress: _Progress
+        self,
+        audio: Any,
+        clips: list[Span],
+        language: str | None,
+        beam_size: int,
+        progress: _Progress,
+        task: str = "transcribe",
     ) -> tuple[list[Segment], Any]:
         """Decode ``clips`` of ``audio`` (times relative to it), ``batch_size`` at a time, with timestamps.
 
@@ -168,6 +241,7 @@ class Transcriber:
         pieces, info = self._batched.transcribe(
             audio,
             language=language,
+            task=task,
             batch_size=self.batch_size,
             clip_timestamps=[{"start": c.start, "end": c.end} for c in clips],
             without_timestamps=False,
@@ -184,7 +258,9 @@ class Transcriber:
 
 
 class _Progress:
-    """Reports how far the first pass got and asks whether to go on, after each decoded segment."""
+    """Reports how far the first pass got and asks whether to go on, after each decoded segment. A window in two
+    languages is decoded one language after the other, so the time reached only ever moves forward (the furthest
+    clip decoded so far)."""
 
     def __init__(
         self,
@@ -194,10 +270,12 @@ class _Progress:
         window: Window,
     ) -> None:
         self.offset, self.keep_going, self.on_progress, self.window = offset, keep_going, on_progress, window
+        self.furthest = 0.0
 
     def reached(self, t: float) -> None:
+        self.furthest = max(self.furthest, t)
         if self.on_progress is not None:
-            self.on_progress(t + self.offset)
+            self.on_progress(self.furthest + self.offset)
         if self.keep_going is not None and not self.keep_going():
             raise Stopped(f"stopped after {t + self.offset:.1f} s of the window ending at {self.window.end_s:.1f} s")
 
@@ -232,6 +310,13 @@ def _segment(piece: Any) -> Segment:
         avg_logprob=float(piece.avg_logprob),
         no_speech_prob=float(piece.no_speech_prob),
     )
+
+
+def _labelled(segment: Segment, language: str | None, probability: float | None) -> Segment:
+    """``segment`` and its words marked with the language it was decoded in."""
+    label = {"language": language, "language_probability": probability}
+    words = [w.model_copy(update=label) for w in segment.words]
+    return segment.model_copy(update={**label, "words": words})
 
 
 def _absolute(segment: Segment, offset: float) -> Segment:
