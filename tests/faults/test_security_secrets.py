@@ -7,8 +7,12 @@ not, so a clean scan means something. Findings made here on purpose are taken ba
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +24,8 @@ from shared.azure.storage import DEV_ACCOUNT_KEY, azurite_connection_string
 from shared.jobs.webhooks import new_secret
 from shared.telemetry.logs import redact
 from tests.support.secret_scan import SecretScan, scan_text
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -87,3 +93,35 @@ def test_a_problem_body_that_echoes_a_key_is_found(plugin: SecretScan) -> None:
     with httpx.Client(transport=httpx.MockTransport(echo)) as client:
         client.get("http://service.invalid/api/jobs", headers={"x-functions-key": "a-key-of-the-caller"})
     assert [f.what for f in plugin.findings[found_before:]] == ["the key the request presented"]
+
+
+CONFTEST = """
+from tests.support.secret_scan import SecretScan
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(SecretScan(), "secret-scan")
+"""
+LEAKING = """
+def test_leaks(request):
+    request.config.pluginmanager.get_plugin("secret-scan").findings.append("function key in devhost.log:1")
+
+
+def test_clean():
+    pass
+"""
+
+
+@pytest.mark.parametrize("processes", [[], ["-n", "2", "--dist", "loadfile"]], ids=["one process", "xdist"])
+def test_a_finding_fails_the_run_in_one_process_and_under_xdist(tmp_path: Path, processes: list[str]) -> None:
+    """scripts/test runs pytest-xdist, where a worker's own exit status never reaches the run's: the finding must
+    travel to the controller (``pytest_testnodedown``) and fail the session there."""
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "test_leak.py").write_text(LEAKING)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *processes, str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout[-2000:]
+    assert "2 passed" in run.stdout and "SECRETS LEAKED" in run.stdout and "function key in devhost.log:1" in run.stdout
