@@ -32,11 +32,6 @@ from shared.transcripts import text as script
 
 # Two pieces of one sentence cut by a seam are at most this far apart.
 SEAM_MAX_GAP_S = 1.0
-# Full stops, question and exclamation marks: Latin, CJK (full- and half-width), Arabic and Urdu, Devanagari and
-# Bengali dandas, Armenian, Ethiopic, Myanmar, Khmer, the Greek question mark; Thai and Lao have none.
-SENTENCE_END = frozenset(".?!…‼⁇⁈⁉。？！．｡؟۔।॥։።፧၊။។;")
-# Greek writes its question mark as ";" (U+037E normalises to it), which in other languages ends no sentence.
-_SENTENCE_END_BY_LANGUAGE = {"el": frozenset(";")}
 # Spanish opens a question or exclamation with these: a segment that starts with one starts a sentence.
 _SENTENCE_OPENERS = "¿¡"
 # Tolerance when deciding whether a keep range starts at 0 or ends at the duration (plans use a 10 ms grid).
@@ -272,17 +267,9 @@ def _keep_part(segment: Segment, keep: Sequence[bool], lo: float, hi: float) -> 
 
 def _is_cut_sentence(earlier: Segment, later: Segment) -> bool:
     """Whether two segments either side of a seam read as one sentence cut in two."""
-    if _ends_sentence(earlier.text, earlier.language) or later.text.lstrip().startswith(tuple(_SENTENCE_OPENERS)):
+    if script.ends_sentence(earlier.text, earlier.language) or later.text.lstrip().startswith(tuple(_SENTENCE_OPENERS)):
         return False
     return later.start - earlier.end < SEAM_MAX_GAP_S
-
-
-def _ends_sentence(text: str, language: str | None = None) -> bool:
-    stripped = text.rstrip().rstrip(script.CLOSERS)
-    if not stripped:
-        return False
-    last = unicodedata.normalize("NFKC", stripped[-1])
-    return last in SENTENCE_END or last in _SENTENCE_END_BY_LANGUAGE.get(language or "", ())
 
 
 def _merge_segments(earlier: Segment, later: Segment) -> Segment:

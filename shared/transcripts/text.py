@@ -252,3 +252,20 @@ def ends_clause(text: str) -> bool:
     """Whether ``text`` ends with clause or sentence punctuation (closing quotes and brackets after it allowed)."""
     stripped = text.rstrip().rstrip(CLOSERS)
     return bool(stripped) and stripped[-1] in CLAUSE_END
+
+
+# Full stops, question and exclamation marks: Latin, CJK (full- and half-width), Arabic and Urdu, Devanagari and
+# Bengali dandas, Armenian, Ethiopic, Myanmar, Khmer, the Greek question mark; Thai and Lao have none.
+SENTENCE_END = frozenset(".?!…‼⁇⁈⁉。？！．｡؟۔।॥։።፧၊။។")
+# Greek writes its question mark as ";" (U+037E normalises to it, even under NFC, so it cannot be listed above: the
+# set would then end English sentences at every semicolon), which in other languages ends no sentence.
+_SENTENCE_END_BY_LANGUAGE = {"el": frozenset(";")}
+
+
+def ends_sentence(text: str, language: str | None = None) -> bool:
+    """Whether ``text`` ends a sentence in ``language`` (a closing quote or bracket after the mark allowed)."""
+    stripped = text.rstrip().rstrip(CLOSERS)
+    if not stripped:
+        return False
+    last = unicodedata.normalize("NFKC", stripped[-1])
+    return last in SENTENCE_END or last in _SENTENCE_END_BY_LANGUAGE.get(language or "", ())

@@ -191,11 +191,13 @@ def test_transcript_json_is_utf8_with_stable_key_order() -> None:
     assert "été".encode() in data and b"\\u" not in data
     document = json.loads(data)
     assert list(document) == [
-        *("job_id", "filename", "language", "duration_s", "model", "text", "segments", "untranscribed", "timings"),
-        "warnings",
+        *("job_id", "filename", "language", "languages", "task", "duration_s", "model", "text", "segments"),
+        *("untranscribed", "timings", "warnings"),
     ]
     assert list(document["timings"]) == ["decode_s", "merge_s", "transcribe_s"]
-    assert list(document["segments"][0]) == ["start", "end", "text", "words", "avg_logprob", "no_speech_prob"]
+    assert list(document["segments"][0]) == [
+        *("start", "end", "text", "words", "avg_logprob", "no_speech_prob", "language", "language_probability")
+    ]
     assert Transcript.model_validate_json(data) == transcript.model_copy(
         update={"timings": dict(sorted(transcript.timings.items()))}
     )

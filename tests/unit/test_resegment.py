@@ -57,3 +57,15 @@ def test_segments_without_words_pass_through() -> None:
     assert sentences(empty) == [empty]
     single = chunk(("Hi.", 0.0, 0.2))
     assert sentences(single) == [single]
+
+
+def test_sentences_end_in_any_script_and_the_greek_question_mark_only_in_greek() -> None:
+    arabic = chunk(("هل", 0.0, 0.3), ("أنت؟", 0.3, 0.6), ("نعم.", 0.7, 1.0))
+    assert [p.text for p in sentences(arabic, "ar")] == ["هل أنت؟", "نعم."]
+    hindi = chunk(("वह", 0.0, 0.3), ("आया।", 0.3, 0.6), ("फिर", 0.7, 1.0))
+    assert [p.text for p in sentences(hindi, "hi")] == ["वह आया।", "फिर"]
+    quoted = chunk(('"Stop."', 0.0, 0.4), ("He", 0.5, 0.7), ("left.", 0.7, 1.0))  # the closing quote after the stop
+    assert [p.text for p in sentences(quoted, "en")] == ['"Stop."', "He left."]
+    question = chunk(("Τι", 0.0, 0.3), ("κάνεις;", 0.3, 0.6), ("Καλά.", 0.7, 1.0))
+    assert [p.text for p in sentences(question, "el")] == ["Τι κάνεις;", "Καλά."]
+    assert len(sentences(chunk(("first;", 0.0, 0.3), ("second", 0.4, 0.7)), "en")) == 1  # ";" ends nothing in English

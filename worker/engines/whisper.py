@@ -252,7 +252,7 @@ class Transcriber:
         )
         segments: list[Segment] = []
         for piece in pieces:
-            segments.extend(sentences(_segment(piece)))
+            segments.extend(sentences(_segment(piece), language))
             progress.reached(piece.end)
         return drop_doubled_words(sorted(segments, key=lambda s: (s.start, s.end))), info
 

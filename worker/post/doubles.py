@@ -43,4 +43,9 @@ def _doubled(first: Word, second: Word) -> bool:
 
 
 def _normal(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum())
+    return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum() or _mark(c))
+
+
+def _mark(char: str) -> bool:
+    """Combining marks are part of a word: in Hindi कम and कमी differ only by one."""
+    return unicodedata.category(char).startswith("M")

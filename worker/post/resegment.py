@@ -13,19 +13,21 @@ from __future__ import annotations
 from itertools import pairwise
 
 from shared.contracts import Segment, Word
+from shared.transcripts.text import ends_sentence
 
-SENTENCE_ENDS = (".", "?", "!", "。", "？", "！", "…")
 PAUSE_S = 0.8  # a gap between words this long ends a segment even mid-sentence (what a listener hears as a break)
 MAX_SEGMENT_S = 12.0  # a longer piece is cut again at its longest pause between words
 
 
-def sentences(segment: Segment) -> list[Segment]:
-    """The segment as one segment per sentence (or pause-separated phrase); itself when it has no words."""
+def sentences(segment: Segment, language: str | None = None) -> list[Segment]:
+    """The segment as one segment per sentence (or pause-separated phrase); itself when it has no words. Sentence
+    ends in any script (``shared/transcripts/text.py``: 。, ؟, ।, a closing quote after the mark, ...), the Greek
+    question mark ";" only in Greek (``language``)."""
     if len(segment.words) < 2:
         return [segment]
     pieces: list[list[Word]] = [[segment.words[0]]]
     for before, word in pairwise(segment.words):
-        if before.word.rstrip().endswith(SENTENCE_ENDS) or word.start - before.end >= PAUSE_S:
+        if ends_sentence(before.word, language) or word.start - before.end >= PAUSE_S:
             pieces.append([])
         pieces[-1].append(word)
     return [segment.with_words(words) for piece in pieces for words in _short(piece)]

