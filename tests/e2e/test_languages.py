@@ -103,4 +103,5 @@ def test_candidates_and_a_forced_language_reach_the_workers(
     job_id, _, job = run(stack, path, language="fr")
     assert job["status"] == "completed", job
     result = transcript(stack, job_id)
-    assert {s.language for s in result.segments} == {"fr"} and all(s.language_probability is None for s in result.segments)
+    assert {s.language for s in result.segments} == {"fr"}
+    assert all(s.language_probability is None for s in result.segments)
