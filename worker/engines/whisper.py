@@ -62,8 +62,10 @@ TEMPERATURE = 0.0
 """The only decoding temperature: no sampling, so a rerun gives the same text (see the module docstring)."""
 CHUNK_FRAMES = 3000
 """Whisper's 30 s input in feature frames (10 ms each): the most a stretch is detected on."""
-MIN_UNPADDED_FRAMES = 100
-"""A stretch under 1 s is detected padded to 30 s, as Whisper was trained: unpadded it is mostly wrong."""
+MIN_UNPADDED_FRAMES = 500
+"""A stretch under 5 s (a window with little speech) is detected padded to 30 s, as Whisper was trained: unpadded,
+short stretches were wrong more often (2 s: 31 of 45 right against 38 padded; bench/languages.py), and a short
+window's one padded pass costs little. Units of 5 s and more were right either way."""
 REDO_PASSES = 2
 """How many times speech left without words is decoded again before it is reported (:mod:`worker.post.coverage`)."""
 
