@@ -7,7 +7,7 @@ detecting per stretch costs. Whisper base (multilingual, int8 on CPU), in one pr
    language detected and the WER (CER for Chinese and Japanese) of a single faster-whisper pass over the clip (the
    worker's decoding options; Whisper detects on the first 30 s) and of the worker's engine on the clip as one
    window (per-stretch detection), per language.
-2. **The switching recording** (``tests/support/languages.py``: German, English, Spanish, Chinese, French, 84 s):
+2. **The switching recording** (``tests/support/languages.py``: German, English, Spanish, Chinese, French, 97 s):
    per section, the error rate and the share of its words labelled with its language, for the engine over the
    whole recording as one window, the same engine detecting one language per window (as before issue 24), and a
    single pass over the section alone (the reference point: what a caller who cut the file by hand would get).

@@ -2,7 +2,7 @@
 in this process; through the stack: tests/e2e/test_languages.py).
 
 The switching recording (tests/support/languages.py) is German, English, Spanish, Chinese and French read speech,
-84 s, decoded as one window: four switches inside it. Each section must come back in its own language, with an
+57 s, decoded as one window: four switches inside it. Each section must come back in its own language, with an
 error rate close to what a single pass over that section alone gives; decoding the window in one language, as the
 engine did before issue 24, fails the same check (shown here, so the check can fail). Tolerances are measured by
 ``bench/languages.py`` (docs/benchmarks.md) and say so where they are used.
@@ -41,7 +41,7 @@ def whole(samples: Any) -> Window:
 
 @cache
 def switching() -> tuple[Any, list[lang.Section]]:
-    return lang.switching()
+    return lang.switching(clips_per_section=1)
 
 
 @cache
