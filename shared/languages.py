@@ -43,6 +43,15 @@ def english_only(model: str) -> bool:
     return name.endswith(".en") or name.startswith("distil-")
 
 
+def translates(model: str) -> bool:
+    """Whether ``model`` can translate to English: not an English-only model, and not a turbo one. large-v3-turbo
+    (the Azure image's default) was fine-tuned on transcription data only and answers ``translate`` with a
+    transcript in the language spoken (openai/whisper discussion #2483; SYSTRAN/faster-whisper#1237): refused
+    rather than handed back untranslated under a ``translate`` label."""
+    name = model.rstrip("/").rsplit("/", 1)[-1].lower()
+    return not english_only(model) and "turbo" not in name
+
+
 def model_languages(model: str) -> tuple[str, ...]:
     """The codes ``model`` knows, judged by its name: English alone, Whisper's 99, or large-v3's 100."""
     if english_only(model):
@@ -76,12 +85,16 @@ def check_languages(model: str, language: str | None, candidates: list[str] | No
         )
     known = model_languages(model)
     beyond = [code for code in asked if code not in known]
-    if beyond or (task == "translate" and known == ("en",)):
-        what = f"language {', '.join(beyond)}" if beyond else "translation"
+    if beyond:
         raise PermanentError(
             ErrorCode.LANGUAGE_NOT_SUPPORTED,
-            f"the service's model ({model}) cannot do {what}: it knows {_describe(known)}",
+            f"the service's model ({model}) cannot do language {', '.join(beyond)}: it knows {_describe(known)}",
             model=model,
+        )
+    if task == "translate" and not translates(model):
+        why = "it knows English only" if known == ("en",) else "it was not trained to translate (use large-v3)"
+        raise PermanentError(
+            ErrorCode.LANGUAGE_NOT_SUPPORTED, f"the service's model ({model}) cannot translate: {why}", model=model
         )
 
 

@@ -44,7 +44,7 @@ from typing import Any
 from shared.audio.pcm import SAMPLE_RATE
 from shared.contracts import Segment, Span, Window, Word
 from shared.errors import ErrorCode, PermanentError
-from shared.languages import WHISPER_LANGUAGES
+from shared.languages import WHISPER_LANGUAGES, translates
 from worker.engines.base import ENGLISH, Heard, Languages, ModelSpec, Stopped
 from worker.engines.models import BUNDLED, bundled, model_path
 from worker.post.coverage import fill, redo_clips, uncovered
@@ -181,7 +181,7 @@ class Transcriber:
                 raise PermanentError(
                     ErrorCode.LANGUAGE_NOT_SUPPORTED, f"model {self.model_name} does not know language {code!r}"
                 )
-        if asked.task == "translate" and self.known_languages == ("en",):
+        if asked.task == "translate" and (self.known_languages == ("en",) or not translates(self.model_name)):
             raise PermanentError(ErrorCode.LANGUAGE_NOT_SUPPORTED, f"model {self.model_name} cannot translate")
         if asked.forced or self.known_languages == ("en",):
             return forced(spans, asked.forced or "en")
