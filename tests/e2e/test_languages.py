@@ -96,10 +96,19 @@ def test_each_section_comes_back_in_its_own_language(
     assert any(p.get("languages") for p in seen), "the status never showed a language while the job ran"
 
 
-def test_candidates_and_a_forced_language_reach_the_workers(
-    stack: LocalStack, recording: tuple[Path, list[lang.Section]]
-) -> None:
-    path, _ = recording
+@pytest.fixture(scope="module")
+def two_sections(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """German then English (21 s): enough for the options, at a third of the full recording's time."""
+    samples, sections = lang.switching(clips_per_section=1)
+    path = tmp_path_factory.mktemp("languages") / "de-en.flac"
+    soundfile.write(
+        str(path), samples[: round((sections[1].end + 0.5) * lang.RATE)], lang.RATE, "PCM_16", format="FLAC"
+    )
+    return path
+
+
+def test_candidates_and_a_forced_language_reach_the_workers(stack: LocalStack, two_sections: Path) -> None:
+    path = two_sections
     job_id, _, job = run(stack, path, language_candidates=["de", "en"])
     assert job["status"] == "completed", job
     assert {s.language for s in transcript(stack, job_id).segments} <= {"de", "en"}

@@ -70,7 +70,7 @@ def text_between(segments: list[Segment], start: float, end: float) -> str:
 @cache
 def pauses_result(batch_size: int) -> list[Segment]:
     samples, _ = pauses_recording()
-    heard = transcriber(batch_size).transcribe(samples, whole(samples), None)
+    heard = transcriber(batch_size).transcribe(samples, whole(samples))
     assert heard.language == "en"
     return heard.segments
 
@@ -110,8 +110,8 @@ def test_segments_are_sentences_not_thirty_second_chunks() -> None:
 
 def test_times_are_absolute_from_the_windows_real_start() -> None:
     samples = clip("speech_16k_mono.wav")
-    at_zero = transcriber(8).transcribe(samples, whole(samples), None).segments
-    later = transcriber(8).transcribe(samples, whole(samples, 3600.0), None).segments
+    at_zero = transcriber(8).transcribe(samples, whole(samples)).segments
+    later = transcriber(8).transcribe(samples, whole(samples, 3600.0)).segments
     assert [w.word for s in later for w in s.words] == [w.word for s in at_zero for w in s.words]
     pairs = [(a, b) for x, y in zip(at_zero, later, strict=True) for a, b in zip(x.words, y.words, strict=True)]
     shifts = [b.start - a.start for a, b in pairs]
@@ -120,7 +120,7 @@ def test_times_are_absolute_from_the_windows_real_start() -> None:
 
 def test_vad_off_transcribes_a_window_longer_than_thirty_seconds() -> None:
     samples = clip("long.flac")  # 73 s: the batched pipeline alone raises without VAD or clips
-    segments = transcriber(8).transcribe(samples, whole(samples), None, vad_filter=False).segments
+    segments = transcriber(8).transcribe(samples, whole(samples), vad_filter=False).segments
     # measured 0.029 (6 errors of 210 words); only the first 30 s heard would be 0.6
     assert wer((DATA / "long.txt").read_text(), " ".join(s.text for s in segments)) <= 0.08
     assert segments[-1].end > 65.0
@@ -132,9 +132,9 @@ def test_a_window_stopped_midway_leaves_nothing_behind_for_the_next() -> None:
     # from 0 (what the first batch of every window sees), and come back as a fresh model would give it.
     samples = clip("long.flac")
     model = transcriber(2)  # batches of 2 chunks: the generator is left after the first batch
-    fresh = model.transcribe(samples, whole(samples), None).segments
+    fresh = model.transcribe(samples, whole(samples)).segments
     with pytest.raises(Stopped):
-        model.transcribe(samples, whole(samples), None, keep_going=lambda: False)
+        model.transcribe(samples, whole(samples), keep_going=lambda: False)
     pipeline = model._batched
     assert pipeline is not None and pipeline.last_speech_timestamp > 0.0  # the state a stopped window leaves
     seen: list[float] = []
@@ -146,7 +146,7 @@ def test_a_window_stopped_midway_leaves_nothing_behind_for_the_next() -> None:
 
     pipeline.forward = recording_forward
     try:
-        again = model.transcribe(samples, whole(samples), None).segments
+        again = model.transcribe(samples, whole(samples)).segments
     finally:
         del pipeline.forward
     assert seen and seen[0] == 0.0
@@ -158,8 +158,8 @@ def test_a_window_stopped_midway_leaves_nothing_behind_for_the_next() -> None:
 def test_batched_and_sequential_agree_on_the_words_of_a_clean_recording() -> None:
     samples = clip("long.flac")
     reference = (DATA / "long.txt").read_text()
-    batched = transcriber(8).transcribe(samples, whole(samples), None).segments
-    sequential = transcriber(1).transcribe(samples, whole(samples), None).segments
+    batched = transcriber(8).transcribe(samples, whole(samples)).segments
+    sequential = transcriber(1).transcribe(samples, whole(samples)).segments
     ours, theirs = (" ".join(s.text for s in result) for result in (batched, sequential))
     # Measured (Intel Xeon, 2026-12-02): 210 of 210 words both ways, 6 word errors batched, 5 sequential. Room for a
     # few words either way on other CPUs' kernels; a dropped sentence is 6-20 words.

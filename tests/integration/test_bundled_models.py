@@ -205,7 +205,7 @@ def test_base_transcribes_real_english_speech(joined: Path) -> None:
     end = len(samples) / rate
     window = Window(index=0, start_s=0.0, end_s=end, keep_start_s=0.0, keep_end_s=end)
     engine = Transcriber(ModelSpec("base", "cpu", "int8", cpu_threads=1, batch_size=1, model_cache=str(joined.parent)))
-    heard = engine.transcribe(samples, window, None)  # language detected: only a multilingual model can
+    heard = engine.transcribe(samples, window)  # language detected: only a multilingual model can
     text = " ".join(s.text for s in heard.segments)
     assert heard.language == "en" and (heard.language_probability or 0) > 0.5
     assert engine.model_name == "base"
