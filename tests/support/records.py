@@ -8,6 +8,16 @@ from typing import Any
 
 from shared.jobs.records import JobRecord, JobStatus
 
+ORCHESTRATION_INPUT = {
+    "job_id": "job-1",
+    "committed_at": "2026-01-01T00:00:00+00:00",
+    "filename": "a.wav",
+    "container": "uploads",
+    "blob": "job-1/a.wav",
+    "size_bytes": 1000,
+}
+"""The job orchestration's input as the ingest starts it (the replay tests' job)."""
+
 
 def job_record(job_id: str, status: JobStatus = JobStatus.AWAITING_UPLOAD, **fields: Any) -> JobRecord:
     now = fields.pop("now", None) or datetime.now(UTC)

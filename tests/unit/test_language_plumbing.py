@@ -24,18 +24,11 @@ from shared.jobs.records import JobRecord, JobStatus, UploadRequest
 from shared.jobs.views import job_view
 from shared.languages import WHISPER_LANGUAGES
 from shared.uploads.sessions import request_fingerprint
-from tests.support.records import job_record
+from tests.support.records import ORCHESTRATION_INPUT, job_record
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 AUDIO = AudioInfo(format="wav", codec="pcm_s16le", duration_s=4.0, sample_rate=16000, channels=1, decoder="soundfile")
-JOB = {
-    "job_id": "job-1",
-    "committed_at": "2026-01-01T00:00:00+00:00",
-    "filename": "a.wav",
-    "container": "uploads",
-    "blob": "job-1/a.wav",
-    "size_bytes": 1000,
-}
+JOB = ORCHESTRATION_INPUT
 
 
 # --- the request ------------------------------------------------------------------------------------------------------

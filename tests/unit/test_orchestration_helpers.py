@@ -12,7 +12,7 @@ from functions.pipeline.payloads import Failure, JobInput, StatusUpdate
 from shared.errors import ErrorCode, PermanentError
 from shared.jobs.progress import progress
 from shared.jobs.records import JobError, JobRecord, JobStatus
-from tests.support.records import job_record
+from tests.support.records import ORCHESTRATION_INPUT, job_record
 
 
 def test_failures_are_read_from_data_not_from_the_failure_text() -> None:
@@ -73,14 +73,7 @@ def _replay(history_after_start: list[dict], job: dict) -> ReplayResult:
     return run_orchestrator(handler, context_json([*history, *history_after_start], "job-1", text, None))
 
 
-JOB = {
-    "job_id": "job-1",
-    "committed_at": "2026-01-01T00:00:00+00:00",
-    "filename": "a.wav",
-    "container": "uploads",
-    "blob": "job-1/a.wav",
-    "size_bytes": 1000,
-}
+JOB = ORCHESTRATION_INPUT
 
 
 def test_the_job_record_is_updated_with_retries() -> None:
