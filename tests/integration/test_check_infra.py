@@ -130,7 +130,7 @@ BREAKERS: dict[str, tuple[str, Callable[[Path], None]]] = {
 
 # scripts/test runs scripts/check-infra on this very tree just before pytest and stops if it fails; then an unbroken
 # copy need not be checked again (19 s of checkov and friends), only broken ones.
-CHECKED_BY_SCRIPTS_TEST = os.environ.get("TRANSCRIBE_INFRA_CHECKED") == "1"
+CHECKED_BY_SCRIPTS_TEST = os.environ.get("TRANSCRIBE_TEST_INFRA_CHECKED") == "1"
 
 
 def test_the_repository_passes_every_check(copy: Path) -> None:
