@@ -36,10 +36,15 @@ AUTO = "auto"
 Task = Literal["transcribe", "translate"]
 
 
+def _name(model: str) -> str:
+    """A model's name, lower case, whether given as a name or as its folder (``/opt/models/large-v3-turbo/``)."""
+    return model.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
 def english_only(model: str) -> bool:
     """Whether ``model`` (a name, or a folder named after one) hears English only: OpenAI's ``*.en`` models and
     distil-whisper's (``distil-large-v3`` and the rest were distilled on English speech only)."""
-    name = model.rstrip("/").rsplit("/", 1)[-1].lower()
+    name = _name(model)
     return name.endswith(".en") or name.startswith("distil-")
 
 
@@ -48,16 +53,14 @@ def translates(model: str) -> bool:
     (the Azure image's default) was fine-tuned on transcription data only and answers ``translate`` with a
     transcript in the language spoken (openai/whisper discussion #2483; SYSTRAN/faster-whisper#1237): refused
     rather than handed back untranslated under a ``translate`` label."""
-    name = model.rstrip("/").rsplit("/", 1)[-1].lower()
-    return not english_only(model) and "turbo" not in name
+    return not english_only(model) and "turbo" not in _name(model)
 
 
 def model_languages(model: str) -> tuple[str, ...]:
     """The codes ``model`` knows, judged by its name: English alone, Whisper's 99, or large-v3's 100."""
     if english_only(model):
         return ("en",)
-    name = model.rstrip("/").rsplit("/", 1)[-1].lower()
-    return WHISPER_LANGUAGES if "large-v3" in name else WHISPER_LANGUAGES[:99]
+    return WHISPER_LANGUAGES if "large-v3" in _name(model) else WHISPER_LANGUAGES[:99]
 
 
 def check_languages(model: str, language: str | None, candidates: list[str] | None, task: Task) -> None:
